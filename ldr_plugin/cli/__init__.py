@@ -1,0 +1,69 @@
+"""The ``ldr`` command: a thin click group over importable functions.
+
+Subcommands are imported only when invoked (``ldr --help`` imports no torch), and every
+:class:`~ldr_plugin.errors.LdrError` becomes a one-line message and exit code 2.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+import click
+
+from ldr_plugin import __version__
+from ldr_plugin.errors import LdrError
+
+# name -> "module:attribute" of a click command; imported lazily.
+COMMANDS = {
+    "ls": "ldr_plugin.cli.ls_cmd:ls",
+    "kstar": "ldr_plugin.cli.kstar_cmd:kstar",
+    "score": "ldr_plugin.cli.score_cmd:score",
+    "train": "ldr_plugin.cli.train_cmd:train",
+    "leaderboard": "ldr_plugin.cli.leaderboard_cmd:leaderboard",
+    "results": "ldr_plugin.cli.results_cmd:results",
+    "demo": "ldr_plugin.cli.demo_cmd:demo",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx):
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx, name):
+        target = COMMANDS.get(name)
+        if target is None:
+            return None
+        module, attr = target.split(":")
+        try:
+            return getattr(importlib.import_module(module), attr)
+        except ImportError as exc:
+            raise click.ClickException(f"command '{name}' is unavailable: {exc}") from exc
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ldr")
+def cli():
+    """ldr-plugin: LatentDR for DomainBed, k* metrics for registered models, leaderboards."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the CLI; callable from Python (``main(["ls"])``). Returns the exit code."""
+    try:
+        cli.main(args=argv, prog_name="ldr", standalone_mode=False)
+    except LdrError as exc:
+        click.echo(f"error: {exc}", err=True)
+        return 2
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    except click.exceptions.Exit as exc:
+        return exc.exit_code
+    return 0
+
+
+def run() -> None:
+    sys.exit(main())

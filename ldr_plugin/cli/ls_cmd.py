@@ -1,0 +1,38 @@
+"""``ldr ls``: every registered name, per entry-point group, with the distribution that provides it."""
+
+from __future__ import annotations
+
+import click
+
+from ldr_plugin.registry import GROUPS, Registry
+
+
+def list_registered(kinds: list[str] | None = None) -> list[tuple[str, str, str, str]]:
+    """Rows (kind, name, distribution, value) for the given kinds (default: all groups)."""
+    rows = []
+    for kind in kinds or list(GROUPS):
+        for name, entry in sorted(Registry(GROUPS[kind]).entries().items()):
+            rows.append((kind, name, entry.distribution, entry.value))
+    return rows
+
+
+@click.command("ls")
+@click.argument("kind", required=False, type=click.Choice(sorted(GROUPS)))
+@click.option("--source", default=None, help="With KIND=models: list the model ids a source enumerates.")
+def ls(kind: str | None, source: str | None) -> None:
+    """List registered algorithms, datasets, launchers, model sources and metrics.
+
+    With ``ldr ls models --source S``, enumerate the models that source's host registry holds.
+    """
+    if source is not None:
+        if kind not in (None, "models"):
+            raise click.UsageError("--source only goes with 'ldr ls models'")
+        from ldr_plugin.sources import list_model_ids
+
+        for model_id in list_model_ids(source):
+            click.echo(model_id)
+        return
+    rows = list_registered([kind] if kind else None)
+    width = max((len(r[1]) for r in rows), default=4)
+    for group_kind, name, dist, value in rows:
+        click.echo(f"{group_kind:<11} {name:<{width}}  {dist:<14} {value}")

@@ -1,0 +1,15 @@
+"""The one exception family the CLI turns into a clear message and a non-zero exit code."""
+
+
+class LdrError(Exception):
+    """Bad input or an unavailable host, described so that a user can act on it.
+
+    The message names the file, field, class or model concerned and what was expected.
+    """
+
+
+class UnknownNameError(LdrError, KeyError):
+    """A name that no registry provider declares; the message lists close matches."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
