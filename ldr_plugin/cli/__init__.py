@@ -14,15 +14,15 @@ import click
 from ldr_plugin import __version__
 from ldr_plugin.errors import LdrError
 
-# name -> "module:attribute" of a click command; imported lazily.
+# name -> ("module:attribute" of a click command, one-line help); imported lazily.
 COMMANDS = {
-    "ls": "ldr_plugin.cli.ls_cmd:ls",
-    "kstar": "ldr_plugin.cli.kstar_cmd:kstar",
-    "score": "ldr_plugin.cli.score_cmd:score",
-    "train": "ldr_plugin.cli.train_cmd:train",
-    "leaderboard": "ldr_plugin.cli.leaderboard_cmd:leaderboard",
-    "results": "ldr_plugin.cli.results_cmd:results",
-    "demo": "ldr_plugin.cli.demo_cmd:demo",
+    "ls": ("ldr_plugin.cli.ls_cmd:ls", "List registered algorithms, datasets, launchers, model sources, metrics."),
+    "kstar": ("ldr_plugin.cli.kstar_cmd:kstar", "Compute k* metrics of a features file (.npz)."),
+    "score": ("ldr_plugin.cli.score_cmd:score", "Score registered models on a dataset with every metric."),
+    "train": ("ldr_plugin.cli.train_cmd:train", "Train a DomainBed-interface algorithm (built-in loop)."),
+    "leaderboard": ("ldr_plugin.cli.leaderboard_cmd:leaderboard", "Build leaderboards from result folders."),
+    "results": ("ldr_plugin.cli.results_cmd:results", "Check result folders written by many processes."),
+    "demo": ("ldr_plugin.cli.demo_cmd:demo", "The main job, end to end, on embedded data."),
 }
 
 
@@ -30,11 +30,15 @@ class LazyGroup(click.Group):
     def list_commands(self, ctx):
         return sorted(COMMANDS)
 
+    def format_commands(self, ctx, formatter):
+        # list names with their static help, without importing any command module
+        with formatter.section("Commands"):
+            formatter.write_dl([(name, COMMANDS[name][1]) for name in sorted(COMMANDS)])
+
     def get_command(self, ctx, name):
-        target = COMMANDS.get(name)
-        if target is None:
+        if name not in COMMANDS:
             return None
-        module, attr = target.split(":")
+        module, attr = COMMANDS[name][0].split(":")
         try:
             return getattr(importlib.import_module(module), attr)
         except ImportError as exc:
