@@ -180,7 +180,7 @@ _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 def _slug(text: str, limit: int = 60) -> str:
-    slug = _SAFE.sub("_", text).strip("._") or "x"
+    slug = re.sub(r"\.{2,}", ".", _SAFE.sub("_", text)).strip("._") or "x"
     return slug[:limit]
 
 
