@@ -22,16 +22,16 @@ from ldr_plugin.results.atomic import atomic_write_text
 
 
 def _record(**over):
-    fields = dict(
-        kind="kstar",
-        model_id="robustbench:cifar10/Linf/Standard",
-        dataset="cifar10",
-        split="test",
-        layer="penultimate",
-        metric_family="kstar",
-        seed=0,
-        metrics={"gamma_prime": metric(np.float32(0.25), higher_is_better=False), "n": metric(np.int64(3), higher_is_better=True)},
-    )
+    fields = {
+        "kind": "kstar",
+        "model_id": "robustbench:cifar10/Linf/Standard",
+        "dataset": "cifar10",
+        "split": "test",
+        "layer": "penultimate",
+        "metric_family": "kstar",
+        "seed": 0,
+        "metrics": {"gamma_prime": metric(np.float32(0.25), higher_is_better=False), "n": metric(np.int64(3), higher_is_better=True)},
+    }
     fields.update(over)
     return new_record(**fields)
 
@@ -98,9 +98,8 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path):
 
     from ldr_plugin.results.atomic import atomic_open
 
-    with pytest.raises(Boom):
-        with atomic_open(target) as handle:
-            handle.write("partial")
-            raise Boom
+    with pytest.raises(Boom), atomic_open(target) as handle:
+        handle.write("partial")
+        raise Boom
     assert target.read_text() == "old"
     assert os.listdir(tmp_path) == ["f.txt"]
