@@ -1,0 +1,41 @@
+"""Restoration R: one pre-norm cross-attention block (query = degraded latent, keys/values = bank)
+with a residual connection, followed by a residual MLP (d -> ratio*d -> d, GELU)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ldr_plugin.errors import LdrError
+
+
+class Restoration(nn.Module):
+    """Pre-norm cross-attention + residual MLP; keys are shared by all queries of a batch.
+
+    Example: ``Restoration(128, heads=8)(z_tilde, bank_keys)`` -> ``[B, 128]``.
+    """
+
+    def __init__(self, dim: int, heads: int = 8, mlp_ratio: int = 2) -> None:
+        super().__init__()
+        if dim % heads:
+            raise LdrError(f"LatentDR restoration: latent dim {dim} is not divisible by heads={heads}")
+        self.norm_q = nn.LayerNorm(dim)
+        self.norm_kv = nn.LayerNorm(dim)
+        self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
+        self.norm_mlp = nn.LayerNorm(dim)
+        self.mlp = nn.Sequential(nn.Linear(dim, mlp_ratio * dim), nn.GELU(), nn.Linear(mlp_ratio * dim, dim))
+
+    def forward(
+        self, query: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Restore ``query`` [B, d] from ``keys`` [K, d]; ``mask`` [B, K] True = not attended.
+
+        With no keys (K = 0) the attention adds nothing and only the MLP block acts.
+        """
+        h = query
+        if keys.shape[0] > 0:
+            kv = self.norm_kv(keys.to(query.dtype))[None]
+            attn_mask = None if mask is None else mask.to(query.device)
+            out, _ = self.attn(self.norm_q(query)[None], kv, kv, attn_mask=attn_mask, need_weights=False)
+            h = query + out[0]
+        return h + self.mlp(self.norm_mlp(h))

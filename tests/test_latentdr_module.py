@@ -1,0 +1,212 @@
+"""LatentDR module: degradation, key bank, restoration, loss — against brute-force references."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from ldr_plugin.errors import LdrError
+from ldr_plugin.latentdr import LatentDR, LatentDRConfig
+from ldr_plugin.latentdr import degradation as D
+from ldr_plugin.latentdr.key_bank import KeyBank
+from ldr_plugin.latentdr.loss import soft_cross_entropy
+from ldr_plugin.latentdr.restoration import Restoration
+
+
+def _gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+def _batch(b=10, d=8, c=3, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(b, d, generator=g), torch.randint(0, c, (b,), generator=g)
+
+
+def test_partner_mask_never_self_and_never_empty():
+    eligible = D.eligible_partners(9, None, cross_domain=False)
+    keep = D.partner_mask(eligible, keep_prob=0.02, generator=_gen(), max_redraws=2)
+    assert not keep.diagonal().any()
+    assert keep.any(dim=1).all()  # re-drawn, then forced
+    keep_all = D.partner_mask(eligible, keep_prob=1.0, generator=_gen())
+    assert torch.equal(keep_all, eligible)
+
+
+def test_partner_mask_keep_rate_matches_probability():
+    eligible = D.eligible_partners(200, None, cross_domain=False)
+    keep = D.partner_mask(eligible, keep_prob=0.3, generator=_gen())
+    assert abs(keep.sum().item() / eligible.sum().item() - 0.3) < 0.01
+
+
+def test_cross_domain_partners_only_from_other_domains():
+    domains = torch.tensor([0, 0, 1, 1, 2, 2])
+    keep = D.partner_mask(D.eligible_partners(6, domains, True), 1.0, _gen())
+    same = domains[:, None] == domains[None, :]
+    assert not (keep & same).any() and keep[~same].all()
+
+
+def test_partner_attention_matches_brute_force_softmax():
+    z, _ = _batch()
+    keep = D.partner_mask(D.eligible_partners(10, None, False), 0.5, _gen(3))
+    attn = D.partner_attention(z, keep, tau=0.1).numpy()
+    zn = z.numpy() / np.linalg.norm(z.numpy(), axis=1, keepdims=True)
+    for i in range(10):
+        js = np.flatnonzero(keep[i].numpy())
+        s = np.array([zn[i] @ zn[j] / 0.1 for j in js])
+        w = np.exp(s - s.max()) / np.exp(s - s.max()).sum()
+        ref = np.zeros(10)
+        ref[js] = w
+        np.testing.assert_allclose(attn[i], ref, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(attn.sum(1), 1.0, rtol=1e-6)
+    assert np.all(np.diag(attn) == 0)
+
+
+def test_pooled_degradation_mixes_values_and_labels():
+    z, y = _batch()
+    z.requires_grad_(True)
+    y1 = F.one_hot(y, 3)
+    keep = D.partner_mask(D.eligible_partners(10, None, False), 0.5, _gen(1))
+    deg = D.pooled_degradation(z, y1, keep, 0.1, 0.5, _gen(2))
+    a = torch.diag(deg.beta) + (1 - deg.beta)[:, None] * deg.attention
+    assert torch.allclose(a.sum(1), torch.ones(10))
+    assert ((deg.beta >= 0) & (deg.beta <= 0.5)).all()
+    assert torch.allclose(deg.z, a @ z.detach(), atol=1e-6)
+    assert torch.allclose(deg.soft_labels, a @ y1.float(), atol=1e-6)
+    assert torch.allclose(deg.soft_labels.sum(1), torch.ones(10))
+    # gradient flows through the values only: d(sum z~)/dz = column sums of the (constant) A
+    deg.z.sum().backward()
+    assert torch.allclose(z.grad, a.sum(0)[:, None].expand(-1, 8), atol=1e-6)
+
+
+def test_batch_of_one_is_identity_degradation():
+    z, y = _batch(b=1)
+    deg = D.pooled_degradation(z, F.one_hot(y, 3), D.eligible_partners(1, None, False), 0.1, 0.5, _gen())
+    assert torch.equal(deg.z, z) and deg.beta.item() == 1.0 and deg.attention_entropy() == 0.0
+    assert torch.equal(deg.soft_labels, F.one_hot(y, 3).float())
+
+
+def test_all_same_label_keeps_hard_labels():
+    z, _ = _batch()
+    y1 = F.one_hot(torch.full((10,), 2), 3)
+    keep = D.partner_mask(D.eligible_partners(10, None, False), 0.5, _gen())
+    deg = D.pooled_degradation(z, y1, keep, 0.1, 0.5, _gen())
+    assert torch.allclose(deg.soft_labels, y1.float())
+
+
+def test_spatial_degradation_matches_loop_reference():
+    g = torch.Generator().manual_seed(5)
+    fmap, y = torch.randn(6, 4, 5, generator=g), torch.randint(0, 3, (6,), generator=g)
+    y1 = F.one_hot(y, 3).float()
+    keep = D.partner_mask(D.eligible_partners(6, None, False), 0.5, _gen())
+    deg = D.spatial_degradation(fmap, y1, keep, 0.1, 0.5, _gen(7))
+    # replay the generator: beta draws then the position mask
+    g2 = _gen(7)
+    beta = torch.rand(6, generator=g2) * 0.5
+    replaced = torch.rand(6, 4, generator=g2) >= beta[:, None]
+    for i in range(6):
+        rows = [sum(deg.attention[i, j] * fmap[j, q] for j in range(6)) if replaced[i, q] else fmap[i, q]
+                for q in range(4)]
+        assert torch.allclose(deg.z[i], torch.stack(rows).mean(0), atol=1e-6)
+        f = replaced[i].float().mean()
+        assert torch.allclose(deg.soft_labels[i], (1 - f) * y1[i] + f * (deg.attention[i] @ y1), atol=1e-6)
+
+
+def test_noise_degradation_keeps_labels():
+    z, y = _batch()
+    deg = D.noise_degradation(z, F.one_hot(y, 3), 1.0, _gen())
+    assert torch.equal(deg.soft_labels, F.one_hot(y, 3).float()) and not torch.equal(deg.z, z)
+
+
+def test_key_bank_fifo_partial_fill_and_wrap():
+    bank = KeyBank(2, 5)
+    assert bank.keys().shape == (0, 2)
+    rows = torch.arange(16.0).view(8, 2)
+    bank.enqueue(rows[:3])
+    assert bank.filled == 3 and torch.equal(bank.keys(), rows[:3])
+    bank.enqueue(rows[3:7])  # wraps: keeps the last five, oldest first
+    assert bank.filled == 5 and torch.equal(bank.keys(), rows[2:7])
+    bank.enqueue(torch.arange(100.0, 120.0).view(10, 2))  # bigger than the bank
+    assert torch.equal(bank.keys(), torch.arange(110.0, 120.0).view(5, 2))
+    assert set(dict(bank.named_buffers())) == {"memory", "ptr", "count"}
+
+
+def test_restoration_shapes_and_errors():
+    r = Restoration(16, heads=8)
+    q, k = torch.randn(5, 16), torch.randn(7, 16)
+    assert r(q, k).shape == (5, 16)
+    assert r(q, k[:0]).shape == (5, 16)  # no keys: MLP block only
+    with pytest.raises(LdrError, match="divisible"):
+        Restoration(10, heads=8)
+
+
+def test_restoration_attends_only_to_unmasked_keys():
+    r = Restoration(8, heads=2)
+    q, k = torch.randn(3, 8), torch.randn(3, 8)
+    mask = torch.eye(3, dtype=torch.bool)
+    out = r(q, k, mask)
+    k2 = k.clone()
+    k2[0] = torch.randn(8) * 5  # query 0 must not see key 0
+    assert torch.allclose(r(q, k2, mask)[0], out[0], atol=1e-5)
+    assert not torch.allclose(r(q, k2, mask)[1], out[1], atol=1e-3)
+
+
+def test_soft_cross_entropy_equals_ce_on_one_hot():
+    logits, y = torch.randn(6, 4), torch.randint(0, 4, (6,))
+    assert torch.allclose(soft_cross_entropy(logits, F.one_hot(y, 4).float()), F.cross_entropy(logits, y))
+
+
+@pytest.mark.parametrize("cfg", [
+    {}, {"mode": "noise"}, {"mode": "spatial"}, {"partners": "cross_domain"}, {"bank": "batch"},
+    {"use_restoration": False}, {"use_degradation": False}, {"shared_classifier": False},
+])
+def test_module_variants_run_and_backprop(cfg):
+    torch.manual_seed(0)
+    z, y = _batch(b=12, d=16, c=4)
+    z.requires_grad_(True)
+    g = torch.nn.Linear(16, 4)
+    ldr = LatentDR(16, 4, LatentDRConfig(**cfg), head_factory=lambda: torch.nn.Linear(16, 4), seed=0)
+    fmap = z.detach()[:, None, :].repeat(1, 3, 1) + 0 * z[:, None, :]
+    out = ldr(z, y, g, domains=torch.arange(12) % 3, feature_map=fmap)
+    out.total.backward()
+    assert torch.isfinite(out.total) and z.grad is not None
+    assert all(isinstance(v, float) for v in out.diagnostics.values())
+    ldr.enqueue(z)
+
+
+def test_zero_lambdas_give_plain_cross_entropy_graph():
+    z, y = _batch(b=12, d=16, c=4)
+    z.requires_grad_(True)
+    g = torch.nn.Linear(16, 4)
+    out = LatentDR(16, 4, LatentDRConfig(lambda_d=0.0, lambda_r=0.0), seed=0)(z, y, g)
+    ref = F.cross_entropy(g(z), y)
+    assert torch.equal(out.total, ref)
+    assert not out.terms["loss_degraded"].requires_grad and "acc_restored" in out.diagnostics
+
+
+def test_single_domain_cross_domain_means_no_degradation():
+    z, y = _batch(b=6, d=16, c=4)
+    ldr = LatentDR(16, 4, LatentDRConfig(partners="cross_domain"), seed=0)
+    out = ldr(z, y, torch.nn.Linear(16, 4), domains=torch.zeros(6, dtype=torch.long))
+    assert out.diagnostics["rows_without_partners"] == 6.0 and out.diagnostics["mean_beta"] == 1.0
+
+
+def test_bank_fallback_before_first_enqueue_and_batch_of_one():
+    ldr = LatentDR(16, 4, seed=0)
+    z, y = _batch(b=1, d=16, c=4)
+    out = ldr(z, y, torch.nn.Linear(16, 4))
+    assert out.diagnostics["restoration_keys"] == 0.0 and torch.isfinite(out.total)
+    ldr.enqueue(torch.randn(3, 16))
+    assert ldr(z, y, torch.nn.Linear(16, 4)).diagnostics["restoration_keys"] == 3.0
+
+
+def test_config_rejects_bad_values():
+    with pytest.raises(LdrError, match="mode"):
+        LatentDRConfig(mode="pool")
+    with pytest.raises(LdrError, match="keep_prob"):
+        LatentDRConfig(keep_prob=0.0)
+    with pytest.raises(LdrError, match="both False"):
+        LatentDRConfig(use_degradation=False, use_restoration=False)
+    with pytest.raises(LdrError, match="head_factory"):
+        LatentDR(8, 2, LatentDRConfig(shared_classifier=False))
+    assert LatentDRConfig.from_hparams(LatentDRConfig(tau=0.3).to_hparams()) == LatentDRConfig(tau=0.3)
