@@ -1,0 +1,103 @@
+"""The public k* functions: one search entry point over the exact and approximate backends."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import torch
+
+from ldr_plugin.errors import LdrError
+from ldr_plugin.kstar.inputs import prepare
+from ldr_plugin.kstar.neighbors import SearchResult, exact_search
+from ldr_plugin.kstar.stats import KStarSummary, summarise
+
+BACKENDS = ("exact", "hnsw")
+_DTYPES = {"float32": torch.float32, "float64": torch.float64}
+
+
+def _dtype(dtype: str | torch.dtype) -> torch.dtype:
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    if dtype not in _DTYPES:
+        raise LdrError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
+    return _DTYPES[dtype]
+
+
+def kstar_search(
+    features: Any,
+    labels: Any,
+    *,
+    backend: str = "exact",
+    dtype: str | torch.dtype = "float32",
+    block_size: int | None = None,
+    device: str | torch.device | None = None,
+    class_names: Any = None,
+    progress: bool | None = None,
+    **backend_options: Any,
+) -> tuple[SearchResult, Any]:
+    """Validate inputs and run a backend; returns (SearchResult, prepared inputs).
+
+    ``features``: numpy array or torch tensor [N, d] (a tensor's device is used, CUDA included);
+    ``labels``: N integers or strings. ``backend_options`` go to the hnsw backend.
+    """
+    if backend not in BACKENDS:
+        raise LdrError(f"unknown k* backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    prep = prepare(features, labels, class_names=class_names, device=device)
+    if backend == "exact":
+        if backend_options:
+            raise LdrError(f"options {sorted(backend_options)} apply to the hnsw backend, not 'exact'")
+        return exact_search(prep, dtype=_dtype(dtype), block_size=block_size, progress=progress), prep
+    from ldr_plugin.kstar.approximate import hnsw_search
+
+    result = hnsw_search(prep, dtype=_dtype(dtype), block_size=block_size, progress=progress, **backend_options)
+    return result, prep
+
+
+def kstar_values(features: Any, labels: Any, *, backend: str = "exact", **options: Any) -> np.ndarray:
+    """Raw k* per sample (int64, input order): 1 + same-class samples strictly nearer than the nearest
+    other-class sample. Options: ``dtype`` ("float32"/"float64"), ``block_size``, ``device``."""
+    return kstar_search(features, labels, backend=backend, **options)[0].kstar
+
+
+def kstar_tie_count(features: Any, labels: Any, *, backend: str = "exact", **options: Any) -> int:
+    """Samples with a same-class sample at exactly the nearest other-class distance (pessimistic ties)."""
+    return int(kstar_search(features, labels, backend=backend, **options)[0].ties.sum())
+
+
+def kstar_summary(
+    features: Any,
+    labels: Any,
+    *,
+    backend: str = "exact",
+    threshold: float = 0.5,
+    adjusted: bool = False,
+    infinite: str = "exclude",
+    pooling: str = "normalised",
+    **options: Any,
+) -> KStarSummary:
+    """Per-class n, μ, σ, γ, pattern plus Γ, Γ′, μ, pattern and tie counts (spec §2–3).
+
+    ``threshold``: pattern threshold t (strict); ``adjusted``: also report G1; ``infinite``:
+    "exclude" (count classes with infinite/undefined γ and leave them out of Γ′) or "clip";
+    ``pooling``: Γ over normalised k̂* ("normalised") or raw k* ("raw"). Other options as
+    :func:`kstar_search`.
+    """
+    start = time.perf_counter()
+    result, prep = kstar_search(features, labels, backend=backend, **options)
+    elapsed = time.perf_counter() - start
+    summary = summarise(
+        result.kstar,
+        prep.codes,
+        prep.class_names,
+        n_ties=int(result.ties.sum()),
+        threshold=threshold,
+        adjusted=adjusted,
+        infinite=infinite,
+        pooling=pooling,
+    )
+    summary.backend = result.backend
+    summary.search = {**result.info, "n_recomputed_float64": result.n_recomputed, "seconds": elapsed}
+    summary.distance_from_exact = result.info.get("distance_from_exact")
+    return summary
