@@ -1,0 +1,185 @@
+"""DomainBed result tables from a sweep: per dataset and selection method, plus the Averages table.
+
+Numbers are computed exactly as DomainBed's ``collect_results``: a cell is ``100·mean`` and
+``100·std(accs/√n)`` (population std) over trials in group order; "Avg" is the plain mean of the
+per-env means (``X`` if one is missing); the Averages table averages each trial over its test envs
+first. Beyond DomainBed: datasets outside its list are kept, cells built from runs without
+``done`` are flagged, cells with fewer trials than the table's fullest cell are flagged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ldr_plugin.leaderboard import domainbed_names as names
+from ldr_plugin.leaderboard.selection import (
+    METHOD_NAMES,
+    Choice,
+    GroupKey,
+    group_records,
+    iid_validation,
+    select,
+)
+from ldr_plugin.leaderboard.tables import Cell, Column, Row, Table
+from ldr_plugin.results.sweep import Sweep
+
+FLAG_INCOMPLETE = "incomplete"
+FLAG_MISSING = "missing"
+FLAG_FEWER_TRIALS = "fewer_trials"
+FOOTNOTES = {
+    FLAG_INCOMPLETE: "includes runs without a `done` file (unfinished or crashed); may change when they finish",
+    FLAG_MISSING: "X: no checkpoint could be selected (runs missing; for leave-one-domain-out, a pair run missing)",
+    FLAG_FEWER_TRIALS: "fewer trials than the fullest cell of this table",
+}
+
+
+@dataclass
+class SweepSelection:
+    """A sweep with its groups and every method's choices, computed once and reused by tables."""
+
+    sweep: Sweep
+    groups: dict[GroupKey, dict[int, list[int]]]
+    choices: dict[str, dict[GroupKey, Choice]] = field(default_factory=dict)
+    incomplete_groups: set[GroupKey] = field(default_factory=set)
+
+    @classmethod
+    def build(cls, sweep: Sweep, methods: tuple[str, ...] = ("iid", "loo", "oracle")) -> SweepSelection:
+        """Group the records and run every selection method."""
+        groups = group_records(sweep.records)
+        out = cls(sweep, groups)
+        iid_vals = iid_validation(sweep.records) if "iid" in methods else None
+        for method in methods:
+            out.choices[method] = select(sweep.records, groups, method, iid_vals)
+        incomplete_runs = set(sweep.incomplete_runs())
+        if incomplete_runs:
+            for key, by_seed in groups.items():
+                if any(sweep.record_runs[i] in incomplete_runs for idx in by_seed.values() for i in idx):
+                    out.incomplete_groups.add(key)
+        return out
+
+
+def format_mean(values: list[float]) -> tuple[float | None, float | None]:
+    """DomainBed's cell: (100·mean, 100·population-std(values/√n)), or (None, None) when empty."""
+    if len(values) == 0:
+        return None, None
+    mean = 100 * np.mean(list(values))
+    err = 100 * np.std(np.asarray(list(values)) / np.sqrt(len(values)))
+    return float(mean), float(err)
+
+
+def _avg_cell(means: list[float | None]) -> Cell:
+    if not means or any(m is None for m in means):
+        return Cell(value=None, flags=(FLAG_MISSING,))
+    return Cell(value=float(sum(means) / len(means)))  # Python sum over the cells, as DomainBed
+
+
+def _n_envs(sweep: Sweep, dataset: str) -> int:
+    if dataset in names.DATASET_ENVIRONMENTS:
+        return len(names.DATASET_ENVIRONMENTS[dataset])
+    n = 0
+    for record in sweep.records:
+        if record["args"]["dataset"] == dataset:
+            while f"env{n}_out_acc" in record:
+                n += 1
+    return n
+
+
+def _mean_cell(accs: list[float], incomplete: bool) -> Cell:
+    mean, err = format_mean(accs)
+    flags = (FLAG_MISSING,) if mean is None else ()
+    if incomplete:
+        flags += (FLAG_INCOMPLETE,)
+    return Cell(value=mean, err=err, n=len(accs), flags=flags)
+
+
+def _flag_fewer_trials(rows: list[Row], n_columns: int) -> None:
+    counts = [c.n for r in rows for c in r.cells[:n_columns] if c.n]
+    fullest = max(counts, default=0)
+    for row in rows:
+        for cell in row.cells[:n_columns]:
+            if cell.n and cell.n < fullest:
+                cell.flags += (FLAG_FEWER_TRIALS,)
+
+
+def dataset_table(sel: SweepSelection, method: str, dataset: str, algorithms: list[str],
+                  env_names: dict[str, list[str]] | None, source: str) -> tuple[Table, dict[str, float | None]]:
+    """One dataset's table for one method; also returns each algorithm's Avg (for sorting/joins)."""
+    n_envs = _n_envs(sel.sweep, dataset)
+    choices = sel.choices[method]
+    rows, avgs = [], {}
+    for algorithm in algorithms:
+        cells, means = [], []
+        for env in range(n_envs):
+            keys = [k for k in choices if k[1:] == (dataset, algorithm, env)]
+            cell = _mean_cell([choices[k].test_acc for k in keys], any(k in sel.incomplete_groups for k in keys))
+            cells.append(cell)
+            means.append(cell.value)
+        avg = _avg_cell(means)
+        avgs[algorithm] = avg.value
+        rows.append(Row(label=algorithm, cells=[*cells, avg], source=source))
+    _flag_fewer_trials(rows, n_envs)
+    columns = [Column(n) for n in names.environment_names(dataset, n_envs, env_names)] + [Column("Avg")]
+    table = Table(
+        table_id=f"{dataset}__{method}", title=f"Dataset: {dataset}, model selection method: {METHOD_NAMES[method]}",
+        columns=columns, rows=rows, section=METHOD_NAMES[method], kind="domainbed_dataset",
+    )
+    return table, avgs
+
+
+def averages_table(sel: SweepSelection, method: str, datasets: list[str], algorithms: list[str],
+                   source: str) -> Table:
+    """DomainBed's "Averages" table: per trial the mean over test envs, then mean ± SE over trials."""
+    choices = sel.choices[method]
+    rows = []
+    for algorithm in algorithms:
+        cells, means = [], []
+        for dataset in datasets:
+            keys = [k for k in choices if k[1:3] == (dataset, algorithm)]
+            by_trial: dict[int, list[float]] = {}
+            for k in keys:
+                by_trial.setdefault(k[0], []).append(choices[k].test_acc)
+            trial_means = [float(np.mean(by_trial[t])) for t in sorted(by_trial)]
+            cell = _mean_cell(trial_means, any(k in sel.incomplete_groups for k in keys))
+            cells.append(cell)
+            means.append(cell.value)
+        rows.append(Row(label=algorithm, cells=[*cells, _avg_cell(means)], source=source))
+    return Table(
+        table_id=f"averages__{method}", title=f"Averages, model selection method: {METHOD_NAMES[method]}",
+        columns=[Column(d) for d in datasets] + [Column("Avg")], rows=rows, section=METHOD_NAMES[method],
+        kind="domainbed_averages",
+    )
+
+
+def sweep_names(sweep: Sweep, domainbed_only: bool = False) -> tuple[list[str], list[str]]:
+    """(algorithms, datasets) present in the sweep, in DomainBed's order."""
+    algorithms = list(dict.fromkeys(r["args"]["algorithm"] for r in sweep.records))
+    datasets = list(dict.fromkeys(r["args"]["dataset"] for r in sweep.records))
+    return names.order_algorithms(algorithms), names.order_datasets(datasets, domainbed_only=domainbed_only)
+
+
+def domainbed_tables(
+    sel: SweepSelection,
+    methods: tuple[str, ...] = ("iid", "loo", "oracle"),
+    *,
+    source: str = "reproduced",
+    source_text: str = "reproduced by ldr-plugin from DomainBed sweep records",
+    env_names: dict[str, list[str]] | None = None,
+    datasets: list[str] | None = None,
+    algorithms: list[str] | None = None,
+    domainbed_only: bool = False,
+) -> list[Table]:
+    """Every table ``collect_results`` prints, in its order: per method, each dataset then Averages."""
+    all_algorithms, all_datasets = sweep_names(sel.sweep, domainbed_only)
+    algorithms = [a for a in all_algorithms if algorithms is None or a in algorithms]
+    datasets = [d for d in all_datasets if datasets is None or d in datasets]
+    tables = []
+    for method in methods:
+        for dataset in datasets:
+            tables.append(dataset_table(sel, method, dataset, algorithms, env_names, source)[0])
+        tables.append(averages_table(sel, method, datasets, algorithms, source))
+    for table in tables:
+        table.sources[source] = source_text
+        table.footnotes.update(FOOTNOTES)
+    return tables

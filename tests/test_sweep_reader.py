@@ -1,0 +1,91 @@
+"""The DomainBed sweep-folder reader: real sweep, and every kind of bad input the issue lists."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from ldr_plugin.errors import LdrError
+from ldr_plugin.results.sweep import read_sweep
+
+
+@pytest.fixture
+def sweep_copy(shared_data, tmp_path):
+    dst = tmp_path / "sweep"
+    shutil.copytree(shared_data / "domainbed" / "test_sweep_data", dst)
+    return dst
+
+
+def _first_run(root):
+    return min(p for p in root.iterdir() if p.is_dir())
+
+
+def test_reads_real_sweep(shared_data):
+    sweep = read_sweep(shared_data / "domainbed" / "test_sweep_data", progress=False)
+    assert len(sweep.records) == 200  # the count collect_results prints
+    assert len(sweep.runs) == 40 and not sweep.problems and not sweep.incomplete_runs()
+    assert {r["args"]["dataset"] for r in sweep.records} == {"VLCS"}
+
+
+def test_malformed_line_named_and_rest_read(sweep_copy):
+    run = _first_run(sweep_copy)
+    lines = (run / "results.jsonl").read_text().splitlines()
+    lines[1] = lines[1][:40] + "}{garbage"
+    (run / "results.jsonl").write_text("\n".join(lines) + "\n")
+    sweep = read_sweep(sweep_copy, progress=False)
+    assert len(sweep.records) == 199 and sweep.skipped_lines() == 1
+    (problem,) = sweep.problems
+    assert problem.kind == "malformed_line" and problem.line == 2
+    assert str(run / "results.jsonl") + ":2" in str(problem)
+
+
+def test_truncated_file(sweep_copy):
+    run = _first_run(sweep_copy)
+    data = (run / "results.jsonl").read_bytes()
+    (run / "results.jsonl").write_bytes(data[: len(data) - 100])  # cut inside the last record
+    sweep = read_sweep(sweep_copy, progress=False)
+    assert len(sweep.records) == 199
+    assert [p.kind for p in sweep.problems] == ["truncated_file"]
+    assert sweep.runs[run.name].truncated
+
+
+def test_run_without_done_is_kept_and_marked(sweep_copy):
+    run = _first_run(sweep_copy)
+    (run / "done").unlink()
+    sweep = read_sweep(sweep_copy, progress=False)
+    assert len(sweep.records) == 200  # DomainBed counts them too
+    assert sweep.incomplete_runs() == [run.name]
+
+
+def test_mixed_schema_versions_and_missing_fields(sweep_copy):
+    run = _first_run(sweep_copy)
+    lines = (run / "results.jsonl").read_text().splitlines()
+    recs = [json.loads(x) for x in lines]
+    recs[0]["schema_version"] = 1  # a version we read
+    recs[1]["schema_version"] = 99  # a future one: skipped, named
+    del recs[2]["args"]["trial_seed"]  # an older/other schema: skipped with the field named
+    (run / "results.jsonl").write_text("\n".join(json.dumps(r) for r in recs) + "\n")
+    sweep = read_sweep(sweep_copy, progress=False)
+    assert len(sweep.records) == 198
+    kinds = {p.line: (p.kind, p.message) for p in sweep.problems}
+    assert kinds[2][0] == "schema_version" and "99" in kinds[2][1]
+    assert kinds[3][0] == "bad_record" and "args.trial_seed" in kinds[3][1]
+
+
+def test_duplicates_detected(sweep_copy):
+    run = _first_run(sweep_copy)
+    text = (run / "results.jsonl").read_text()
+    (run / "results.jsonl").write_text(text + text)  # relaunched into the same folder
+    shutil.copytree(run, sweep_copy / "zz_copy_of_run")  # same run copied under another name
+    sweep = read_sweep(sweep_copy, progress=False)
+    assert len(sweep.records) == 200
+    assert sorted(p.kind for p in sweep.problems) == ["duplicate_run", "duplicate_step", "duplicate_step"]
+    raw = read_sweep(sweep_copy, progress=False, keep_duplicates=True)
+    assert len(raw.records) == 200 + 3 * 5  # as DomainBed would count them
+
+
+def test_missing_folder_is_an_error(tmp_path):
+    with pytest.raises(LdrError, match="does not exist"):
+        read_sweep(tmp_path / "nope", progress=False)
