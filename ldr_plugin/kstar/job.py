@@ -1,0 +1,152 @@
+"""``ldr kstar`` as a library function: a features file in, a result record (+ per-sample, plot) out.
+
+Everything that can fail on bad input (loading, validation, the search) happens before the first
+file is written, so bad input leaves no output file; every file is written atomically.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ldr_plugin.errors import LdrError
+from ldr_plugin.kstar.api import kstar_summary
+from ldr_plugin.kstar.report import summary_detail, summary_values
+from ldr_plugin.kstar.stats import KStarSummary
+from ldr_plugin.results import (
+    atomic_write_text,
+    atomic_write_with,
+    expected_path,
+    metric,
+    new_record,
+    write_record,
+)
+
+REQUIRED_KEYS = ("features", "labels")
+
+
+@dataclass
+class KStarJob:
+    """One ``ldr kstar`` run: input file, output folder, backend and the record's cell fields."""
+
+    features_path: Path
+    out_dir: Path = Path("results")
+    backend: str = "exact"
+    dtype: str = "float32"
+    per_sample: bool = False
+    per_sample_format: str = "npz"
+    plot: bool = True
+    plot_format: str = "png"
+    model_id: str | None = None
+    dataset: str | None = None
+    split: str = "all"
+    layer: str = "features"
+    seed: int = 0
+    threshold: float = 0.5
+    infinite: str = "exclude"
+    backend_options: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class KStarOutputs:
+    summary: KStarSummary
+    record_path: Path
+    per_sample_path: Path | None
+    plot_path: Path | None
+
+
+def load_features_file(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Read ``features``, ``labels`` and optional ``class_names`` from an .npz file (no pickles)."""
+    path = Path(path)
+    if not path.is_file():
+        raise LdrError(f"features file {path} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            present = sorted(data.files)
+            missing = [k for k in REQUIRED_KEYS if k not in present]
+            if missing:
+                raise LdrError(
+                    f"{path}: missing array '{missing[0]}' (expected 'features' and 'labels'; "
+                    f"the file has: {', '.join(present) or 'no arrays'})"
+                )
+            arrays = {k: data[k] for k in (*REQUIRED_KEYS, "class_names") if k in present}
+    except LdrError:
+        raise
+    except (OSError, ValueError, zipfile.BadZipFile) as exc:
+        raise LdrError(f"{path}: not a readable .npz of plain arrays ({exc})") from exc
+    return arrays["features"], arrays["labels"], arrays.get("class_names")
+
+
+def run_kstar_file(job: KStarJob, *, command: list[str] | None = None) -> KStarOutputs:
+    """Compute the k* summary of a features file and write its record (plus optional outputs)."""
+    if job.per_sample_format not in ("npz", "csv") or job.plot_format not in ("png", "svg"):
+        raise LdrError("per-sample format must be npz or csv, plot format png or svg")
+    start = time.perf_counter()
+    features, labels, class_names = load_features_file(job.features_path)
+    loaded = time.perf_counter()
+    options = dict(job.backend_options)
+    if job.backend == "hnsw":
+        options.setdefault("seed", job.seed)
+    summary = kstar_summary(
+        features, labels, backend=job.backend, dtype=job.dtype, class_names=class_names,
+        threshold=job.threshold, infinite=job.infinite, **options,
+    )
+    computed = time.perf_counter()
+    stem = Path(job.features_path).stem
+    cell = {
+        "model_id": job.model_id or f"file:{stem}", "dataset": job.dataset or stem, "split": job.split,
+        "layer": job.layer, "metric_family": "kstar", "seed": job.seed,
+    }
+    values, hib = summary_values(summary)
+    record_path = expected_path(job.out_dir, **cell)
+    base = record_path.name.removesuffix(".result.json")
+    per_sample_path = plot_path = None
+    if job.per_sample:
+        per_sample_path = _write_per_sample(summary, job.out_dir / f"{base}.per_sample.{job.per_sample_format}")
+    if job.plot:
+        from ldr_plugin.kstar.plot import plot_violins
+
+        plot_path = plot_violins(summary, job.out_dir / f"{base}.violins.{job.plot_format}",
+                                 title=f"{cell['model_id']} on {cell['dataset']} ({cell['layer']})")
+    detail = summary_detail(summary)
+    detail["outputs"] = {"per_sample": per_sample_path and per_sample_path.name, "plot": plot_path and plot_path.name}
+    record = new_record(
+        kind="kstar", **cell,
+        metrics={k: metric(v, higher_is_better=hib[k]) for k, v in values.items()},
+        n_samples=summary.n_samples,
+        n_per_class={c.name: c.n for c in summary.classes},
+        preprocessing={"distance": "euclidean", "normalisation": "none", "dtype": job.dtype},
+        detail=detail,
+        timings_s={"load": loaded - start, "kstar": computed - loaded, "total": time.perf_counter() - start},
+        command=command,
+    )
+    return KStarOutputs(summary, write_record(record, job.out_dir), per_sample_path, plot_path)
+
+
+def _write_per_sample(summary: KStarSummary, path: Path) -> Path:
+    names = np.array([c.name for c in summary.classes])
+    columns = {
+        "index": np.arange(summary.n_samples),
+        "class_index": summary.codes,
+        "class_name": names[summary.codes],
+        "kstar": summary.kstar,
+        "kstar_normalised": summary.kstar_normalised,
+    }
+    if path.suffix == ".npz":
+        return atomic_write_with(path, lambda fh: np.savez(fh, **columns))
+    buf = io.StringIO()
+    buf.write(",".join(columns) + "\n")
+    for row in zip(*columns.values()):
+        i, c, name, k, kn = row
+        buf.write(f"{i},{c},{_csv(str(name))},{k},{float(kn)!r}\n")
+    return atomic_write_text(path, buf.getvalue())
+
+
+def _csv(text: str) -> str:
+    return '"' + text.replace('"', '""') + '"' if any(ch in text for ch in ',"\n') else text
