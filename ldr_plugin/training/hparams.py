@@ -1,0 +1,120 @@
+"""Hyperparameters for plugin algorithms and datasets, composed the way DomainBed draws its own.
+
+DomainBed builds ``{name: (default, random)}`` in ``hparams_registry._hparams(algorithm, dataset,
+random_seed)``, drawing each random value from ``RandomState(seed_hash(random_seed, name))``.
+:func:`hparams_table` puts plugin declarations on top of a base table with that same per-name
+seeding, so keys shared with ERM get identical values for the same seeds (paired comparisons):
+
+1. base keys: DomainBed's original ``_hparams`` when DomainBed is importable, else
+   :func:`host_free_base` (the generic keys DomainBed defines, at b93c22a); a plugin dataset may
+   name a DomainBed dataset to take the base as (``DOMAINBED_HPARAMS_AS``, e.g. ``RotatedMNIST``);
+2. the dataset's ``HPARAMS`` class attribute ``{name: (default, fn(random_state))}``;
+3. the algorithm's ``domainbed.hparams`` entry point ``fn(algorithm, dataset, random_seed)``.
+
+Every value is returned as a Python scalar (``np.int64`` breaks DomainBed's JSON dumps and
+``torch.load(weights_only=True)`` of ``model.pkl``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+HparamTable = dict[str, tuple[Any, Any]]
+BaseFn = Callable[[str, str, int], HparamTable]
+
+SMALL_IMAGES = ("Debug28", "RotatedMNIST", "ColoredMNIST")  # DomainBed's list in _hparams
+
+
+def seed_hash(*args: Any) -> int:
+    """DomainBed's ``misc.seed_hash``: an integer seed in [0, 2**31) from the ``str`` of the args."""
+    return int(hashlib.md5(str(args).encode("utf-8")).hexdigest(), 16) % (2**31)
+
+
+def python_scalar(value: Any) -> Any:
+    """``np.float64(0.5)`` -> ``0.5``, ``np.int64(3)`` -> ``3``, ``np.bool_`` -> ``bool``; else unchanged."""
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _draw(name: str, random_seed: int, fn: Callable[[np.random.RandomState], Any]) -> Any:
+    return fn(np.random.RandomState(seed_hash(random_seed, name)))
+
+
+def host_free_base(algorithm: str, dataset: str, random_seed: int) -> HparamTable:
+    """The generic base keys DomainBed's ``_hparams`` defines for any algorithm (no DomainBed needed)."""
+    small = dataset in SMALL_IMAGES
+    dropout = lambda r: r.choice([0.0, 0.1, 0.5])
+    spec: list[tuple[str, Any, Callable[[np.random.RandomState], Any]]] = [
+        ("data_augmentation", True, lambda r: True),
+        ("resnet18", False, lambda r: False),
+        ("resnet50_augmix", True, lambda r: True),
+        ("dinov2", False, lambda r: False),
+        ("vit", False, lambda r: False),
+        ("vit_attn_tune", False, lambda r: False),
+        ("freeze_bn", False, lambda r: False),
+        ("lars", False, lambda r: False),
+        ("linear_steps", 500, lambda r: 500),
+        ("resnet_dropout", 0.0, dropout),
+        ("vit_dropout", 0.0, dropout),
+        ("class_balanced", False, lambda r: False),
+        ("nonlinear_classifier", False, lambda r: bool(r.choice([False, False]))),
+        ("lr", 1e-3, lambda r: 10 ** r.uniform(-4.5, -2.5)) if small else ("lr", 5e-5, lambda r: 10 ** r.uniform(-5, -3.5)),
+        ("weight_decay", 0.0, lambda r: 0.0) if small else ("weight_decay", 0.0, lambda r: 10 ** r.uniform(-6, -2)),
+        ("batch_size", 64, lambda r: int(2 ** r.uniform(3, 9)))
+        if small
+        else ("batch_size", 32, lambda r: int(2 ** r.uniform(3, 5.5))),
+    ]
+    return {name: (default, _draw(name, random_seed, fn)) for name, default, fn in spec}
+
+
+def dataset_class_hparams(dataset_cls: type | None, random_seed: int) -> HparamTable:
+    """A dataset class's declared ``HPARAMS`` drawn with DomainBed's per-name seeding."""
+    declared = getattr(dataset_cls, "HPARAMS", None) or {}
+    return {name: (default, _draw(name, random_seed, fn)) for name, (default, fn) in declared.items()}
+
+
+def hparams_table(
+    algorithm: str,
+    dataset: str,
+    random_seed: int,
+    *,
+    base_fn: BaseFn | None = None,
+    dataset_cls: type | None = None,
+    algorithm_fn: Callable[[str, str, int], HparamTable] | None = None,
+) -> HparamTable:
+    """``{name: (default, random)}``: base keys, then the dataset's, then the algorithm's declarations."""
+    base_name = getattr(dataset_cls, "DOMAINBED_HPARAMS_AS", None) or dataset
+    table = dict((base_fn or host_free_base)(algorithm, base_name, random_seed))
+    table.update(dataset_class_hparams(dataset_cls, random_seed))
+    if algorithm_fn is not None:
+        table.update(algorithm_fn(algorithm, dataset, random_seed))
+    return {name: (python_scalar(d), python_scalar(r)) for name, (d, r) in table.items()}
+
+
+def choose_hparams(table_for_seed: Callable[[int], HparamTable], hparams_seed: int, trial_seed: int) -> dict:
+    """DomainBed's ``train.py`` choice: defaults (table at seed 0) for ``hparams_seed == 0``, else the
+    random draws of the table at ``seed_hash(hparams_seed, trial_seed)``."""
+    if hparams_seed == 0:
+        return {name: default for name, (default, _) in table_for_seed(0).items()}
+    return {name: random for name, (_, random) in table_for_seed(seed_hash(hparams_seed, trial_seed)).items()}
+
+
+def parse_hparams_json(text: str | None) -> dict[str, Any]:
+    """The ``--hparams`` JSON override (``None`` or empty -> ``{}``)."""
+    if not text:
+        return {}
+    from ldr_plugin.errors import LdrError
+
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise LdrError(f"--hparams is not valid JSON ({exc}): {text!r}") from exc
+    if not isinstance(value, dict):
+        raise LdrError(f"--hparams must be a JSON object such as '{{\"batch_size\": 8}}', got {text!r}")
+    return value

@@ -1,0 +1,86 @@
+"""Names to classes for the built-in loop: plugin entry points first, then DomainBed when importable.
+
+Algorithms: ``domainbed.algorithms`` entry points (LatentDR, third-party plugins), then DomainBed's
+own (``ERM``, ``Mixup``, ...) when DomainBed is importable, else the host-free ``ERM`` twin.
+Datasets: ``domainbed.datasets`` entry points (the embedded digits), then DomainBed's
+(``Debug28``, ...). An unknown name raises :class:`~ldr_plugin.errors.UnknownNameError` listing
+close matches, before any data is loaded.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+from pathlib import Path
+from types import ModuleType
+
+from ldr_plugin.errors import UnknownNameError
+from ldr_plugin.registry import Registry, unknown_name_message
+
+HOST_FREE_ALGORITHMS = {"ERM": "ldr_plugin.domainbed.erm:ERM"}
+
+
+def import_domainbed(module: str = "domainbed") -> ModuleType | None:
+    """Import a DomainBed module (a clone at ``$DOMAINBED_DIR`` is put on ``sys.path``), or ``None``."""
+    root = os.environ.get("DOMAINBED_DIR")
+    if root and (Path(root) / "domainbed").is_dir() and root not in sys.path:
+        sys.path.insert(0, root)
+    try:
+        return importlib.import_module(module)
+    except ImportError:
+        return None
+
+
+def _domainbed_list(module: str, attr: str) -> list[str]:
+    mod = import_domainbed(module)
+    return list(getattr(mod, attr, [])) if mod is not None else []
+
+
+def algorithm_names() -> list[str]:
+    """Every algorithm name the loop can train (plugins, then DomainBed's or the ERM twin)."""
+    names = Registry("algorithms").names()
+    host = _domainbed_list("domainbed.algorithms", "ALGORITHMS") or list(HOST_FREE_ALGORITHMS)
+    return names + [n for n in host if n not in names]
+
+
+def dataset_names() -> list[str]:
+    """Every dataset name the loop can train on (plugins, then DomainBed's)."""
+    names = Registry("datasets").names()
+    return names + [n for n in _domainbed_list("domainbed.datasets", "DATASETS") if n not in names]
+
+
+def resolve_algorithm(algorithm: str | type) -> type:
+    """A DomainBed-interface algorithm class from its name (or the class itself)."""
+    if not isinstance(algorithm, str):
+        return algorithm
+    registry = Registry("algorithms")
+    if algorithm in registry.names():
+        return registry.load(algorithm)
+    host = import_domainbed("domainbed.algorithms")
+    if host is not None:
+        if algorithm in getattr(host, "ALGORITHMS", []) or isinstance(getattr(host, algorithm, None), type):
+            return host.get_algorithm_class(algorithm)
+    elif algorithm in HOST_FREE_ALGORITHMS:
+        module, attr = HOST_FREE_ALGORITHMS[algorithm].split(":")
+        return getattr(importlib.import_module(module), attr)
+    raise UnknownNameError(unknown_name_message(algorithm, algorithm_names(), what="algorithm"))
+
+
+def resolve_dataset(dataset: str | type) -> type:
+    """A DomainBed-interface dataset class from its name (or the class itself)."""
+    if not isinstance(dataset, str):
+        return dataset
+    registry = Registry("datasets")
+    if dataset in registry.names():
+        return registry.load(dataset)
+    host = import_domainbed("domainbed.datasets")
+    if host is not None and dataset in getattr(host, "DATASETS", []):
+        return host.get_dataset_class(dataset)
+    raise UnknownNameError(unknown_name_message(dataset, dataset_names(), what="dataset"))
+
+
+def hparams_function(algorithm: str):
+    """The ``domainbed.hparams`` entry point declared for ``algorithm``, or ``None``."""
+    registry = Registry("hparams")
+    return registry.load(algorithm) if algorithm in registry.names() else None

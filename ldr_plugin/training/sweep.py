@@ -1,0 +1,153 @@
+"""A DomainBed-style sweep: enumerate jobs as ``domainbed.scripts.sweep`` does and run the unfinished ones.
+
+Jobs are trials × datasets × algorithms × test-env sets × hparams seeds; the test-env sets are
+every single domain and every pair (pairs are what leave-one-domain-out selection needs), or
+singles only with ``single_test_envs``. Each job's arguments, and so its folder name (the md5 of
+the JSON of its arguments) and its ``seed``, are exactly DomainBed's, so a folder written here is
+the folder DomainBed's sweep would write and ``collect_results`` reads both.
+
+:func:`run_sweep` trains the jobs without ``done`` one after another with the built-in loop.
+:func:`domainbed_sweep_command` builds the equivalent ``python -m domainbed.scripts.sweep launch``
+command, used instead when DomainBed is importable (run from the DomainBed root).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ldr_plugin.errors import LdrError
+from ldr_plugin.training.hparams import parse_hparams_json, seed_hash
+from ldr_plugin.training.resolve import resolve_algorithm, resolve_dataset
+
+
+def all_test_env_combinations(n: int) -> Iterator[list[int]]:
+    """``[0], [0, 1], [0, 2], ..., [1], [1, 2], ...``: every single domain and every pair (n ≥ 3)."""
+    if n < 3:
+        raise LdrError(f"a sweep over test-env pairs needs at least 3 domains, got {n}")
+    for i in range(n):
+        yield [i]
+        for j in range(i + 1, n):
+            yield [i, j]
+
+
+@dataclass
+class SweepConfig:
+    """What to sweep: the arguments of DomainBed's ``sweep.py`` (same names, same defaults)."""
+
+    datasets: Sequence[str]
+    algorithms: Sequence[str]
+    n_trials: int = 3
+    n_hparams_from: int = 0
+    n_hparams: int = 20
+    steps: int | None = None
+    hparams: str | None = None
+    holdout_fraction: float = 0.2
+    single_test_envs: bool = False
+    data_dir: str = "./"
+    task: str = "domain_generalization"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def make_args_list(config: SweepConfig) -> list[dict[str, Any]]:
+    """Every job's training arguments, in DomainBed's order and with DomainBed's keys and seeds."""
+    args_list = []
+    for trial_seed in range(config.n_trials):
+        for dataset in config.datasets:
+            n_envs = len(resolve_dataset(dataset).ENVIRONMENTS)
+            for algorithm in config.algorithms:
+                test_env_sets = [[i] for i in range(n_envs)] if config.single_test_envs else all_test_env_combinations(n_envs)
+                for test_envs in test_env_sets:
+                    for hparams_seed in range(config.n_hparams_from, config.n_hparams):
+                        args: dict[str, Any] = {
+                            "dataset": dataset, "algorithm": algorithm, "test_envs": test_envs,
+                            "holdout_fraction": config.holdout_fraction, "hparams_seed": hparams_seed,
+                            "data_dir": config.data_dir, "task": config.task, "trial_seed": trial_seed,
+                            "seed": seed_hash(dataset, algorithm, test_envs, hparams_seed, trial_seed),
+                        }
+                        if config.steps is not None:
+                            args["steps"] = config.steps
+                        if config.hparams is not None:
+                            args["hparams"] = config.hparams
+                        args_list.append(args)
+    return args_list
+
+
+def job_dir(sweep_dir: str | Path, train_args: dict[str, Any]) -> Path:
+    """``sweep_dir / md5(json.dumps(train_args, sort_keys=True))``, DomainBed's job folder."""
+    digest = hashlib.md5(json.dumps(train_args, sort_keys=True).encode("utf-8")).hexdigest()
+    return Path(sweep_dir) / digest
+
+
+def run_sweep(config: SweepConfig, sweep_dir: str | Path) -> dict[str, int]:
+    """Train every job of ``config`` that has no ``done`` file, serially; return counts by outcome.
+
+    Names are checked first; a job that fails is reported and the sweep goes on; if any failed,
+    :class:`LdrError` lists them at the end (DomainBed's local launcher would ignore them).
+    """
+    from tqdm.auto import tqdm
+
+    from ldr_plugin.training.loop import train
+
+    for name in config.algorithms:
+        resolve_algorithm(name)
+    overrides = parse_hparams_json(config.hparams)
+    jobs = [(args, job_dir(sweep_dir, args)) for args in make_args_list(config)]
+    todo = [(args, path) for args, path in jobs if not (path / "done").exists()]
+    failed: list[str] = []
+    for args, path in tqdm(todo, desc="sweep", unit="job", disable=None):
+        try:
+            train(args["algorithm"], args["dataset"], args["test_envs"], path, hparams=overrides or None,
+                  hparams_seed=args["hparams_seed"], trial_seed=args["trial_seed"], seed=args["seed"],
+                  steps=args.get("steps"), holdout_fraction=args["holdout_fraction"], data_dir=args["data_dir"])
+        except Exception as exc:  # noqa: BLE001 - one broken job must not stop the sweep; reported below
+            failed.append(f"{path.name} ({args['algorithm']} {args['dataset']} {args['test_envs']}): "
+                          f"{type(exc).__name__}: {exc}")
+    counts = {"jobs": len(jobs), "already_done": len(jobs) - len(todo), "trained": len(todo) - len(failed),
+              "failed": len(failed)}
+    if failed:
+        raise LdrError(f"{len(failed)} of {len(todo)} sweep jobs failed:\n  " + "\n  ".join(failed))
+    return counts
+
+
+def domainbed_sweep_command(config: SweepConfig, sweep_dir: str | Path, launcher: str = "local") -> list[str]:
+    """``python -m domainbed.scripts.sweep launch ...`` for the same jobs (run it from the DomainBed root)."""
+    cmd = [sys.executable, "-m", "domainbed.scripts.sweep", "launch",
+           "--datasets", *config.datasets, "--algorithms", *config.algorithms,
+           "--n_trials", str(config.n_trials), "--n_hparams_from", str(config.n_hparams_from),
+           "--n_hparams", str(config.n_hparams), "--holdout_fraction", str(config.holdout_fraction),
+           "--data_dir", config.data_dir, "--output_dir", str(sweep_dir), "--task", config.task,
+           "--command_launcher", launcher, "--skip_confirmation"]
+    if config.steps is not None:
+        cmd += ["--steps", str(config.steps)]
+    if config.hparams is not None:
+        cmd += ["--hparams", config.hparams]
+    if config.single_test_envs:
+        cmd.append("--single_test_envs")
+    return cmd
+
+
+def run_domainbed_sweep(config: SweepConfig, sweep_dir: str | Path, domainbed_root: str | Path,
+                        launcher: str = "local") -> dict[str, int]:
+    """Run DomainBed's own sweep (cwd = its root, this Python first on ``PATH``); count ``done`` files.
+
+    DomainBed's local launcher ignores exit codes, so success is counted from ``done`` files.
+    """
+    env = dict(os.environ)
+    env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
+    env["PYTHONPATH"] = str(domainbed_root) + os.pathsep + env.get("PYTHONPATH", "")
+    sweep_dir = Path(sweep_dir).resolve()
+    proc = subprocess.run(domainbed_sweep_command(config, sweep_dir, launcher), cwd=domainbed_root, env=env, check=False)
+    jobs = [job_dir(sweep_dir, args) for args in make_args_list(config)]
+    done = sum((path / "done").exists() for path in jobs)
+    if proc.returncode != 0 or done < len(jobs):
+        raise LdrError(f"DomainBed sweep in {sweep_dir}: {done} of {len(jobs)} jobs done "
+                       f"(exit code {proc.returncode}); see each job's err.txt")
+    return {"jobs": len(jobs), "done": done}
