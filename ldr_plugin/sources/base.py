@@ -86,6 +86,7 @@ class ModelSource(Protocol):
     """What an entry point of ``ldr_plugin.model_sources`` provides (``cls()`` gives one)."""
 
     name: str
+    layers: tuple[str, ...]  # layer names load() offers; the first is the default
 
     def list_ids(self) -> list[str]:
         """Every identifier (without the ``source:`` prefix) the host registry holds now."""
@@ -93,6 +94,10 @@ class ModelSource(Protocol):
 
     def check_available(self, ids: list[str], weights_dir: str | Path | None) -> list[MissingFile]:
         """Weights files the given identifiers need that are absent (empty list: all present)."""
+        ...
+
+    def required_files(self, identifier: str, weights_dir: str | Path | None) -> list[tuple[str, str]]:
+        """(path, download id) of every weights file the identifier reads (for checks and cache keys)."""
         ...
 
     def load(

@@ -34,6 +34,7 @@ class RobustBenchSource:
     """The RobustBench zoo (``robustbench.model_zoo.model_dicts``), enumerated at run time."""
 
     name = "robustbench"
+    layers = LAYERS
 
     def _zoo(self) -> Any:
         import_robustbench()

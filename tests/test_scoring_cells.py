@@ -1,0 +1,138 @@
+"""score_cell end to end on a real RobustBench architecture and a tiny CIFAR folder: records match
+an independent computation, re-runs skip, warm caches do no forward pass, interrupted runs resume."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from ldr_plugin.errors import LdrError
+from ldr_plugin.metrics.base import MetricResult
+from ldr_plugin.results import read_record
+from ldr_plugin.scoring.cells import Cell, score_cell
+from ldr_plugin.scoring.cifar import write_cifar_folder
+from ldr_plugin.sources import get_source
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("robustbench") is None, reason="needs robustbench")
+MODEL = "robustbench:cifar10/Linf/Ding2020MMA"
+
+
+class MeanFeature:
+    """A brute-force 'metric': the mean of every feature coordinate (checkable by hand)."""
+
+    family = "meanfeat"
+
+    def __init__(self):
+        self.calls = 0
+
+    def compute(self, features, labels):
+        self.calls += 1
+        return MetricResult(self.family, {"mean": float(features.mean())}, {"mean": True}, {"n": int(labels.size)})
+
+
+class Exploding:
+    family = "explodes"
+
+    def __init__(self, fail=True):
+        self.fail = fail
+
+    def compute(self, features, labels):
+        if self.fail:
+            raise KeyboardInterrupt  # stands for an interrupted run
+        return MetricResult(self.family, {"ok": 1.0}, {"ok": True})
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    from ldr_plugin.sources._compat import import_robustbench
+
+    import_robustbench()
+    from robustbench.model_zoo import model_dicts
+    from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
+
+    torch.manual_seed(0)
+    model = model_dicts[BenchmarkDataset("cifar10")][ThreatModel("Linf")]["Ding2020MMA"]["model"]().eval()
+    root = tmp_path_factory.mktemp("cells")
+    (root / "w" / "cifar10" / "Linf").mkdir(parents=True)
+    torch.save({"state_dict": model.state_dict()}, root / "w" / "cifar10" / "Linf" / "Ding2020MMA.pt")
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(10), 4)
+    images = rng.integers(0, 256, size=(40, 32, 32, 3), dtype=np.uint8)
+    write_cifar_folder(root / "data", "cifar10", {"test": (images, labels)}, [f"c{i}" for i in range(10)])
+    return model, root, images, labels
+
+
+def _cell(root, **kw):
+    return Cell(MODEL, f"cifar10:{root / 'data'}", n_per_class=3, seed=0, batch_size=8, **kw)
+
+
+def _poison_load(monkeypatch):
+    def refuse(*a, **k):
+        raise AssertionError("model loaded although the cache is warm")
+
+    monkeypatch.setattr(get_source("robustbench"), "load", refuse)
+
+
+def test_record_matches_independent_features(setup, tmp_path):
+    model, root, images, labels = setup
+    metric = MeanFeature()
+    paths = score_cell(_cell(root), tmp_path / "out", weights_dir=root / "w", cache_dir=tmp_path / "cache",
+                       metrics={"meanfeat": metric}, device="cpu", progress=False)
+    record = read_record(paths[0])
+    rng = np.random.default_rng(0)  # the documented draw: one generator, classes in order
+    chosen = np.sort(np.concatenate([rng.choice(np.flatnonzero(labels == c), 3, replace=False) for c in range(10)]))
+    headless = copy.deepcopy(model)
+    headless.fc = nn.Identity()
+    x = torch.tensor(images[chosen]).permute(0, 3, 1, 2).float() / 255.0  # ToTensor by hand
+    with torch.no_grad():
+        expected = headless(x).numpy().mean()
+    assert record["metrics"]["mean"]["value"] == pytest.approx(float(expected), rel=1e-5)
+    assert record["n_samples"] == 30 and record["n_per_class"]["c3"] == 3
+    assert record["dataset"] == "cifar10" and record["split"] == "test" and record["layer"] == "penultimate"
+    assert record["preprocessing"]["name"] == "ToTensor" and record["feature_dim"] == 256
+
+
+def test_rerun_skips_and_warm_cache_does_no_forward(setup, tmp_path, monkeypatch):
+    _, root, _, _ = setup
+    kwargs = {"weights_dir": root / "w", "cache_dir": tmp_path / "cache", "device": "cpu", "progress": False}
+    first = MeanFeature()
+    paths = score_cell(_cell(root), tmp_path / "out", metrics={"meanfeat": first}, **kwargs)
+    stamp = paths[0].stat().st_mtime_ns
+    _poison_load(monkeypatch)
+    again = MeanFeature()
+    assert score_cell(_cell(root), tmp_path / "out", metrics={"meanfeat": again}, **kwargs) == paths
+    assert again.calls == 0 and paths[0].stat().st_mtime_ns == stamp
+    paths[0].unlink()  # records gone, features cached: recomputed without loading the model
+    score_cell(_cell(root), tmp_path / "out", metrics={"meanfeat": again}, **kwargs)
+    assert again.calls == 1 and read_record(paths[0])["features_from_cache"] is True
+
+
+def test_interrupted_run_leaves_no_partial_record_and_resumes(setup, tmp_path):
+    _, root, _, _ = setup
+    kwargs = {"weights_dir": root / "w", "cache_dir": tmp_path / "cache", "device": "cpu", "progress": False}
+    mean = MeanFeature()
+    with pytest.raises(KeyboardInterrupt):
+        score_cell(_cell(root), tmp_path / "out", metrics={"meanfeat": mean, "explodes": Exploding()}, **kwargs)
+    out = tmp_path / "out"
+    assert not list(out.rglob(".tmp-*"))  # no partial file
+    assert [p.name.split("__")[-3] for p in out.glob("*.result.json")] == ["meanfeat"]
+    paths = score_cell(_cell(root), out, metrics={"meanfeat": mean, "explodes": Exploding(False)}, **kwargs)
+    assert mean.calls == 1 and all(p.exists() for p in paths) and len(list(out.glob("*.result.json"))) == 2
+
+
+def test_registered_metrics_write_one_record_each(setup, tmp_path):
+    from ldr_plugin.scoring.cells import registered_metrics
+
+    try:
+        metrics = registered_metrics()
+    except LdrError as exc:  # the metric classes are another part's; skip until they exist
+        pytest.skip(f"registered metrics not loadable yet: {exc}")
+    _, root, _, _ = setup
+    paths = score_cell(_cell(root), tmp_path / "out", weights_dir=root / "w", device="cpu", progress=False)
+    families = {read_record(p)["metric_family"] for p in paths}
+    assert families == set(metrics) and len(paths) == len(metrics)
