@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 from ldr_plugin.errors import LdrError
-from ldr_plugin.results.atomic import atomic_write_text
 
 SCHEMA_VERSION = 1
 SUPPORTED_SCHEMA_VERSIONS = (1,)
@@ -199,12 +198,14 @@ def record_filename(record: dict[str, Any]) -> str:
     return "__".join(parts) + f"__s{int(record['seed'])}__{digest}{RECORD_SUFFIX}"
 
 
-def write_record(record: dict[str, Any], directory: str | os.PathLike) -> Path:
-    """Validate and write atomically into ``directory``; returns the path."""
-    validate_record(record)
-    path = Path(directory) / record_filename(record)
-    text = json.dumps(record, indent=2, sort_keys=True, allow_nan=False) + "\n"
-    return atomic_write_text(path, text)
+def write_record(record: dict[str, Any], directory: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Validate and write atomically into ``directory`` under the cell's lock; returns the path.
+
+    A valid record already there is kept unless ``overwrite`` (see :mod:`ldr_plugin.results.lock`).
+    """
+    from ldr_plugin.results.lock import write_record_locked  # lock imports this module
+
+    return write_record_locked(record, directory, overwrite=overwrite)[0]
 
 
 def read_record(path: str | os.PathLike) -> dict[str, Any]:

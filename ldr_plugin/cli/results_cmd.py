@@ -1,0 +1,35 @@
+"""``ldr results check DIR``: validate a results folder written by many processes (exit 1 on any problem)."""
+
+from __future__ import annotations
+
+import click
+
+from ldr_plugin.results.check import check_results, load_expectation
+
+
+@click.group("results")
+def results() -> None:
+    """Inspect result folders."""
+
+
+@results.command("check")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False))
+@click.option(
+    "--expect",
+    "expect",
+    default=None,
+    metavar="FILE",
+    help="Cells that must be present: a .json/.jsonl list of objects or a text file "
+    "'model_id dataset [split layer metric_family seed]' per line.",
+)
+def check(directory: str, expect: str | None) -> None:
+    """Report invalid, partial, duplicate and missing records and unfinished DomainBed runs.
+
+    Exits with status 1 when anything is wrong, 0 when the folder is sound.
+    """
+    expected = load_expectation(expect) if expect else None
+    report = check_results(directory, expect=expected)
+    click.echo(report.format())
+    if not report.ok:
+        # a ClickException (exit 1): ldr's main() does not forward click.exceptions.Exit codes
+        raise click.ClickException(f"{len(report.problems)} problem(s) in {directory}")

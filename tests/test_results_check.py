@@ -1,0 +1,128 @@
+"""``ldr results check``: every kind of problem is found, named, and reflected in the exit code."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+
+import pytest
+
+from ldr_plugin.cli import main
+from ldr_plugin.errors import LdrError
+from ldr_plugin.results import metric, new_record, write_record
+from ldr_plugin.results.check import check_results, load_expectation
+
+
+def _record(model="toy:a", dataset="digits", seed=0):
+    return new_record(
+        kind="kstar", model_id=model, dataset=dataset, split="test", layer="penultimate",
+        metric_family="kstar", seed=seed, metrics={"gamma_prime": metric(0.5, higher_is_better=False)},
+    )
+
+
+def _kinds(report):
+    return sorted((p.kind, os.path.basename(p.where)) for p in report.problems)
+
+
+@pytest.fixture
+def folder(tmp_path):
+    paths = [write_record(_record(model=f"toy:m{i}"), tmp_path) for i in range(4)]
+    return tmp_path, paths
+
+
+def test_clean_folder_is_ok_and_counts_every_record(folder, capsys):
+    root, _ = folder
+    report = check_results(root)
+    # independent count: files on disk with the record suffix
+    assert report.ok and report.n_valid == len([f for f in os.listdir(root) if f.endswith(".result.json")]) == 4
+    assert main(["results", "check", str(root)]) == 0
+    assert "4 valid record(s)" in capsys.readouterr().out
+
+
+def test_invalid_record_names_file_and_field(folder):
+    root, paths = folder
+    data = json.loads(paths[1].read_text())
+    data["seed"] = "zero"
+    paths[1].write_text(json.dumps(data))
+    report = check_results(root)
+    assert _kinds(report) == [("invalid", paths[1].name)]
+    assert "'seed'" in report.problems[0].detail and report.n_valid == 3
+
+
+def test_truncated_json_and_leftover_temp_files_are_partial(folder):
+    root, paths = folder
+    text = paths[0].read_text()
+    paths[0].write_text(text[: len(text) // 2])
+    (root / f".tmp-{paths[2].name}.abc123").write_text(text[:10])
+    report = check_results(root)
+    assert _kinds(report) == [("partial", f".tmp-{paths[2].name}.abc123"), ("partial", paths[0].name)]
+    assert "truncated" in next(p.detail for p in report.problems if p.where == str(paths[0]))
+
+
+def test_same_cell_under_two_names_is_a_duplicate(folder):
+    root, paths = folder
+    old_name = root / "written-by-an-older-version.result.json"
+    shutil.copy(paths[3], old_name)
+    report = check_results(root)
+    assert [p.kind for p in report.problems] == ["duplicate"]
+    assert {str(paths[3]), str(old_name)} <= set(report.problems[0].where.split() + report.problems[0].detail.split())
+    assert "model_id=toy:m3" in report.problems[0].detail
+
+
+def test_same_model_on_two_datasets_is_not_a_duplicate(tmp_path):
+    write_record(_record(dataset="a"), tmp_path)
+    write_record(_record(dataset="b"), tmp_path)
+    assert check_results(tmp_path).ok
+
+
+def test_missing_cells_from_text_and_jsonl_expectations(folder, tmp_path_factory, capsys):
+    root, _ = folder
+    spec_dir = tmp_path_factory.mktemp("spec")
+    text = spec_dir / "cells.txt"
+    text.write_text("# model dataset\ntoy:m0 digits\ntoy:m9 digits\ntoy:m1 otherset\n")
+    jsonl = spec_dir / "cells.jsonl"
+    jsonl.write_text('{"model_id": "toy:m2", "seed": 0}\n{"model_id": "toy:m2", "seed": 7}\n')
+    missing = sorted(p.where for p in check_results(root, load_expectation(text)).problems)
+    assert missing == ["model_id=toy:m1, dataset=otherset", "model_id=toy:m9, dataset=digits"]
+    assert [p.where for p in check_results(root, load_expectation(jsonl)).problems] == ["model_id=toy:m2, seed=7"]
+    assert main(["results", "check", str(root), "--expect", str(text)]) == 1
+    assert "2 missing" in capsys.readouterr().out
+
+
+def test_bad_expectation_is_a_clear_error(tmp_path):
+    bad = tmp_path / "cells.json"
+    bad.write_text('[{"model": "x"}]')
+    with pytest.raises(LdrError, match="cell 0"):
+        load_expectation(bad)
+    with pytest.raises(LdrError, match="not a file"):
+        load_expectation(tmp_path / "nope.txt")
+
+
+def test_domainbed_runs_without_done_are_reported(shared_data, tmp_path):
+    sweep = tmp_path / "sweep"
+    shutil.copytree(shared_data / "domainbed" / "test_sweep_data", sweep)
+    n_done = sum(1 for _, _, files in os.walk(sweep) if "done" in files)
+    assert check_results(sweep).ok and check_results(sweep).n_runs_done == n_done == 40
+    crashed = sweep / ("a" * 32)  # a run that crashed: out/err but no done
+    crashed.mkdir()
+    (crashed / "err.txt").write_text("Traceback ...")
+    never = sweep / ("b" * 32)  # made by sweep.py, job never started
+    never.mkdir()
+    some_run = next(p.parent for p in sweep.rglob("done"))
+    (some_run / "done").unlink()
+    report = check_results(sweep)
+    assert sorted((p.kind, os.path.basename(p.where)) for p in report.problems) == sorted(
+        [("incomplete_run", "a" * 32), ("incomplete_run", "b" * 32), ("incomplete_run", some_run.name)]
+    )
+    assert "err.txt" in next(p.detail for p in report.problems if p.where.endswith("a" * 32))
+    assert report.n_runs_done == 39
+
+
+def test_lock_folder_is_not_reported(folder):
+    root, _ = folder
+    assert (root / ".locks").is_dir() and check_results(root).ok
+
+
+def test_not_a_directory(tmp_path):
+    assert main(["results", "check", str(tmp_path / "absent")]) == 2
