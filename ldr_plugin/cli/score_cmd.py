@@ -1,0 +1,59 @@
+"""``ldr score``: a thin click wrapper over :func:`ldr_plugin.scoring.run.score`."""
+
+from __future__ import annotations
+
+import click
+
+
+@click.command("score")
+@click.argument("model_ids", nargs=-1)
+@click.option("--dataset", "datasets", multiple=True,
+              help="cifar10:ROOT, cifar100:ROOT, imagefolder:PATH, digits, RotatedDigits:ENV, "
+                   "CorruptedDigits:ENV, or 'run' (a domainbed: model's environments). Repeatable.")
+@click.option("--layer", "layers", multiple=True, help="Feature layer (default: the source's first). Repeatable.")
+@click.option("--split", default=None, help="Dataset split (default: test).")
+@click.option("--n-per-class", type=int, default=None, help="Keep this many samples per class (seeded).")
+@click.option("--seed", type=int, default=None, help="Subsampling seed (default 0).")
+@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--weights-dir", default=None, help="RobustBench layout: <dir>/<dataset>/<threat_model>/<name>.pt.")
+@click.option("--out", "out_dir", default="results/scores", show_default=True, help="Directory of result records.")
+@click.option("--cache-dir", default=None, help="Feature cache (default: <out>/.features).")
+@click.option("--selection", default=None, type=click.Path(dir_okay=False), help="A registry/selections/*.toml.")
+@click.option("--data-root", default=None, help="Replaces {data_root} in a selection's datasets.")
+@click.option("--trust-checkpoint", is_flag=True, help="Allow checkpoints that need arbitrary unpickling.")
+@click.option("--device", default=None, help="cpu, cuda, ... (default: cuda when present).")
+@click.option("--launcher", type=click.Choice(["inline", "local", "slurm"]), default="inline", show_default=True)
+def score(model_ids, datasets, layers, split, n_per_class, seed, batch_size, weights_dir, out_dir, cache_dir,
+          selection, data_root, trust_checkpoint, device, launcher) -> None:
+    """Score MODEL_ID... (source:identifier) on datasets with every registered metric.
+
+    Features are cached; finished cells are skipped; a failing model is reported and the others
+    continue. Exit code 0 when every cell succeeded, 1 otherwise (2 for bad input).
+    """
+    from ldr_plugin.scoring.run import ScoreConfig, load_selection
+    from ldr_plugin.scoring.run import score as run_score
+
+    chosen = load_selection(selection, data_root=data_root) if selection else {}
+    config = ScoreConfig(
+        models=list(model_ids) + list(chosen.get("models", [])),
+        datasets=list(datasets) or list(chosen.get("datasets", [])),
+        out_dir=out_dir,
+        layers=list(layers) or list(chosen.get("layers", [])) or [None],
+        split=split or chosen.get("split", "test"),
+        n_per_class=n_per_class if n_per_class is not None else chosen.get("n_per_class"),
+        seed=seed if seed is not None else chosen.get("seed", 0),
+        batch_size=batch_size, weights_dir=weights_dir, cache_dir=cache_dir,
+        trust_checkpoint=trust_checkpoint, device=device, launcher=launcher,
+    )
+    outcomes = run_score(config)
+    failed = [o for o in outcomes if o.error]
+    for outcome in outcomes:
+        cell = outcome.cell
+        where = f"{cell.model_id} | {cell.dataset_name}/{cell.split} | {cell.layer or 'default'}"
+        if outcome.error:
+            click.echo(f"FAILED  {where}: {outcome.error.splitlines()[0]}", err=True)
+        else:
+            click.echo(f"ok      {where}: {len(outcome.paths)} record(s)")
+    click.echo(f"{len(outcomes) - len(failed)}/{len(outcomes)} cells scored into {out_dir}")
+    if failed:  # a ClickException (exit code 1): ldr's main() returns its code, unlike a bare Exit
+        raise click.ClickException(f"{len(failed)} of {len(outcomes)} cells failed (see FAILED lines above)")

@@ -1,0 +1,82 @@
+"""``ldr score``: several models, one failing; missing weights stop before work; unknown ids; selections."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+import torch
+
+from ldr_plugin.cli import main
+from ldr_plugin.metrics.base import MetricResult
+from ldr_plugin.results import iter_record_paths, read_record
+from ldr_plugin.scoring import cells as cells_module
+from ldr_plugin.scoring.cifar import write_cifar_folder
+from ldr_plugin.scoring.run import load_selection
+
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("robustbench") is None, reason="needs robustbench")
+GOOD, BAD = "robustbench:cifar10/Linf/Ding2020MMA", "robustbench:cifar10/L2/Ding2020MMA"
+
+
+class Norm:
+    family = "norm"
+
+    def compute(self, features, labels):
+        return MetricResult("norm", {"mean_norm": float(np.linalg.norm(features, axis=1).mean())}, {"mean_norm": True})
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch):
+    from ldr_plugin.sources._compat import import_robustbench
+
+    import_robustbench()
+    from robustbench.model_zoo import model_dicts
+    from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
+
+    model = model_dicts[BenchmarkDataset("cifar10")][ThreatModel("Linf")]["Ding2020MMA"]["model"]()
+    for threat in ("Linf", "L2"):
+        (tmp_path / "w" / "cifar10" / threat).mkdir(parents=True)
+    torch.save({"state_dict": model.state_dict()}, tmp_path / "w" / "cifar10" / "Linf" / "Ding2020MMA.pt")
+    broken = dict(model.state_dict())
+    broken.pop("fc.bias")
+    torch.save({"state_dict": broken}, tmp_path / "w" / "cifar10" / "L2" / "Ding2020MMA.pt")
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(10), 2)
+    write_cifar_folder(tmp_path / "data", "cifar10", {"test": (rng.integers(0, 256, (20, 32, 32, 3), np.uint8), labels)},
+                       [f"c{i}" for i in range(10)])
+    monkeypatch.setattr(cells_module, "registered_metrics", lambda: {"norm": Norm()})
+    return tmp_path
+
+
+def test_failing_model_is_reported_and_others_continue(workspace, capsys):
+    args = ["score", BAD, GOOD, "--dataset", f"cifar10:{workspace / 'data'}", "--weights-dir", str(workspace / "w"),
+            "--out", str(workspace / "out"), "--device", "cpu"]
+    assert main(args) == 1
+    captured = capsys.readouterr()
+    assert "FAILED  robustbench:cifar10/L2/Ding2020MMA" in captured.err and "fc.bias" in captured.err
+    records = [read_record(p) for p in iter_record_paths(workspace / "out")]
+    assert [r["model_id"] for r in records] == [GOOD]
+    assert main(["score", GOOD] + args[3:]) == 0  # re-run: skipped, succeeds
+
+
+def test_missing_weights_stop_before_any_work(workspace, capsys):
+    code = main(["score", GOOD, "robustbench:cifar10/Linf/Wong2020Fast", "--dataset", "digits",
+                 "--weights-dir", str(workspace / "w"), "--out", str(workspace / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and "Wong2020Fast.pt" in err and "download id: gdrive:" in err
+    assert not (workspace / "out").exists()
+
+
+def test_unknown_model_lists_close_matches(workspace, capsys):
+    assert main(["score", "robustbench:cifar10/Linf/Ding2020MM", "--dataset", "digits"]) == 2
+    assert "did you mean: cifar10/Linf/Ding2020MMA" in capsys.readouterr().err
+
+
+def test_selection_file(tmp_path):
+    path = tmp_path / "sel.toml"
+    path.write_text('models = ["robustbench:cifar10/Linf/Standard"]\ndatasets = ["cifar10:{data_root}/c"]\n')
+    assert load_selection(path, data_root="/d")["datasets"] == ["cifar10:/d/c"]
+    path.write_text('models = ["x"]\ndatasets = ["digits"]\nmodel = 1\n')
+    with pytest.raises(Exception, match="unknown field"):
+        load_selection(path)
