@@ -1,0 +1,77 @@
+"""``ldr leaderboard``: build leaderboards from specs, or print DomainBed-compatible tables of a sweep."""
+
+from __future__ import annotations
+
+import shlex
+import sys
+from pathlib import Path
+
+import click
+
+DEFAULT_SPECS = ("domainbed_sweep.toml", "kstar_vs_accuracy.toml")
+
+
+def _default_specs() -> list[str]:
+    root = Path("registry") / "leaderboards"
+    found = [str(root / name) for name in DEFAULT_SPECS if (root / name).is_file()]
+    if not found:
+        raise click.UsageError("no SPEC given and registry/leaderboards/ not found here; pass spec files")
+    return found
+
+
+def _echo_problems(problems) -> None:
+    if not problems:
+        return
+    skipped = sum(1 for p in problems if p.line is not None)
+    click.echo(f"warning: {len(problems)} input problems ({skipped} lines skipped):", err=True)
+    for problem in problems[:20]:
+        click.echo(f"  {problem.kind}: {problem}", err=True)
+    if len(problems) > 20:
+        click.echo(f"  ... and {len(problems) - 20} more (listed in README.md)", err=True)
+
+
+@click.group("leaderboard")
+def leaderboard() -> None:
+    """Build leaderboards (Markdown, CSV, LaTeX, HTML, plots) from result folders and published numbers."""
+
+
+@leaderboard.command("build")
+@click.argument("specs", nargs=-1, type=click.Path(dir_okay=False))
+@click.option("--results", "-r", "results", multiple=True, type=click.Path(file_okay=False),
+              help="A result folder: a DomainBed sweep (<dir>/<run>/results.jsonl) and/or ldr result records. Repeatable.")
+@click.option("--out", "-o", default="leaderboards", show_default=True, type=click.Path(file_okay=False),
+              help="Output folder.")
+@click.option("--published-data", default=None, envvar="LDR_PUBLISHED_DATA", type=click.Path(file_okay=False),
+              help="Root of published data files (RobustBench model_info, OpenCLIP CSV, DomainBed results.tex).")
+@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+def build(specs: tuple[str, ...], results: tuple[str, ...], out: str, published_data: str | None, quiet: bool) -> None:
+    """Build the leaderboards of SPEC files (default: registry/leaderboards/domainbed_sweep.toml and
+    kstar_vs_accuracy.toml) into --out, with a README holding this exact command."""
+    from ldr_plugin.leaderboard.build import build_leaderboards, default_command
+
+    spec_list = list(specs) or _default_specs()
+    command = default_command(spec_list, list(results), out, published_data)
+    problems: list = []
+    paths = build_leaderboards(spec_list, list(results), out, published_root=published_data, command=command,
+                               progress=not quiet and sys.stderr.isatty(), problems_out=problems)
+    readme = Path(out) / "README.md"
+    _echo_problems(problems)
+    click.echo(f"wrote {len(paths)} files to {out}/ (see {readme}); command: {shlex.join(command)}")
+
+
+@leaderboard.command("collect")
+@click.option("--input_dir", "--input-dir", "input_dir", required=True, type=click.Path(file_okay=False),
+              help="A DomainBed sweep folder.")
+@click.option("--order", type=click.Choice(["sorted", "listdir"]), default="sorted", show_default=True,
+              help="Run folder order; 'listdir' reproduces DomainBed's float summation order exactly.")
+@click.option("--all-datasets", is_flag=True, help="Keep datasets DomainBed does not know (it drops them).")
+def collect(input_dir: str, order: str, all_datasets: bool) -> None:
+    """Print what DomainBed's collect_results prints for a sweep, without DomainBed."""
+    from ldr_plugin.leaderboard.domainbed_tables import SweepSelection, domainbed_tables
+    from ldr_plugin.leaderboard.render_domainbed import render_domainbed_text
+    from ldr_plugin.results.sweep import read_sweep
+
+    sweep = read_sweep(input_dir, order=order, progress=sys.stderr.isatty())
+    tables = domainbed_tables(SweepSelection.build(sweep), domainbed_only=not all_datasets)
+    click.echo(render_domainbed_text(tables, len(sweep.records)), nl=False)
+    _echo_problems(sweep.problems)

@@ -1,0 +1,147 @@
+"""Cross-model tables: k* Γ′ of each scored model beside its published accuracies, with rank correlations.
+
+Rows come from this project's k* records (``kind = "kstar"``); accuracies are joined on the model id
+from the published sources (RobustBench: clean / AutoAttack / corruptions; OpenCLIP: zero-shot),
+all in percent. A scored model absent from every published source stays, with visible gaps.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ldr_plugin.leaderboard.correlation import rank_correlation
+from ldr_plugin.leaderboard.published_tables import OC_KEY, RB_KEY
+from ldr_plugin.leaderboard.records import ProjectRecords, metric_value
+from ldr_plugin.leaderboard.spec import LeaderboardSpec
+from ldr_plugin.leaderboard.tables import Cell, Column, Row, Table
+
+ACCURACIES: dict[str, tuple[str, str]] = {
+    "clean_acc_pct": ("clean acc (%)", RB_KEY),
+    "autoattack_acc_pct": ("AutoAttack acc (%)", RB_KEY),
+    "corruptions_acc_pct": ("corruptions acc (%)", RB_KEY),
+    "zeroshot_avg_pct": ("zero-shot avg 38 (%)", OC_KEY),
+    "zeroshot_imagenet_pct": ("zero-shot ImageNet-1k (%)", OC_KEY),
+}
+REPRODUCED = "reproduced"
+FOOTNOTES = {
+    "not_published": "—: model id not found in the published source (kept, not dropped)",
+    "undefined": "—: Γ′ undefined for this model (no class with finite skewness)",
+}
+
+
+def published_accuracies(robustbench: dict | None, openclip: dict | None) -> dict[str, dict[str, float | None]]:
+    """{model_id: {accuracy field: percent}} from the loaded published sources."""
+    table: dict[str, dict[str, float | None]] = {}
+    for entries in (robustbench or {}, openclip or {}):
+        for model_id, entry in entries.items():
+            table[model_id] = {f: getattr(entry, f, None) for f in ACCURACIES if hasattr(entry, f)}
+    return table
+
+
+def _kstar_rows(spec: LeaderboardSpec, project: ProjectRecords) -> dict[tuple[str, str, str], list[float | None]]:
+    rows: dict[tuple[str, str, str], list[float | None]] = {}
+    for _, record in project.records:
+        if record["kind"] != "kstar" or record["metric_family"] != spec.metric_family:
+            continue
+        if (spec.datasets and record["dataset"] not in spec.datasets) or (spec.layer and record["layer"] != spec.layer):
+            continue
+        if spec.metric not in record["metrics"]:
+            continue
+        key = (record["model_id"], record["dataset"], record["layer"])
+        rows.setdefault(key, []).append(metric_value(record, spec.metric))
+    return rows
+
+
+def _metric_cell(values: list[float | None]) -> Cell:
+    finite = [v for v in values if v is not None and math.isfinite(v)]
+    if not finite:
+        return Cell(missing="—", flags=("undefined",))
+    err = float(np.std(np.asarray(finite) / np.sqrt(len(finite)))) if len(finite) > 1 else None
+    return Cell(value=float(np.mean(finite)), err=err, n=len(finite), decimals=3)
+
+
+def _accuracy_fields(spec: LeaderboardSpec, published: dict, model_ids: list[str]) -> list[str]:
+    if spec.accuracies:
+        unknown = [a for a in spec.accuracies if a not in ACCURACIES]
+        if unknown:
+            from ldr_plugin.errors import LdrError
+
+            raise LdrError(f"{spec.path}: unknown accuracies {unknown}; expected some of {list(ACCURACIES)}")
+        return list(spec.accuracies)
+    present = [f for f in ACCURACIES if any(published.get(m, {}).get(f) is not None for m in model_ids)]
+    return present or ["clean_acc_pct", "autoattack_acc_pct", "zeroshot_avg_pct"]
+
+
+def cross_model_table(spec: LeaderboardSpec, project: ProjectRecords, published: dict) -> Table:
+    """Γ′ per scored model (mean ± SE over seeds) and every requested published accuracy."""
+    groups = _kstar_rows(spec, project)
+    several = len({(d, layer) for _, d, layer in groups}) > 1
+    fields = _accuracy_fields(spec, published, [k[0] for k in groups])
+    rows = []
+    for (model_id, dataset, layer), values in groups.items():
+        label = model_id + (f" [{dataset}, {layer}]" if several else "")
+        cells = [_metric_cell(values)]
+        for f in fields:
+            value = published.get(model_id, {}).get(f)
+            flags = () if value is not None else ("not_published",)
+            cells.append(Cell(value=value, decimals=2, missing="—", flags=flags, source=ACCURACIES[f][1]))
+        rows.append(Row(label=label, cells=cells, source=REPRODUCED))
+    rows.sort(key=lambda r: (r.cells[0].value is None, r.cells[0].value or 0.0, r.label))
+    columns = [Column("Γ′" if spec.metric == "gamma_prime" else spec.metric)]
+    columns += [Column(ACCURACIES[f][0], source=ACCURACIES[f][1]) for f in fields]
+    return Table(table_id=f"{spec.id}__models", title=f"{spec.title}: {spec.metric} and published accuracy",
+                 columns=columns, rows=rows, row_header="model id", section=spec.title, kind="cross_model",
+                 footnotes=dict(FOOTNOTES),
+                 notes=[f"{len(rows)} scored models; k* records of family '{spec.metric_family}'"
+                        + (f", layer {spec.layer}" if spec.layer else "")])
+
+
+def _ci_text(low: float, high: float) -> str:
+    return "—" if math.isnan(low) else f"[{low:.3f}, {high:.3f}]"
+
+
+def correlation_table(spec: LeaderboardSpec, models: Table) -> Table:
+    """Spearman and Kendall between the metric column and each accuracy column, with CIs."""
+    rows = []
+    gamma = [r.cells[0].value for r in models.rows]
+    for j, column in enumerate(models.columns[1:], start=1):
+        acc = [r.cells[j].value for r in models.rows]
+        cells: list[Cell] = []
+        for method in ("spearman", "kendall"):
+            rc = rank_correlation(acc, gamma, method, ci=spec.ci, confidence=spec.confidence, seed=spec.seed,
+                                  n_resamples=spec.n_resamples)
+            ok = not math.isnan(rc.statistic)
+            cells += [Cell(value=rc.statistic if ok else None, decimals=3, missing="—",
+                           flags=() if ok else ("too_few",)),
+                      Cell(text=_ci_text(rc.ci_low, rc.ci_high)),
+                      Cell(value=rc.pvalue if ok else None, decimals=4, missing="—")]
+        rows.append(Row(label=column.name, cells=[Cell(value=rc.n, decimals=0), *cells], source=REPRODUCED))
+    pct = f"{100 * spec.confidence:g}%"
+    return Table(
+        table_id=f"{spec.id}__correlation", title=f"{spec.title}: rank correlation of Γ′ with accuracy",
+        columns=[Column("n models"), Column("Spearman ρ"), Column(f"ρ {pct} CI"), Column("ρ p"),
+                 Column("Kendall τ"), Column(f"τ {pct} CI"), Column("τ p")],
+        rows=rows, row_header="accuracy", section=spec.title, kind="correlation",
+        footnotes={"too_few": "—: fewer than 3 models with both values (or a constant column)"},
+        notes=[f"CI: {spec.ci}" + (f" (seed {spec.seed}, {spec.n_resamples} resamples)" if spec.ci == "bootstrap"
+                                    else " z-transform, Fieller–Hartley–Pearson standard errors")],
+    )
+
+
+def scatter_plots(spec: LeaderboardSpec, models: Table, out_dir: Path) -> list[str]:
+    """One Γ′-vs-accuracy scatter per accuracy column (kstar.plot); returns paths relative to out_dir."""
+    from ldr_plugin.kstar.plot import plot_gamma_scatter
+
+    written = []
+    for j, column in enumerate(models.columns[1:], start=1):
+        points: list[tuple[str, Any, Any]] = [(r.label, r.cells[j].value, r.cells[0].value) for r in models.rows]
+        if not any(p[1] is not None and p[2] is not None for p in points):
+            continue
+        name = f"plots/{spec.id}__gamma_vs_{j}.svg"
+        plot_gamma_scatter(points, column.name, out_dir / name, title=spec.title)
+        written.append(name)
+    return written

@@ -1,0 +1,111 @@
+"""Extra columns for DomainBed tables: k* Γ′ and alignment/uniformity of the selected checkpoints.
+
+Join key (documented in docs/leaderboard.md): a project record belongs to a selected checkpoint when
+its ``model_id`` is ``domainbed:<run folder>`` — the folder's name or a path ending in it, optionally
+``.../model.pkl``, ``.../model_step<k>.pkl`` or ``...@<k>`` — and its (dataset, split) names the test
+env ``t`` of the checkpoint: ``(<Dataset>, env<t>_in)``, ``(run:<t>|run:env<t>|run:<env name>, in)``,
+then ``env<t>``, the env name, and the ``out`` splits, preferred in that order. A record with a step
+matches only that checkpoint; one without is the run's final model, used with a footnote when no
+record of the selected step exists.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import PurePosixPath
+from typing import Any
+
+import numpy as np
+
+from ldr_plugin.leaderboard import domainbed_names as names
+from ldr_plugin.leaderboard.domainbed_tables import SweepSelection
+from ldr_plugin.leaderboard.records import ProjectRecords, metric_value
+from ldr_plugin.leaderboard.tables import Cell, Column, Table
+
+FLAG_FINAL = "final_checkpoint"
+FLAG_PARTIAL = "partially_scored"
+FOOTNOTES = {
+    FLAG_FINAL: "metric of the run's final model: the selected checkpoint itself was not saved/scored",
+    FLAG_PARTIAL: "not every selected checkpoint of this row was scored; mean over the scored ones",
+    "not_scored": "—: no scored checkpoint for this row",
+}
+LABELS = {"gamma_prime": "Γ′ (selected)", "alignment": "alignment (selected)", "uniformity": "uniformity (selected)"}
+
+
+def parse_run_model_id(model_id: str) -> tuple[str, int | None] | None:
+    """(run folder name, step or None) of a ``domainbed:`` model id; None for other sources."""
+    source, _, ident = model_id.partition(":")
+    if source != "domainbed" or not ident:
+        return None
+    ident, _, step = ident.partition("@")
+    path = PurePosixPath(ident.rstrip("/"))
+    if path.suffix == ".pkl":
+        match = re.fullmatch(r"model_step(\d+)", path.stem)
+        step = match.group(1) if match else step
+        path = path.parent
+    return path.name, (int(step) if step.isdigit() else None)
+
+
+def index_records(project: ProjectRecords) -> dict[tuple[str, int | None], list[dict[str, Any]]]:
+    """{(run folder name, step or None): [records]} for ``domainbed:`` model ids."""
+    index: dict[tuple[str, int | None], list[dict[str, Any]]] = {}
+    for _, record in project.records:
+        parsed = parse_run_model_id(record["model_id"])
+        if parsed is not None:
+            index.setdefault(parsed, []).append(record)
+    return index
+
+
+def _split_rank(dataset: str, split: str, run_dataset: str, env: int, env_name: str) -> int | None:
+    runs = (f"run:{env}", f"run:env{env}", f"run:{env_name}")
+    order = [(run_dataset, f"env{env}_in"), *((r, "in") for r in runs), (run_dataset, f"env{env}"),
+             (run_dataset, env_name), (run_dataset, f"env{env}_out"), *((r, "out") for r in runs)]
+    return order.index((dataset, split)) if (dataset, split) in order else None
+
+
+def _find(candidates: list[dict[str, Any]], run_dataset: str, env: int, env_name: str, metric: str) -> float | None:
+    ranked = []
+    for record in candidates:
+        rank = _split_rank(record["dataset"], record["split"], run_dataset, env, env_name)
+        value = metric_value(record, metric)
+        if rank is not None and value is not None:
+            ranked.append((rank, record["seed"], value))
+    return min(ranked)[2] if ranked else None
+
+
+def selected_metric(sel: SweepSelection, method: str, index, metric: str, dataset: str, algorithm: str,
+                    env_names: dict[str, list[str]] | None) -> tuple[list[float], int, bool]:
+    """Metric values of every selected checkpoint of one (dataset, algorithm): (values, expected, final)."""
+    values, expected, used_final = [], 0, False
+    for key, choice in sel.choices[method].items():
+        if key[1:3] != (dataset, algorithm):
+            continue
+        expected += 1
+        record = sel.sweep.records[choice.record_index]
+        run = sel.sweep.runs[sel.sweep.record_runs[choice.record_index]]
+        env_name = names.environment_names(dataset, key[3] + 1, env_names)[key[3]]
+        value = _find(index.get((run.path.name, record["step"]), []), dataset, key[3], env_name, metric)
+        if value is None:
+            value = _find(index.get((run.path.name, None), []), dataset, key[3], env_name, metric)
+            used_final = used_final or value is not None
+        if value is not None:
+            values.append(float(value))
+    return values, expected, used_final
+
+
+def add_extra_columns(table: Table, sel: SweepSelection, method: str, dataset: str, metrics: list[str],
+                      project: ProjectRecords, env_names: dict[str, list[str]] | None, source: str) -> None:
+    """Append one column per metric to a dataset table: mean ± SE over the row's selected checkpoints."""
+    index = index_records(project)
+    for metric in metrics:
+        table.columns.append(Column(LABELS.get(metric, f"{metric} (selected)"), extra=True, source=source))
+        for row in table.rows:
+            values, expected, final = selected_metric(sel, method, index, metric, dataset, row.label, env_names)
+            if not values:
+                row.cells.append(Cell(missing="—", flags=("not_scored",), source=source))
+                continue
+            err = float(np.std(np.asarray(values) / np.sqrt(len(values))))
+            flags = ((FLAG_PARTIAL,) if len(values) < expected else ()) + ((FLAG_FINAL,) if final else ())
+            row.cells.append(Cell(value=float(np.mean(values)), err=err, n=len(values), decimals=3,
+                                  flags=flags, source=source))
+    table.footnotes.update(FOOTNOTES)

@@ -1,0 +1,135 @@
+"""Declarative leaderboard specs: one TOML file per leaderboard in ``registry/leaderboards/``.
+
+A spec names its kind and what goes in it::
+
+    [leaderboard]
+    id = "dg_study"                       # output file stem
+    title = "LatentDR vs ERM"
+    kind = "domainbed"                    # domainbed | cross_model | published_domainbed
+                                          # | published_robustbench | published_openclip
+    selection = ["iid", "loo", "oracle"]  # DomainBed model-selection methods
+    datasets = []                         # [] = every dataset found
+    algorithms = []                       # [] = every algorithm found (DomainBed's order)
+    extra_metrics = ["gamma_prime", "alignment", "uniformity"]   # of the selected checkpoints
+    published = ["domainbed_2020"]        # published rows added beside ours
+    sort = "domainbed"                    # or "avg_desc", or a column name for cross-model tables
+    env_names = { RotatedDigits = ["0", "30", "60"] }
+
+Unknown keys are errors naming the file and the key, so a typo never silently changes a table.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from ldr_plugin.errors import LdrError
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib  # type: ignore[no-redef]
+
+KINDS = ("domainbed", "cross_model", "published_domainbed", "published_robustbench", "published_openclip")
+SELECTION_METHODS = ("iid", "loo", "oracle")
+PUBLISHED_SOURCES = ("domainbed_2020", "robustbench", "openclip")
+DEFAULT_PUBLISHED_PATHS = {
+    "domainbed_2020": "domainbed/results_2020_10_06.tex",
+    "robustbench": "robustbench_model_info",
+    "openclip": "openclip/openclip_results.csv",
+}
+
+
+@dataclass
+class LeaderboardSpec:
+    """What one leaderboard contains; filled from a TOML file (see the module docstring)."""
+
+    id: str
+    title: str
+    kind: str
+    description: str = ""
+    selection: list[str] = field(default_factory=lambda: list(SELECTION_METHODS))
+    datasets: list[str] = field(default_factory=list)
+    algorithms: list[str] = field(default_factory=list)
+    extra_metrics: list[str] = field(default_factory=list)
+    published: list[str] = field(default_factory=list)
+    published_paths: dict[str, str] = field(default_factory=dict)
+    sort: str = "domainbed"
+    env_names: dict[str, list[str]] = field(default_factory=dict)
+    domainbed_only: bool = False
+    order: str = "sorted"
+    # cross-model tables
+    metric: str = "gamma_prime"
+    metric_family: str = "kstar"
+    layer: str = ""
+    accuracies: list[str] = field(default_factory=list)
+    ci: str = "fisher"
+    confidence: float = 0.95
+    seed: int = 0
+    n_resamples: int = 2000
+    # published tables
+    threat_models: list[str] = field(default_factory=list)
+    columns: list[str] = field(default_factory=list)
+    limit: int = 0
+    path: str = ""
+
+    def published_path(self, source: str, root: Path | None) -> Path:
+        """Where a published source's file lives: the spec's path, else the default under ``root``."""
+        rel = self.published_paths.get(source, DEFAULT_PUBLISHED_PATHS[source])
+        path = Path(rel)
+        if not path.is_absolute():
+            if root is None:
+                raise LdrError(f"{self.path}: published source '{source}' needs --published-data DIR")
+            path = root / path
+        if not path.exists():
+            raise LdrError(f"{self.path}: published source '{source}' not found at {path}")
+        return path
+
+
+def _check_list(spec: LeaderboardSpec, name: str, allowed: tuple[str, ...]) -> None:
+    for value in getattr(spec, name):
+        if value not in allowed:
+            raise LdrError(f"{spec.path}: '{name}' has unknown value {value!r}; expected one of {list(allowed)}")
+
+
+def parse_spec(data: dict[str, Any], path: str = "<spec>") -> LeaderboardSpec:
+    """Validate a spec's ``[leaderboard]`` table and build the dataclass."""
+    table = data.get("leaderboard")
+    if not isinstance(table, dict):
+        raise LdrError(f"{path}: missing [leaderboard] table")
+    known = {f.name for f in fields(LeaderboardSpec)} - {"path"}
+    for key in table:
+        if key not in known:
+            raise LdrError(f"{path}: unknown key 'leaderboard.{key}'; known keys: {sorted(known)}")
+    for key in ("id", "title", "kind"):
+        if not isinstance(table.get(key), str) or not table[key]:
+            raise LdrError(f"{path}: 'leaderboard.{key}' must be a non-empty string")
+    if table["kind"] not in KINDS:
+        raise LdrError(f"{path}: 'leaderboard.kind' is {table['kind']!r}; expected one of {list(KINDS)}")
+    if not all(c.isalnum() or c in "_-." for c in table["id"]):
+        raise LdrError(f"{path}: 'leaderboard.id' {table['id']!r} may hold only letters, digits, _ - .")
+    try:
+        spec = LeaderboardSpec(**table, path=path)
+    except TypeError as exc:
+        raise LdrError(f"{path}: {exc}") from exc
+    _check_list(spec, "selection", SELECTION_METHODS)
+    _check_list(spec, "published", PUBLISHED_SOURCES)
+    if spec.order not in ("sorted", "listdir"):
+        raise LdrError(f"{path}: 'order' must be 'sorted' or 'listdir', got {spec.order!r}")
+    if spec.ci not in ("fisher", "bootstrap"):
+        raise LdrError(f"{path}: 'ci' must be 'fisher' or 'bootstrap', got {spec.ci!r}")
+    return spec
+
+
+def load_spec(path: str | os.PathLike) -> LeaderboardSpec:
+    """Read and validate one TOML spec file."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except OSError as exc:
+        raise LdrError(f"{path}: cannot read leaderboard spec ({exc.strerror or exc})") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise LdrError(f"{path}: not valid TOML ({exc})") from exc
+    return parse_spec(data, str(path))

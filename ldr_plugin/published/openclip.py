@@ -1,0 +1,67 @@
+"""OpenCLIP's published zero-shot results (``docs/openclip_results.csv``): fractions read as percent.
+
+Keys follow the model sources' spelling, ``openclip:<architecture>/<pretrained tag>``.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ldr_plugin.errors import LdrError
+
+SOURCE_TEXT = "published by OpenCLIP (Ilharco et al.; Cherti et al. 2023), docs/openclip_results.csv"
+AVERAGE_COLUMN = "Average perf. on 38 datasets"
+REQUIRED = ("name", "pretrained", AVERAGE_COLUMN, "ImageNet 1k")
+
+
+@dataclass(frozen=True)
+class OpenCLIPEntry:
+    """Zero-shot accuracies of one (architecture, tag), in percent."""
+
+    model_id: str
+    architecture: str
+    tag: str
+    zeroshot_avg_pct: float | None
+    zeroshot_imagenet_pct: float | None
+    params_m: float | None
+    per_dataset_pct: dict[str, float | None] = field(default_factory=dict)
+
+
+def _fraction_to_pct(value: str, path: Path, line: int, column: str) -> float | None:
+    if value.strip() == "":
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        raise LdrError(f"{path}:{line}: column '{column}' should be a fraction, got {value!r}") from None
+    if not 0.0 <= number <= 1.0:
+        raise LdrError(f"{path}:{line}: column '{column}' = {number} is not a fraction in [0, 1]")
+    return round(100.0 * number, 8)  # the CSV has 4 decimals: no float noise in the percent
+
+
+def read_openclip(path: str | os.PathLike) -> dict[str, OpenCLIPEntry]:
+    """Read the results CSV, keyed by model id in file order."""
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise LdrError(f"{path}: cannot read OpenCLIP results ({exc.strerror or exc})") from exc
+    reader = csv.DictReader(text.splitlines())
+    missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
+    if missing:
+        raise LdrError(f"{path}: missing column(s) {missing}; expected OpenCLIP's openclip_results.csv")
+    entries = {}
+    skip = {"name", "pretrained", "params (M)", "FLOPs (B)"}
+    for line, row in enumerate(reader, start=2):
+        per = {c: _fraction_to_pct(v or "", path, line, c) for c, v in row.items() if c not in skip}
+        params = row.get("params (M)") or ""
+        model_id = f"openclip:{row['name']}/{row['pretrained']}"
+        entries[model_id] = OpenCLIPEntry(
+            model_id=model_id, architecture=row["name"], tag=row["pretrained"],
+            zeroshot_avg_pct=per.pop(AVERAGE_COLUMN), zeroshot_imagenet_pct=per.get("ImageNet 1k"),
+            params_m=float(params) if params.strip() else None, per_dataset_pct=per,
+        )
+    return entries
