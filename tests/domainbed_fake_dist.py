@@ -48,6 +48,19 @@ def toy_hparams(algorithm, dataset, random_seed):
     lr = np.random.RandomState(_seed(random_seed, "toy_lr")).uniform(0.01, 0.2)
     width = np.random.RandomState(_seed(random_seed, "toy_width")).choice([16, 32, 64])
     return {"toy_lr": (0.1, lr), "toy_width": (np.int64(32), width)}  # numpy scalars on purpose
+
+
+def toy_launcher(commands):
+    for command in commands:
+        print("toy launcher:", command)
+'''
+
+CYCLIC_MODULE = '''
+from domainbed import algorithms as host  # runs while this module is only half initialised
+
+
+class Cyclic:
+    host_names = list(host.ALGORITHMS)
 '''
 
 ENTRY_POINTS = """
@@ -69,6 +82,97 @@ def make_fake_dist(root: Path, *, name: str = "toyplugin", extra_algorithms: str
     (info / "entry_points.txt").write_text(
         ENTRY_POINTS.format(extra_algorithms=extra_algorithms, extra_groups=textwrap.dedent(extra_groups))
     )
-    if not (root / "toy_plugin_mod.py").exists():
-        (root / "toy_plugin_mod.py").write_text(TOY_MODULE)
+    (root / "toy_plugin_mod.py").write_text(TOY_MODULE)
+    (root / "toy_cyclic_mod.py").write_text(CYCLIC_MODULE)
+    return root
+
+
+FAKE_HOST = {
+    "__init__.py": "",
+    "algorithms.py": '''
+ALGORITHMS = ["ERM", "Mixup"]
+
+
+def get_algorithm_class(algorithm_name):
+    if algorithm_name not in globals():
+        raise NotImplementedError("Algorithm not found: {}".format(algorithm_name))
+    return globals()[algorithm_name]
+
+
+class ERM:
+    pass
+
+
+class Mixup:
+    pass
+''',
+    "datasets.py": '''
+DATASETS = ["Debug28"]
+
+
+def get_dataset_class(dataset_name):
+    if dataset_name not in globals():
+        raise NotImplementedError("Dataset not found: {}".format(dataset_name))
+    return globals()[dataset_name]
+
+
+def num_environments(dataset_name):
+    return len(get_dataset_class(dataset_name).ENVIRONMENTS)
+
+
+class Debug28:
+    ENVIRONMENTS = ["0", "1", "2"]
+''',
+    "hparams_registry.py": '''
+import hashlib
+
+import numpy as np
+
+
+def seed_hash(*args):
+    return int(hashlib.md5(str(args).encode("utf-8")).hexdigest(), 16) % (2**31)
+
+
+def _hparams(algorithm, dataset, random_seed):
+    hparams = {}
+
+    def _hparam(name, default_val, random_val_fn):
+        assert name not in hparams
+        hparams[name] = (default_val, random_val_fn(np.random.RandomState(seed_hash(random_seed, name))))
+
+    _hparam("resnet_dropout", 0.0, lambda r: r.choice([0.0, 0.1, 0.5]))
+    if dataset in ["Debug28", "RotatedMNIST"]:
+        _hparam("lr", 1e-3, lambda r: 10 ** r.uniform(-4.5, -2.5))
+        _hparam("batch_size", 64, lambda r: int(2 ** r.uniform(3, 9)))
+    else:
+        _hparam("lr", 5e-5, lambda r: 10 ** r.uniform(-5, -3.5))
+        _hparam("batch_size", 32, lambda r: int(2 ** r.uniform(3, 5.5)))
+    if algorithm == "Mixup":
+        _hparam("mixup_alpha", 0.2, lambda r: 10 ** r.uniform(-1, 1))
+    return hparams
+
+
+def default_hparams(algorithm, dataset):
+    return {a: b for a, (b, c) in _hparams(algorithm, dataset, 0).items()}
+
+
+def random_hparams(algorithm, dataset, seed):
+    return {a: c for a, (b, c) in _hparams(algorithm, dataset, seed).items()}
+''',
+    "command_launchers.py": '''
+def local_launcher(commands):
+    pass
+
+
+REGISTRY = {"local": local_launcher}
+''',
+}
+
+
+def make_fake_host(root: Path) -> Path:
+    """A stand-in ``domainbed`` package with DomainBed's registry layout (no torch), in ``root``."""
+    pkg = root / "domainbed"
+    pkg.mkdir(parents=True, exist_ok=True)
+    for name, text in FAKE_HOST.items():
+        (pkg / name).write_text(text)
     return root
