@@ -1,0 +1,67 @@
+"""Cost of LatentDR's ``update`` relative to ERM's, same featurizer and batch, measured interleaved.
+
+Usage: python benchmarks/latentdr_overhead.py [--steps 3] [--skip-resnet]
+Prints per-featurizer median step times and the LatentDR/ERM ratio (target <= 1.10).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import time
+
+import torch
+
+from ldr_plugin.domainbed.algorithm import LatentDR
+from ldr_plugin.domainbed.erm import ERM
+
+HPARAMS = {"lr": 1e-3, "weight_decay": 0.0, "nonlinear_classifier": False, "resnet18": False,
+           "resnet50_augmix": False, "resnet_dropout": 0.0, "freeze_bn": False}
+
+
+def batches(shape, n_domains=3, per_domain=32, num_classes=10, seed=0):
+    """Fixed minibatches: one (x, y) per domain."""
+    g = torch.Generator().manual_seed(seed)
+    return [(torch.randn(per_domain, *shape, generator=g), torch.randint(0, num_classes, (per_domain,), generator=g))
+            for _ in range(n_domains)]
+
+
+def measure(shape, steps: int, warmup: int = 1) -> tuple[float, float]:
+    """Median seconds per update for ERM and LatentDR, alternating which runs first each round."""
+    torch.manual_seed(0)
+    erm = ERM(shape, 10, 3, HPARAMS)
+    torch.manual_seed(0)
+    ldr = LatentDR(shape, 10, 3, HPARAMS)
+    mb = batches(shape)
+    times = {"erm": [], "ldr": []}
+    for step in range(warmup + steps):
+        order = [("erm", erm), ("ldr", ldr)] if step % 2 == 0 else [("ldr", ldr), ("erm", erm)]
+        for name, algo in order:
+            t0 = time.perf_counter()
+            algo.update(mb)
+            if step >= warmup:
+                times[name].append(time.perf_counter() - t0)
+    return statistics.median(times["erm"]), statistics.median(times["ldr"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--steps", type=int, default=3)
+    parser.add_argument("--cnn-steps", type=int, default=20)
+    parser.add_argument("--skip-resnet", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(2)
+    os.environ["LDR_BUILTIN_NETWORKS"] = "1"  # DomainBed's ResNet would download weights; same architecture
+    cases = [("MNIST_CNN 28x28 (d=128)", (1, 28, 28), args.cnn_steps)]
+    if not args.skip_resnet:
+        cases.append(("ResNet-50 224x224 (d=2048)", (3, 224, 224), args.steps))
+    print(f"batch 3 domains x 32, torch {torch.__version__}, threads {torch.get_num_threads()}")
+    print(f"{'featurizer':28s} {'steps':>5s} {'ERM s/step':>11s} {'LatentDR s/step':>16s} {'ratio':>7s}")
+    for label, shape, steps in cases:
+        t_erm, t_ldr = measure(shape, steps)
+        print(f"{label:28s} {steps:5d} {t_erm:11.3f} {t_ldr:16.3f} {t_ldr / t_erm:7.3f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
