@@ -73,9 +73,22 @@ def _find(candidates: list[dict[str, Any]], run_dataset: str, env: int, env_name
     return min(ranked)[2] if ranked else None
 
 
+def last_steps(sel: SweepSelection) -> dict[str, int]:
+    """The last checkpoint step of every run (its saved final model)."""
+    out: dict[str, int] = {}
+    for record, run in zip(sel.sweep.records, sel.sweep.record_runs):
+        out[run] = max(out.get(run, record["step"]), record["step"])
+    return out
+
+
 def selected_metric(sel: SweepSelection, method: str, index, metric: str, dataset: str, algorithm: str,
-                    env_names: dict[str, list[str]] | None) -> tuple[list[float], int, bool]:
-    """Metric values of every selected checkpoint of one (dataset, algorithm): (values, expected, final)."""
+                    env_names: dict[str, list[str]] | None, final_steps: dict[str, int] | None = None,
+                    ) -> tuple[list[float], int, bool]:
+    """Metric values of every selected checkpoint of one (dataset, algorithm): (values, expected, final).
+
+    ``final`` is True when a final-model record stood in for an earlier selected checkpoint.
+    """
+    final_steps = last_steps(sel) if final_steps is None else final_steps
     values, expected, used_final = [], 0, False
     for key, choice in sel.choices[method].items():
         if key[1:3] != (dataset, algorithm):
@@ -87,7 +100,8 @@ def selected_metric(sel: SweepSelection, method: str, index, metric: str, datase
         value = _find(index.get((run.path.name, record["step"]), []), dataset, key[3], env_name, metric)
         if value is None:
             value = _find(index.get((run.path.name, None), []), dataset, key[3], env_name, metric)
-            used_final = used_final or value is not None
+            earlier = record["step"] != final_steps[sel.sweep.record_runs[choice.record_index]]
+            used_final = used_final or (value is not None and earlier)
         if value is not None:
             values.append(float(value))
     return values, expected, used_final
@@ -97,10 +111,12 @@ def add_extra_columns(table: Table, sel: SweepSelection, method: str, dataset: s
                       project: ProjectRecords, env_names: dict[str, list[str]] | None, source: str) -> None:
     """Append one column per metric to a dataset table: mean ± SE over the row's selected checkpoints."""
     index = index_records(project)
+    final_steps = last_steps(sel)
     for metric in metrics:
         table.columns.append(Column(LABELS.get(metric, f"{metric} (selected)"), extra=True, source=source))
         for row in table.rows:
-            values, expected, final = selected_metric(sel, method, index, metric, dataset, row.label, env_names)
+            values, expected, final = selected_metric(sel, method, index, metric, dataset, row.label, env_names,
+                                                      final_steps)
             if not values:
                 row.cells.append(Cell(missing="—", flags=("not_scored",), source=source))
                 continue
