@@ -1,0 +1,183 @@
+"""Run ``fn(item)`` for many items: inline, through submitit's local executor, or as a Slurm job array.
+
+Items are packed into jobs (``Resources.items_per_job``); inside a job every item runs in its own
+``try`` so one failing item does not stop the others. A job that dies (killed, timed out, out of
+memory) fails all its items, each named with the job's log. ``fn`` and the items must be picklable
+for ``local`` and ``slurm`` (a module-level function, or a :func:`functools.partial` of one).
+
+>>> summary = launch([1, 2, 0], lambda x: 6 // x, progress=False)
+>>> summary.results, len(summary.failed), summary.failed[0].name
+([6, 3, None], 1, '0')
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+import time
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+from tqdm import tqdm
+
+from ldr_plugin.errors import LdrError
+from ldr_plugin.launchers.resources import Resources
+from ldr_plugin.launchers.summary import Outcome, Summary
+
+LAUNCHERS = ("inline", "local", "slurm")
+
+
+def _call(fn: Callable[[Any], Any], item: Any) -> tuple[bool, Any]:
+    """(True, result) or (False, traceback text); the traceback also goes to this job's stderr log."""
+    try:
+        return True, fn(item)
+    except Exception:  # noqa: BLE001 -- every failure is reported per item
+        text = traceback.format_exc()
+        print(f"[ldr] item {item!r} failed:\n{text}", file=sys.stderr, flush=True)
+        return False, text
+
+
+def run_items(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[tuple[bool, Any]]:
+    """The body of one job: every item in turn, each failure caught and recorded."""
+    return [_call(fn, item) for item in items]
+
+
+def _names(items: Sequence[Any], names: Callable[[Any], str] | Sequence[str] | None) -> list[str]:
+    if names is None:
+        return [str(item) for item in items]
+    if callable(names):
+        return [names(item) for item in items]
+    if len(names) != len(items):
+        raise LdrError(f"{len(names)} names given for {len(items)} items")
+    return list(names)
+
+
+def _run_inline(fn, items, names, progress) -> Summary:
+    summary = Summary(launcher="inline", n_jobs=0)
+    for item, name in zip(items, tqdm(names, desc="inline", disable=not progress)):
+        ok, value = _call(fn, item)
+        summary.outcomes.append(Outcome(name, ok, None if ok else value, result=value if ok else None))
+    return summary
+
+
+def make_executor(launcher: str, resources: Resources, job_name: str = "ldr") -> Any:
+    """A submitit executor with ``resources`` applied: ``LocalExecutor`` or ``AutoExecutor(cluster="slurm")``."""
+    import submitit
+
+    if launcher == "local":
+        executor = submitit.LocalExecutor(folder=resources.folder)
+        executor.update_parameters(timeout_min=resources.timeout_min, gpus_per_node=resources.gpus_per_node)
+        return executor
+    if launcher != "slurm":
+        raise LdrError(f"unknown launcher '{launcher}'; expected one of {', '.join(LAUNCHERS)}")
+    try:
+        executor = submitit.AutoExecutor(folder=resources.folder, cluster="slurm")
+    except RuntimeError as exc:  # no srun on PATH
+        raise LdrError(f"launcher 'slurm' is unavailable here: {exc} (use 'local' or 'inline')") from exc
+    slurm = {"partition": resources.partition, "account": resources.account, "qos": resources.qos,
+             "constraint": resources.constraint}
+    executor.update_parameters(
+        name=job_name, timeout_min=resources.timeout_min, cpus_per_task=resources.cpus_per_task,
+        gpus_per_node=resources.gpus_per_node, mem_gb=resources.mem_gb,
+        slurm_array_parallelism=resources.array_parallelism,
+        **{f"slurm_{k}": v for k, v in slurm.items() if v is not None},
+    )
+    return executor
+
+
+def plan_chunks(n_items: int, launcher: str, resources: Resources) -> list[range]:
+    """Index ranges, one per job: ``items_per_job`` each, or (local default) one job per local worker."""
+    if n_items == 0:
+        return []
+    per_job = resources.items_per_job
+    if per_job is None:
+        per_job = 1 if launcher == "slurm" else math.ceil(n_items / resources.local_workers)
+    return [range(start, min(start + per_job, n_items)) for start in range(0, n_items, per_job)]
+
+
+def submit(items: Sequence[Any], fn: Callable[[Any], Any], executor: Any, chunks: list[range],
+           max_array_size: int = 1000) -> list[Any]:
+    """Submit one job per chunk as job arrays of at most ``max_array_size``; return the submitit jobs."""
+    jobs: list[Any] = []
+    for start in range(0, len(chunks), max_array_size):
+        batch = chunks[start : start + max_array_size]
+        jobs += executor.map_array(run_items, [fn] * len(batch), [[items[i] for i in chunk] for chunk in batch])
+    return jobs
+
+
+def _job_outcomes(job: Any, chunk: range, names: list[str], local: bool) -> list[Outcome]:
+    logs = {"log": str(job.paths.stderr), "stdout": str(job.paths.stdout), "job_id": str(job.job_id)}
+    if local and not job.paths.result_pickle.exists():  # the worker died: do not wait for a result
+        error = f"job {job.job_id} ended without a result (state {job.state}: killed, timed out or out of memory)"
+        return [Outcome(names[i], False, error, **logs) for i in chunk]
+    try:
+        per_item = job.result()
+    except Exception as exc:  # noqa: BLE001 -- submitit's Failed/UncompletedJobError, or an unpickling error
+        error = f"job {job.job_id} failed: {str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}"
+        return [Outcome(names[i], False, error, **logs) for i in chunk]
+    return [
+        Outcome(names[i], ok, None if ok else value, result=value if ok else None, **logs)
+        for i, (ok, value) in zip(chunk, per_item)
+    ]
+
+
+def wait(jobs: list[Any], chunks: list[range], names: list[str], launcher: str, *,
+         progress: bool = True, poll_s: float | None = None) -> Summary:
+    """Wait for every job, collecting one outcome per item (in item order); Ctrl-C cancels the jobs."""
+    poll_s = poll_s if poll_s is not None else (0.1 if launcher == "local" else 5.0)
+    outcomes: dict[int, Outcome] = {}
+    pending = list(range(len(jobs)))
+    with tqdm(total=len(names), desc=launcher, disable=not progress) as bar:
+        try:
+            while pending:
+                still = []
+                for j in pending:
+                    if jobs[j].done():
+                        for i, outcome in zip(chunks[j], _job_outcomes(jobs[j], chunks[j], names, launcher == "local")):
+                            outcomes[i] = outcome
+                        bar.update(len(chunks[j]))
+                    else:
+                        still.append(j)
+                pending = still
+                if pending:
+                    time.sleep(poll_s)
+        except KeyboardInterrupt:
+            for j in pending:
+                jobs[j].cancel(check=False)
+            raise
+    return Summary(launcher=launcher, outcomes=[outcomes[i] for i in range(len(names))], n_jobs=len(jobs))
+
+
+def launch(
+    items: Iterable[Any],
+    fn: Callable[[Any], Any],
+    launcher: str = "inline",
+    resources: Resources | None = None,
+    *,
+    names: Callable[[Any], str] | Sequence[str] | None = None,
+    job_name: str = "ldr",
+    progress: bool = True,
+) -> Summary:
+    """Run ``fn(item)`` for every item with ``launcher`` (``inline``, ``local`` or ``slurm``) and wait.
+
+    Returns a :class:`Summary` (results in item order, failures with their logs); it never raises
+    for a failing item -- call ``summary.raise_for_failures()`` for that.
+    """
+    if launcher not in LAUNCHERS:
+        raise LdrError(f"unknown launcher '{launcher}'; expected one of {', '.join(LAUNCHERS)}")
+    items = list(items)
+    labels = _names(items, names)
+    start = time.perf_counter()
+    if launcher == "inline":
+        summary = _run_inline(fn, items, labels, progress)
+    else:
+        resources = resources or Resources.from_env()
+        chunks = plan_chunks(len(items), launcher, resources)
+        if not chunks:
+            return Summary(launcher=launcher)
+        executor = make_executor(launcher, resources, job_name)
+        jobs = submit(items, fn, executor, chunks, resources.max_array_size)
+        summary = wait(jobs, chunks, labels, launcher, progress=progress)
+    summary.seconds = time.perf_counter() - start
+    return summary

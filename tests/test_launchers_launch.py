@@ -1,0 +1,130 @@
+"""The generic launcher: inline and submitit's local executor agree; failures are counted and named."""
+
+from __future__ import annotations
+
+import os
+import signal
+import stat
+import sys
+from pathlib import Path
+
+import cloudpickle
+import pytest
+
+from ldr_plugin.errors import LdrError
+from ldr_plugin.launchers.launch import launch, make_executor, plan_chunks, submit
+from ldr_plugin.launchers.resources import Resources, parse_slurm_time
+from ldr_plugin.launchers.summary import LaunchFailed
+
+cloudpickle.register_pickle_by_value(sys.modules[__name__])  # workers cannot import tests/
+
+
+def cube_or_fail(x: int) -> int:
+    if x % 7 == 3:
+        raise ValueError(f"no cube for {x}")
+    return x**3
+
+
+def die_on_five(x: int) -> int:
+    if x == 5:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return x
+
+
+def test_inline_results_and_failures_match_a_plain_loop():
+    items = list(range(20))
+    summary = launch(items, cube_or_fail, progress=False)
+    expected_fail = [x for x in items if x % 7 == 3]
+    assert summary.results == [None if x in expected_fail else x**3 for x in items]
+    assert [o.name for o in summary.failed] == [str(x) for x in expected_fail]
+    assert "ValueError: no cube for 3" in summary.failed[0].error
+    assert "20 item(s)" in summary.format() and "17 succeeded, 3 failed" in summary.format()
+    with pytest.raises(LaunchFailed, match="FAILED 10"):
+        summary.raise_for_failures()
+
+
+@pytest.mark.slow
+def test_local_executor_matches_inline_and_names_the_log_of_each_failure(tmp_path):
+    items = list(range(12))
+    resources = Resources(folder=str(tmp_path / "logs"), local_workers=2)
+    local = launch(items, cube_or_fail, "local", resources, names=lambda x: f"item-{x}", progress=False)
+    inline = launch(items, cube_or_fail, progress=False)
+    assert local.results == inline.results and local.n_jobs == 2
+    assert [o.name for o in local.failed] == ["item-3", "item-10"]
+    for outcome in local.failed:
+        log = Path(outcome.log)
+        assert log.is_file() and f"ValueError: no cube for {outcome.name[5:]}" in log.read_text()
+        assert f"log: {log}" in local.format()
+
+
+@pytest.mark.slow
+def test_a_killed_job_fails_only_its_own_items(tmp_path):
+    resources = Resources(folder=str(tmp_path / "logs"), items_per_job=3)
+    summary = launch(range(9), die_on_five, "local", resources, progress=False)
+    assert summary.n_jobs == 3
+    assert [o.name for o in summary.failed] == ["3", "4", "5"]  # the job that held item 5
+    assert all("without a result" in o.error for o in summary.failed)
+    assert summary.results[:3] == [0, 1, 2] and summary.results[6:] == [6, 7, 8]
+
+
+def test_chunks_cover_every_item_once():
+    local = Resources(local_workers=3)
+    assert plan_chunks(10, "local", local) == [range(4), range(4, 8), range(8, 10)]
+    assert plan_chunks(3, "slurm", local) == [range(1), range(1, 2), range(2, 3)]
+    assert plan_chunks(7, "slurm", Resources(items_per_job=5)) == [range(5), range(5, 7)]
+    assert plan_chunks(0, "local", local) == []
+
+
+@pytest.mark.parametrize(
+    "text, minutes", [("90", 90), ("5:30", 6), ("2:00:00", 120), ("1-0", 1440), ("1-02:30", 1590), ("0-0:0:1", 1)]
+)
+def test_slurm_time_formats(text, minutes):
+    assert parse_slurm_time(text) == minutes
+
+
+def test_resources_from_environment_and_overrides():
+    env = {"LDR_SLURM_PARTITION": "gpu", "LDR_SLURM_GPUS": "2", "LDR_SLURM_TIME": "3:00:00",
+           "LDR_SLURM_ARRAY_PARALLELISM": "8", "LDR_SLURM_MEM_GB": "31.5", "LDR_SUBMITIT_FOLDER": "/x/logs"}
+    res = Resources.from_env(env, array_parallelism=4, partition=None)
+    assert (res.partition, res.gpus_per_node, res.timeout_min, res.array_parallelism, res.mem_gb, res.folder) == (
+        "gpu", 2, 180, 4, 31.5, "/x/logs")
+    with pytest.raises(LdrError, match="LDR_SLURM_GPUS='two'"):
+        Resources.from_env({"LDR_SLURM_GPUS": "two"})
+    with pytest.raises(LdrError, match="array_parallelism"):
+        Resources.from_env({"LDR_SLURM_ARRAY_PARALLELISM": "0"})
+
+
+def test_unknown_launcher_and_missing_slurm_are_clear_errors(tmp_path, monkeypatch):
+    with pytest.raises(LdrError, match="unknown launcher 'pbs'"):
+        launch([1], str, "pbs")
+    monkeypatch.setenv("PATH", str(tmp_path))  # no srun
+    with pytest.raises(LdrError, match="slurm.*unavailable"):
+        make_executor("slurm", Resources(folder=str(tmp_path / "logs")))
+
+
+FAKE_SBATCH = """#!/bin/sh
+cp "$1" "{dest}"
+echo "Submitted batch job 4242"
+"""
+
+
+def test_slurm_job_array_carries_the_resources(tmp_path, monkeypatch):
+    """With fake srun/sbatch on PATH, submitit writes the sbatch file our resources ask for."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, text in {"srun": "#!/bin/sh\nexit 0\n", "sbatch": FAKE_SBATCH.format(dest=tmp_path / "job.sh")}.items():
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(stat.S_IRWXU)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    resources = Resources.from_env(
+        {"LDR_SLURM_PARTITION": "gpu", "LDR_SLURM_GPUS": "1", "LDR_SLURM_TIME": "2:00:00", "LDR_SLURM_CPUS": "4",
+         "LDR_SLURM_MEM_GB": "16", "LDR_SLURM_ARRAY_PARALLELISM": "2", "LDR_SLURM_ACCOUNT": "lab"},
+        folder=str(tmp_path / "logs"),
+    )
+    executor = make_executor("slurm", resources, job_name="ldr-test")
+    jobs = submit(list(range(5)), cube_or_fail, executor, plan_chunks(5, "slurm", resources))
+    assert [j.job_id for j in jobs] == [f"4242_{i}" for i in range(5)]
+    sbatch = (tmp_path / "job.sh").read_text()
+    for line in ["--array=0-4%2", "--partition=gpu", "--gpus-per-node=1", "--time=120", "--cpus-per-task=4",
+                 "--mem=16GB", "--account=lab", "--job-name=ldr-test"]:
+        assert f"#SBATCH {line}\n" in sbatch, line
