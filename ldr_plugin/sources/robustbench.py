@@ -110,7 +110,6 @@ class RobustBenchSource:
         trust_checkpoint: bool = False,
     ) -> LoadedModel:
         """Load with ``robustbench.utils.load_model`` offline and hook the classification head(s)."""
-        model_id = f"robustbench:{identifier}"
         missing = self.check_available([identifier], weights_dir)
         if missing:
             raise CheckpointError(missing_files_message(missing))
@@ -118,7 +117,34 @@ class RobustBenchSource:
         for path in files:
             sniff_checkpoint(path)
         module = self._load_module(identifier, weights_dir, files, trust_checkpoint)
+        return self._wrap(module, identifier, device, files)
+
+    def build_random(self, identifier: str, *, device: str | torch.device = "cpu") -> LoadedModel:
+        """The entry's architecture as ``load_model`` builds it, randomly initialised (no file read).
+
+        For coverage checks: timm-backed entries via ``timm.create_model(pretrained=False)``, ImageNet
+        ``Standard_R50`` as RobustBench's normalised torchvision ResNet-50 without its download.
+        """
         dataset, threat_model, name, entry = self.entry(identifier)
+        timm_name = self.timm_name(dataset, threat_model, name)
+        if timm_name is not None:
+            import timm
+
+            module = timm.create_model(timm_name, num_classes=NUM_CLASSES[dataset], pretrained=False)
+        elif dataset == "imagenet" and "Standard" in name:
+            from robustbench.model_zoo import imagenet as rb_imagenet
+            from robustbench.model_zoo.architectures.utils_architectures import normalize_model
+            from torchvision.models import resnet50
+
+            module = normalize_model(resnet50(weights=None), rb_imagenet.mu, rb_imagenet.sigma)
+        else:
+            module = entry["model"]()
+        return self._wrap(module.eval(), identifier, device, [])
+
+    def _wrap(self, module: torch.nn.Module, identifier: str, device: str | torch.device, files: list[str]
+              ) -> LoadedModel:
+        dataset, threat_model, name, entry = self.entry(identifier)
+        model_id = f"robustbench:{identifier}"
         heads = find_heads(module, NUM_CLASSES[dataset])
         hooked = HookedClassifier(module, heads, model_id)
         transform, preprocessing = self._transform(dataset, threat_model, name, entry)
