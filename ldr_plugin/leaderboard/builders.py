@@ -69,7 +69,7 @@ def domainbed_board(spec: LeaderboardSpec, inputs: BuildInputs, out_dir: Path) -
                               domainbed_only=spec.domainbed_only)
     published = {}
     if "domainbed_2020" in spec.published:
-        published = {t.table_id: t for t in inputs.published(spec, "domainbed_2020")}
+        published = {t.table_id: t for t in inputs.optional_published(spec, "domainbed_2020") or []}
     for table in tables:
         dataset, method = table.table_id.rsplit("__", 1)
         if table.kind == "domainbed_dataset" and spec.extra_metrics:
@@ -90,8 +90,8 @@ def domainbed_board(spec: LeaderboardSpec, inputs: BuildInputs, out_dir: Path) -
 
 def cross_model_board(spec: LeaderboardSpec, inputs: BuildInputs, out_dir: Path) -> Board:
     """Γ′ of every scored model joined with published accuracies, rank correlations, scatter plots."""
-    rb = inputs.published(spec, "robustbench") if "robustbench" in spec.published else None
-    oc = inputs.published(spec, "openclip") if "openclip" in spec.published else None
+    rb = inputs.optional_published(spec, "robustbench") if "robustbench" in spec.published else None
+    oc = inputs.optional_published(spec, "openclip") if "openclip" in spec.published else None
     models = crossmodel.cross_model_table(spec, inputs.project, crossmodel.published_accuracies(rb, oc))
     models.sources[crossmodel.REPRODUCED] = (f"k* records computed by ldr-plugin, read from "
                                              f"{', '.join(inputs.results_dirs)}")

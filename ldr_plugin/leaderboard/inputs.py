@@ -22,6 +22,7 @@ class BuildInputs:
     _selections: dict[str, SweepSelection] = field(default_factory=dict)
     _project: ProjectRecords | None = None
     _published: dict[tuple[str, str], Any] = field(default_factory=dict)
+    _extra_problems: list[Problem] = field(default_factory=list)
 
     def selection(self, order: str = "sorted") -> SweepSelection:
         """Every sweep record of the result folders, grouped and selected (cached per read order)."""
@@ -51,9 +52,24 @@ class BuildInputs:
             self._published[key] = reader(path)
         return self._published[key]
 
+    def optional_published(self, spec: LeaderboardSpec, source: str) -> Any:
+        """Like :meth:`published`, but an unavailable source becomes a reported problem and None.
+
+        For add-ons (published rows beside ours, accuracies in a cross-model table); the published_*
+        kinds use :meth:`published` and fail instead.
+        """
+        from ldr_plugin.errors import LdrError
+
+        try:
+            return self.published(spec, source)
+        except LdrError as exc:
+            self._extra_problems.append(Problem("published_missing", spec.path, None,
+                                                f"{str(exc).removeprefix(spec.path + ': ')}; its numbers are left out (cells shown as missing)"))
+            return None
+
     def problems(self) -> list[Problem]:
         """Everything skipped or suspicious in what was read so far."""
-        out = [p for sel in self._selections.values() for p in sel.sweep.problems]
+        out = [p for sel in self._selections.values() for p in sel.sweep.problems] + self._extra_problems
         if self._project is not None:
             out += self._project.problems
         unique = {(p.kind, p.path, p.line, p.message): p for p in out}

@@ -14,8 +14,9 @@ _TEMPLATE = """<!DOCTYPE html>
 <style>
 body { font-family: sans-serif; margin: 2em; color: #222; max-width: 80em; }
 table { border-collapse: collapse; margin: 0.5em 0 0.3em 0; }
-th, td { border-bottom: 1px solid #ccc; padding: 0.25em 0.7em; text-align: right; }
-th:first-child, td:first-child, td.src { text-align: left; }
+th, td { border-bottom: 1px solid #ccc; padding: 0.25em 0.7em; text-align: right; white-space: nowrap; }
+th:first-child, td:first-child, td.src, th:last-child { text-align: left; }
+th { white-space: normal; }
 thead th { border-bottom: 2px solid #333; }
 tr.published td { font-style: italic; background: #f3f1e8; }
 td.missing { color: #b00; }
