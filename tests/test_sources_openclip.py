@@ -1,0 +1,130 @@
+"""OpenCLIP source on a tiny architecture registered with ``open_clip.add_model_config`` and a tag
+trained with QuickGELU and its own preprocessing: the adapter applies both (open_clip alone does
+not when given a file), loads offline from a weights dir or a pre-filled HF cache, and names bad
+checkpoints."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+open_clip = pytest.importorskip("open_clip")
+pytestmark = pytest.mark.openclip
+
+from ldr_plugin.errors import UnknownNameError
+from ldr_plugin.sources import get_source
+from ldr_plugin.sources.base import CheckpointError
+
+ARCH, TAG = "ldr-tiny-ViT", "tinytag"
+IDENT = f"{ARCH}/{TAG}"
+MEAN, STD = (0.1, 0.2, 0.3), (0.5, 0.4, 0.3)
+CONFIG = {
+    "embed_dim": 16,
+    "vision_cfg": {"image_size": 32, "layers": 2, "width": 32, "patch_size": 8, "head_width": 16},
+    "text_cfg": {"context_length": 8, "vocab_size": 64, "width": 32, "heads": 2, "layers": 1},
+}
+
+
+@pytest.fixture(scope="module")
+def registered(tmp_path_factory):
+    """The tiny config in open_clip's registry and a QuickGELU tag with its own preprocessing."""
+    from open_clip import pretrained as pretrained_module
+
+    root = tmp_path_factory.mktemp("oc")
+    (root / f"{ARCH}.json").write_text(json.dumps(CONFIG))
+    open_clip.add_model_config(root / f"{ARCH}.json")
+    pretrained_module._PRETRAINED[ARCH] = {TAG: pretrained_module._pcfg(
+        hf_hub="ldr-test/tiny-clip/", quick_gelu=True, mean=MEAN, std=STD, interpolation="bilinear",
+        resize_mode="squash")}
+    torch.manual_seed(0)
+    reference = open_clip.create_model(ARCH, force_quick_gelu=True).eval()
+    weights = root / "weights"
+    (weights / "openclip" / ARCH).mkdir(parents=True)
+    torch.save(reference.state_dict(), weights / "openclip" / ARCH / f"{TAG}.pt")
+    yield reference, weights
+    pretrained_module._PRETRAINED.pop(ARCH, None)
+
+
+def _image():
+    torch.manual_seed(1)
+    return Image.fromarray((torch.rand(40, 56, 3) * 255).byte().numpy())
+
+
+def test_tag_is_listed_and_plan_reads_its_cfg(registered):
+    assert IDENT in get_source("openclip").list_ids()
+    plan = get_source("openclip").plan(IDENT)
+    assert plan.quick_gelu and plan.create_kwargs()["force_quick_gelu"] is True
+    assert plan.create_kwargs()["image_mean"] == MEAN
+
+
+def test_features_match_reference_with_quickgelu_and_tag_preprocessing(registered):
+    reference, weights = registered
+    loaded = get_source("openclip").load(IDENT, weights_dir=weights)
+    x = loaded.transform(_image()).unsqueeze(0)
+    # independent preprocessing: squash-resize bilinear to 32x32, then the tag's mean/std
+    tensor = torch.tensor(list(_image().resize((32, 32), Image.BILINEAR).getdata()), dtype=torch.float32)
+    manual = ((tensor.reshape(32, 32, 3) / 255.0 - torch.tensor(MEAN)) / torch.tensor(STD)).permute(2, 0, 1)
+    torch.testing.assert_close(x[0], manual, atol=2e-2, rtol=0)
+    feats = loaded.extract(x, ("image_embeds", "image_embeds_raw"))
+    with torch.no_grad():
+        expected = reference.encode_image(x)
+    torch.testing.assert_close(feats["image_embeds_raw"], expected)
+    torch.testing.assert_close(feats["image_embeds"], F.normalize(expected, dim=-1))
+    assert loaded.preprocessing["quick_gelu"] is True and loaded.preprocessing["mean"] == MEAN
+
+
+def test_plain_open_clip_would_get_both_wrong(registered):
+    """The two open_clip behaviours the adapter fixes, shown on the same file."""
+    reference, weights = registered
+    path = str(weights / "openclip" / ARCH / f"{TAG}.pt")
+    plain, _, preprocess = open_clip.create_model_and_transforms(ARCH, pretrained=path)
+    normalize = next(t for t in preprocess.transforms if type(t).__name__ == "Normalize")
+    assert tuple(normalize.mean) != MEAN  # tag preprocessing ignored for a file path
+    x = torch.rand(1, 3, 32, 32)
+    with torch.no_grad():
+        assert not torch.allclose(plain.eval().encode_image(x), reference.encode_image(x))  # GELU, not QuickGELU
+
+
+def test_prefilled_hf_cache(registered, tmp_path, monkeypatch):
+    import huggingface_hub.constants as hf_constants
+
+    reference, _weights = registered
+    snapshot = tmp_path / "models--ldr-test--tiny-clip" / "snapshots" / "abc123"
+    snapshot.mkdir(parents=True)
+    (tmp_path / "models--ldr-test--tiny-clip" / "refs").mkdir()
+    (tmp_path / "models--ldr-test--tiny-clip" / "refs" / "main").write_text("abc123")
+    torch.save(reference.state_dict(), snapshot / "open_clip_pytorch_model.bin")
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path))
+    loaded = get_source("openclip").load(IDENT, weights_dir=None)
+    assert loaded.detail["files"] == [str(snapshot / "open_clip_pytorch_model.bin")]
+    x = torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.features(x, "image_embeds_raw"), reference.encode_image(x))
+
+
+def test_missing_html_and_wrong_architecture(registered, tmp_path, monkeypatch):
+    import huggingface_hub.constants as hf_constants
+
+    monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path / "empty-hf"))
+    source = get_source("openclip")
+    with pytest.raises(CheckpointError, match="hf-hub:ldr-test/tiny-clip/open_clip_pytorch_model.bin"):
+        source.load(IDENT, weights_dir=tmp_path)
+    target = tmp_path / "openclip" / ARCH / f"{TAG}.pt"
+    target.parent.mkdir(parents=True)
+    target.write_text("<html><body>Too many requests</body></html>")
+    with pytest.raises(CheckpointError, match="HTML page"):
+        source.load(IDENT, weights_dir=tmp_path)
+    state = dict(registered[0].state_dict())
+    state["visual.proj"] = torch.zeros(32, 8)
+    torch.save(state, target)
+    with pytest.raises(CheckpointError, match="visual.proj"):
+        source.load(IDENT, weights_dir=tmp_path)
+
+
+def test_unknown_id_lists_close_matches():
+    with pytest.raises(UnknownNameError, match="ViT-B-32/openai"):
+        get_source("openclip").plan("ViT-B-32/opena")
