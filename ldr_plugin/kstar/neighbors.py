@@ -56,6 +56,7 @@ class SortedFeatures:
         self.eps = torch.finfo(dtype).eps
         self.dim = self.x.shape[1]
         self.max_sq_norm = float(self.sq_norms.max())
+        self.norms_row = self.sq_norms.to(dtype).unsqueeze(0)
 
     def tolerance(self, q_sq_norms: torch.Tensor) -> torch.Tensor:
         """Worst-case absolute error of a computed ``D'`` entry for queries with these norms."""
@@ -117,11 +118,15 @@ def resolve_ambiguous(
     return extra, tie > 0, enemy_sq
 
 
-def _block(sf: SortedFeatures, rows: torch.Tensor, s: int, e: int):
-    """k* pieces for query rows (sorted indices, all of the class occupying columns ``s:e``)."""
+def _block(sf: SortedFeatures, rows: torch.Tensor, s: int, e: int, buffer: torch.Tensor):
+    """k* pieces for query rows (sorted indices, all of the class occupying columns ``s:e``).
+
+    ``buffer`` ([≥ rows, N], reused across blocks: fresh multi-GB allocations cost page faults).
+    """
     x, n = sf.x, sf.x.shape[0]
     q = x.index_select(0, rows)
-    d = torch.addmm(sf.sq_norms.to(x.dtype).unsqueeze(0), q, x.T, beta=1, alpha=-2)
+    d = buffer[: rows.numel()]
+    torch.addmm(sf.norms_row, q, x.T, beta=1, alpha=-2, out=d)
     parts = [d[:, :s].amin(1)] if s > 0 else []
     parts += [d[:, e:].amin(1)] if e < n else []
     enemy = torch.stack(parts).amin(0) if len(parts) > 1 else parts[0]
@@ -177,10 +182,11 @@ def exact_search(
         s, e = int(prep.bounds[c]), int(prep.bounds[c + 1])
         rows_c = np.arange(s, e) if wanted is None else np.sort(wanted[(wanted >= s) & (wanted < e)])
         tasks += [(rows_c[i : i + b], s, e) for i in range(0, rows_c.size, b)]
+    buffer = torch.empty((max((t[0].size for t in tasks), default=0), n), dtype=dtype, device=prep.device)
     with torch.no_grad():
         for rows_np, s, e in tqdm(tasks, desc="k* exact", unit="block", disable=_no_bar(progress)):
             rows = torch.as_tensor(rows_np, device=prep.device)
-            k, t, en, amb = _block(sf, rows, s, e)
+            k, t, en, amb = _block(sf, rows, s, e, buffer)
             kstar[rows_np], ties[rows_np], enemy[rows_np] = k.cpu().numpy(), t.cpu().numpy(), en.cpu().numpy()
             n_recomputed += amb
     back = prep.order  # sorted row i is input sample order[i]

@@ -1,0 +1,33 @@
+"""The k* family as an ``ldr_plugin.metrics`` plugin: a thin class over :func:`ldr_plugin.kstar.kstar_summary`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ldr_plugin.metrics.base import MetricResult
+
+
+class KStarMetric:
+    """k* metrics: Γ′ (``gamma_prime``), Γ (``gamma``), μ, pattern and tie counts; per-class detail.
+
+    >>> import numpy as np
+    >>> x = np.array([[0.], [1.], [2.], [3.], [2.6], [10.], [11.], [12.]])
+    >>> round(KStarMetric().compute(x, [0] * 4 + [1] * 4).values["gamma_prime"], 4)
+    -0.5774
+    """
+
+    family = "kstar"
+
+    def __init__(self, backend: str = "exact", **options: Any):
+        self.backend = backend
+        self.options = options
+
+    def compute(self, features, labels) -> MetricResult:
+        from ldr_plugin.kstar import kstar_summary
+        from ldr_plugin.kstar.report import summary_detail, summary_values
+
+        summary = kstar_summary(features, labels, backend=self.backend, **self.options)
+        values, higher_is_better = summary_values(summary)
+        detail = summary_detail(summary)
+        detail["n_per_class"] = {c.name: c.n for c in summary.classes}
+        return MetricResult(self.family, values, higher_is_better, detail)
