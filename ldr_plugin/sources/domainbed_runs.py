@@ -1,0 +1,164 @@
+"""DomainBed run directories as a model source: ``domainbed:<path to run dir>``.
+
+A run's ``model.pkl`` (DomainBed's format, written by DomainBed's ``train.py`` or this project's
+loop: ``args``, ``model_input_shape``, ``model_num_classes``, ``model_num_domains``,
+``model_hparams``, ``model_dict``) is rebuilt through the algorithm registry the training loop uses
+(plugins such as LatentDR, DomainBed's own when importable, else the host-free ERM twin).
+Layers: ``featurizer`` (the algorithm's featurizer output) and ``logits``. The run's datasets are
+its environments, split in/out exactly as training split them (``env{i}_in`` / ``env{i}_out``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from ldr_plugin.errors import LdrError
+from ldr_plugin.sources.base import CheckpointError, LoadedModel, MissingFile, flatten_features
+from ldr_plugin.sources.checkpoints import explain_load_error, sniff_checkpoint
+
+LAYERS = ("featurizer", "logits")
+REQUIRED_KEYS = ("args", "model_input_shape", "model_num_classes", "model_num_domains", "model_hparams", "model_dict")
+
+
+def read_model_pkl(run_dir: str | Path, *, trust_checkpoint: bool = False) -> dict[str, Any]:
+    """The run's ``model.pkl`` (``weights_only`` unless trusted), its keys checked."""
+    path = Path(run_dir) / "model.pkl"
+    if not path.is_file():
+        raise CheckpointError(f"DomainBed run {run_dir}: no model.pkl (is the run finished? is this a run directory?)")
+    sniff_checkpoint(path)
+    try:
+        save = torch.load(path, map_location="cpu", weights_only=not trust_checkpoint)
+    except Exception as exc:
+        raise explain_load_error(exc, [str(path)], f"domainbed:{run_dir}") from exc
+    missing = [k for k in REQUIRED_KEYS if not isinstance(save, dict) or k not in save]
+    if missing:
+        raise CheckpointError(f"{path}: not a DomainBed model.pkl, missing key(s) {', '.join(missing)}")
+    return save
+
+
+class DomainBedRunSource:
+    """Trained DomainBed-format runs; ids are run-directory paths (there is no registry to list)."""
+
+    name = "domainbed"
+    layers = LAYERS
+
+    def list_ids(self) -> list[str]:
+        """Runs are directories, not registry entries: nothing to enumerate."""
+        return []
+
+    def required_files(self, identifier: str, weights_dir: str | Path | None = None) -> list[tuple[str, str]]:
+        return [(str(Path(identifier) / "model.pkl"), "a finished training run (ldr train / DomainBed train.py)")]
+
+    def check_available(self, ids: list[str], weights_dir: str | Path | None = None) -> list[MissingFile]:
+        return [MissingFile(f"domainbed:{i}", p, d) for i in ids for p, d in self.required_files(i) if not Path(p).is_file()]
+
+    def load(self, identifier: str, *, weights_dir: str | Path | None = None, device: str | torch.device = "cpu",
+             trust_checkpoint: bool = False) -> LoadedModel:
+        """Rebuild the run's algorithm from ``model.pkl`` and expose its featurizer."""
+        from ldr_plugin.training.resolve import resolve_algorithm
+
+        save = read_model_pkl(identifier, trust_checkpoint=trust_checkpoint)
+        name = save["args"].get("algorithm")
+        algorithm = resolve_algorithm(name)(
+            tuple(save["model_input_shape"]), save["model_num_classes"], save["model_num_domains"], save["model_hparams"]
+        )
+        try:
+            algorithm.load_state_dict(save["model_dict"])
+        except RuntimeError as exc:
+            raise explain_load_error(exc, [str(Path(identifier) / "model.pkl")], f"domainbed:{identifier}") from exc
+        algorithm.to(device).eval()
+        if not hasattr(algorithm, "featurizer"):
+            raise LdrError(f"domainbed:{identifier}: algorithm {name} has no 'featurizer'; its features are undefined")
+
+        @torch.no_grad()
+        def extract(images: torch.Tensor, layers: tuple[str, ...]) -> dict[str, torch.Tensor]:
+            z = algorithm.featurizer(images)
+            out = {"featurizer": flatten_features(z)}
+            if "logits" in layers:
+                head = getattr(algorithm, "classifier", None)
+                out["logits"] = flatten_features(head(z) if head is not None else algorithm.predict(images))
+            return {k: out[k] for k in layers}
+
+        preprocessing = {"host": "the run's dataset (DomainBed dataset tensors, as in training)",
+                         "dataset": save["args"].get("dataset")}
+        detail = {"algorithm": name, "args": save["args"], "files": [str(Path(identifier) / "model.pkl")]}
+        return LoadedModel(f"domainbed:{identifier}", algorithm, None, LAYERS, extract, preprocessing, detail)
+
+    def run_environments(self, identifier: str) -> list[str]:
+        """``env0`` … ``env{n-1}`` of the run's dataset."""
+        save = read_model_pkl(identifier)
+        return [f"env{i}" for i in range(len(self._dataset_class(save).ENVIRONMENTS))]
+
+    def run_dataset(self, identifier: str, env: str, split: str, *, n_per_class: int | None = None, seed: int = 0):
+        """The ``in`` or ``out`` split of one environment, split as training split it, then subsampled."""
+        from ldr_plugin.scoring.datasets import (
+            ScoringData,
+            _check_two_per_class,
+            _Subset,
+            subsample_per_class,
+        )
+        from ldr_plugin.training.loaders import split_dataset
+        from ldr_plugin.training.loop import loaders_seed
+
+        save = read_model_pkl(identifier)
+        args = save["args"]
+        cls = self._dataset_class(save)
+        env_i = self._env_index(env, len(cls.ENVIRONMENTS))
+        if split not in ("in", "out"):
+            raise LdrError(f"a run's environments have splits 'in' and 'out', not '{split}'")
+        domain = cls(args.get("data_dir"), args.get("test_envs", []), save["model_hparams"])[env_i]
+        holdout = int(len(domain) * args.get("holdout_fraction", 0.2))
+        out_part, in_part = split_dataset(domain, holdout, loaders_seed(args.get("trial_seed", 0), env_i))
+        if env_i in args.get("test_envs", []):  # DomainBed re-splits a test env (uda_holdout_fraction)
+            uda = int(len(in_part) * args.get("uda_holdout_fraction", 0))
+            _, in_part = split_dataset(in_part, uda, loaders_seed(args.get("trial_seed", 0), env_i))
+        part = in_part if split == "in" else out_part
+        labels = _labels(part)
+        indices = subsample_per_class(labels, n_per_class, seed)
+        info = {"run": str(identifier), "dataset_class": args.get("dataset"), "environment": cls.ENVIRONMENTS[env_i],
+                "test_env": env_i in args.get("test_envs", []), "split_seed": loaders_seed(args.get("trial_seed", 0), env_i)}
+        samples = _Subset(_Images(part), indices)
+        data = ScoringData(f"run:{env}", split, samples, labels[indices],
+                           [str(c) for c in range(save["model_num_classes"])], indices, n_per_class, seed, info)
+        return _check_two_per_class(data)
+
+    @staticmethod
+    def _dataset_class(save: dict) -> type:
+        from ldr_plugin.training.resolve import resolve_dataset
+
+        return resolve_dataset(save["args"].get("dataset"))
+
+    @staticmethod
+    def _env_index(env: str, n: int) -> int:
+        if not env.startswith("env") or not env[3:].isdigit() or int(env[3:]) >= n:
+            raise LdrError(f"unknown environment '{env}'; this run has env0 … env{n - 1}")
+        return int(env[3:])
+
+
+class _Images:
+    """``part[i][0]``: the image tensor of a (x, y) dataset."""
+
+    def __init__(self, part: Any):
+        self.part = part
+
+    def __getitem__(self, i: int) -> torch.Tensor:
+        return self.part[i][0]
+
+    def __len__(self) -> int:
+        return len(self.part)
+
+
+def _labels(part: Any) -> np.ndarray:
+    base = getattr(part, "underlying_dataset", None)
+    keys = getattr(part, "keys", None)
+    tensors = getattr(base, "tensors", None)
+    if tensors is not None and keys is not None and not hasattr(base, "underlying_dataset"):
+        return tensors[1][keys].numpy().astype(np.int64)
+    targets = getattr(base, "targets", None)
+    if targets is not None and keys is not None and not hasattr(base, "underlying_dataset"):
+        return np.asarray(targets, dtype=np.int64)[keys]
+    return np.asarray([int(part[i][1]) for i in range(len(part))], dtype=np.int64)

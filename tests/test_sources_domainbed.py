@@ -1,0 +1,80 @@
+"""DomainBed run source: a run written by the built-in loop (DomainBed's model.pkl format) is rebuilt,
+its environments are split exactly as training split them (the accuracies it logged are reproduced
+from our logits), and ``score_cell`` scores its held-out domain."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from ldr_plugin.errors import LdrError
+from ldr_plugin.metrics.base import MetricResult
+from ldr_plugin.results import read_record
+from ldr_plugin.scoring.cells import Cell, score_cell
+from ldr_plugin.sources import get_source
+from ldr_plugin.sources.base import CheckpointError
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory):
+    from ldr_plugin.training.loop import train
+
+    return train("ERM", "RotatedDigits", [0], tmp_path_factory.mktemp("dbrun") / "run", steps=1, checkpoint_freq=1)
+
+
+@pytest.mark.slow
+def test_logged_accuracies_reproduced_from_our_splits_and_logits(run_dir):
+    source = get_source("domainbed")
+    loaded = source.load(str(run_dir))
+    logged = [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()][-1]
+    assert source.run_environments(str(run_dir)) == [f"env{i}" for i in range(6)]
+    for env in ("env0", "env1"):  # env0 is the held-out test domain
+        for split in ("in", "out"):
+            data = source.run_dataset(str(run_dir), env, split)
+            x = torch.stack([data.samples[i] for i in range(len(data))])
+            feats = loaded.extract(x, ("featurizer", "logits"))
+            accuracy = float((feats["logits"].argmax(1).numpy() == data.labels).mean())
+            assert accuracy == pytest.approx(logged[f"{env}_{split}_acc"], abs=1e-9)
+            with torch.no_grad():
+                torch.testing.assert_close(feats["featurizer"], loaded.module.network[0](x).flatten(1))
+
+
+class Count:
+    family = "count"
+
+    def compute(self, features, labels):
+        return MetricResult("count", {"n": float(labels.size)}, {"n": True})
+
+
+@pytest.mark.slow
+def test_score_cell_on_a_run_environment(run_dir, tmp_path):
+    cell = Cell(f"domainbed:{run_dir}", "run:env0", split="out", n_per_class=3)
+    [path] = score_cell(cell, tmp_path, metrics={"count": Count()}, device="cpu", progress=False)
+    record = read_record(path)
+    assert record["layer"] == "featurizer" and record["split"] == "out" and record["metrics"]["n"]["value"] == 30
+    assert record["detail"]["dataset"]["test_env"] is True
+
+
+def test_bad_runs(tmp_path):
+    source = get_source("domainbed")
+    with pytest.raises(CheckpointError, match="no model.pkl"):
+        source.load(str(tmp_path))
+    torch.save({"args": {}}, tmp_path / "model.pkl")
+    with pytest.raises(CheckpointError, match="missing key.*model_dict"):
+        source.load(str(tmp_path))
+    assert [m.path for m in source.check_available([str(tmp_path / "x")])] == [str(tmp_path / "x" / "model.pkl")]
+
+
+def test_wrong_state_dict_is_named(run_dir, tmp_path):
+    save = torch.load(run_dir / "model.pkl", weights_only=True)
+    key = next(iter(save["model_dict"]))
+    save["model_dict"][key] = torch.zeros(1)
+    torch.save(save, tmp_path / "model.pkl")
+    with pytest.raises(CheckpointError, match=f"state-dict mismatch.*{key.split('.')[0]}"):
+        get_source("domainbed").load(str(tmp_path))
+    with pytest.raises(LdrError, match="env0 … env5"):
+        get_source("domainbed").run_dataset(str(run_dir), "env9", "in")
+    assert np.all(np.bincount(get_source("domainbed").run_dataset(str(run_dir), "env1", "in", n_per_class=2).labels) == 2)
