@@ -124,7 +124,7 @@ def openclip_rows(timeout: int, max_params_m: float) -> list[dict]:
     rows = []
     ids = source.list_ids()
     for n, ident in enumerate(ids, 1):
-        arch, tag = ident.split("/", 1)
+        arch = ident.split("/", 1)[0]
         row = {"id": ident, "status": "", "quick_gelu": "", "image_size": "", "feat_dim": "", "params_M": "",
                "seconds": "", "reason": ""}
         start = time.perf_counter()
