@@ -1,18 +1,31 @@
-"""Fault tolerance of result writing: locks, killed writers, concurrent writers of one folder."""
+"""Fault tolerance: locks, killed writers, concurrent writers of one folder, SIGKILLed scoring workers.
+
+The scoring fault test scores 200 tiny cells through submitit's local executor while workers are
+SIGKILLed 20 times. Its model source and metric come from a fake third-party distribution (entry
+points in a ``*.dist-info`` on the workers' PYTHONPATH), so it also proves that external sources
+work in launched jobs. After a final re-run every cell has exactly one valid record, none partial,
+none duplicated, with the values an inline run computes.
+"""
 
 from __future__ import annotations
 
 import json
 import multiprocessing
 import os
+import random
 import signal
 import subprocess
 import sys
+import threading
 import time
+from pathlib import Path
 
 import pytest
+from fakedist import make_distribution
 
 from ldr_plugin.errors import LdrError
+from ldr_plugin.launchers.resources import Resources
+from ldr_plugin.launchers.scoring import run_cells
 from ldr_plugin.results import metric, new_record, read_record, write_record
 from ldr_plugin.results.check import check_results
 from ldr_plugin.results.lock import lock_path, write_record_locked
@@ -116,3 +129,145 @@ def test_two_processes_overwriting_the_same_cells_leave_whole_files(tmp_path):
     report = check_results(tmp_path)
     assert report.ok and report.n_valid == 40
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".tmp-")]
+
+
+TINY_SOURCE = '''
+import hashlib
+import numpy as np
+import torch
+from ldr_plugin.metrics.base import MetricResult
+from ldr_plugin.sources.base import LoadedModel
+
+
+class TinySource:
+    """Random linear maps of 28x28 digits, seeded by their identifier."""
+
+    name = "tiny"
+    layers = ("linear",)
+
+    def list_ids(self):
+        return [f"net{i}" for i in range(100)]
+
+    def required_files(self, identifier, weights_dir):
+        return []
+
+    def check_available(self, ids, weights_dir):
+        return []
+
+    def load(self, identifier, *, weights_dir=None, device="cpu", trust_checkpoint=False):
+        seed = int(hashlib.sha256(identifier.encode()).hexdigest()[:8], 16)
+        weight = torch.randn(784, 8, generator=torch.Generator().manual_seed(seed))
+
+        def extract(images, layers):
+            return {"linear": images.flatten(1) @ weight}
+
+        return LoadedModel(f"tiny:{identifier}", torch.nn.Identity(), None, self.layers, extract, {"name": "none"})
+
+
+class CentroidGap:
+    """Mean distance between class centroids over mean distance to the own centroid."""
+
+    family = "centroid_gap"
+
+    def compute(self, features, labels):
+        classes = np.unique(labels)
+        centroids = np.stack([features[labels == c].mean(0) for c in classes])
+        within = np.mean([np.linalg.norm(features[labels == c] - centroids[i], axis=1).mean()
+                          for i, c in enumerate(classes)])
+        between = np.linalg.norm(centroids[:, None] - centroids[None], axis=2).sum() / (len(classes) * (len(classes) - 1))
+        return MetricResult(self.family, {"gap": float(between / within)}, {"gap": True})
+'''
+
+N_MODELS, N_SEEDS, N_KILLS = 50, 4, 20
+
+
+@pytest.fixture
+def tiny_distribution(tmp_path, monkeypatch):
+    root = make_distribution(
+        tmp_path / "site", "ldr-tiny-source", {"ldr_plugin.model_sources": {"tiny": "ldr_tiny_source:TinySource"}},
+        {"ldr_tiny_source": TINY_SOURCE},
+    )
+    monkeypatch.syspath_prepend(str(root))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(root), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    from ldr_plugin import sources
+
+    monkeypatch.setattr(sources, "_INSTANCES", {})
+    yield root
+    sys.modules.pop("ldr_tiny_source", None)
+
+
+def _worker_pids(folder: Path) -> list[int]:
+    """The submitit worker processes of one executor folder (``python -m submitit.core._submit FOLDER``)."""
+    pids = []
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"submitit.core._submit" in argv and str(folder).encode() in argv:
+            pids.append(int(proc.name))
+    return pids
+
+
+def _killer(folder: Path, budget: int, done: threading.Event, rng: random.Random, killed: list[int]) -> None:
+    while not done.is_set() and len(killed) < budget:
+        time.sleep(rng.uniform(0.3, 3.0))
+        alive = [p for p in _worker_pids(folder) if p not in killed]
+        if alive and not done.is_set():
+            pid = rng.choice(alive)
+            try:
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+            except ProcessLookupError:
+                pass
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds workers through /proc")
+def test_killed_workers_lose_nothing_and_corrupt_nothing(tiny_distribution, tmp_path):
+    from ldr_tiny_source import CentroidGap
+
+    from ldr_plugin.scoring.cells import Cell, score_cell
+
+    cells = [Cell(f"tiny:net{m}", "digits", seed=s, n_per_class=5) for m in range(N_MODELS) for s in range(N_SEEDS)]
+    out = tmp_path / "scores"
+    kwargs = {"metrics": {"centroid_gap": CentroidGap()}, "cache_dir": str(tmp_path / "cache"), "device": "cpu"}
+    rng = random.Random(0)
+    killed: list[int] = []
+    failed_rounds = 0
+    for round_ in range(3 * N_KILLS):
+        if len(killed) >= N_KILLS:
+            break
+        folder = tmp_path / "logs" / f"round{round_}"
+        done = threading.Event()
+        killer = threading.Thread(target=_killer, args=(folder, N_KILLS, done, rng, killed))
+        killer.start()
+        try:
+            outcomes = run_cells(cells, out, executor="local", progress=False,
+                                 resources=Resources(folder=str(folder), local_workers=2), **kwargs)
+        finally:
+            done.set()
+            killer.join()
+        errors = [o.error for o in outcomes if o.error]
+        failed_rounds += bool(errors)
+        assert all("without a result" in e and "log: " in e for e in errors), errors[:1]
+    assert len(killed) == N_KILLS and failed_rounds > 0
+
+    final = run_cells(cells, out, executor="local", progress=False,
+                      resources=Resources(folder=str(tmp_path / "logs" / "final"), local_workers=2), **kwargs)
+    assert [o.error for o in final if o.error] == []
+    report = check_results(out)
+    assert report.ok, report.format()
+    records = sorted(out.glob("*.result.json"))
+    assert report.n_valid == len(records) == len(cells) == 200
+    assert sorted(str(c.record_path(out, "centroid_gap")) for c in cells) == [str(p) for p in records]
+    assert not list(out.glob(".tmp-*"))
+
+    # the same values as an inline run into a fresh folder (a sample of cells)
+    fresh = tmp_path / "inline"
+    for cell in random.Random(1).sample(cells, 5):
+        inline = json.loads(score_cell(cell, fresh, metrics=kwargs["metrics"], progress=False)[0].read_text())
+        launched = json.loads(cell.record_path(out, "centroid_gap").read_text())
+        assert inline["metrics"] == launched["metrics"] and inline["n_samples"] == launched["n_samples"] == 50
