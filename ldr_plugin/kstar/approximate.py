@@ -1,0 +1,209 @@
+"""Approximate k* with hnswlib: approximate nearest other-class distance, exact same-class counts.
+
+k*_p needs only e_p (distance to the nearest other-class sample) and the number of same-class
+samples strictly nearer than e_p. The count is computed exactly within each class by blocked
+matrix products (≈ N²·d/C work, same rounding guard as the exact backend). e_p comes from one
+HNSW index per class: a sample of class y queries, with k = 1, the index of every other class
+(or of the ``probe_classes`` classes whose centroids are nearest), so the nearest other-class
+sample is found directly, with no top-k search for it. The distance of the sample found is then
+recomputed exactly in float64, so e_p is never below the true value: an approximate k* can only
+be too large, never too small.
+
+Distance from exact: ``check`` randomly chosen samples (seeded) are also computed with the exact
+backend; the agreement is reported in ``info["distance_from_exact"]``.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import torch
+
+from ldr_plugin.errors import LdrError
+from ldr_plugin.kstar.inputs import Prepared
+from ldr_plugin.kstar.neighbors import (
+    SearchResult,
+    SortedFeatures,
+    block_rows,
+    exact_search,
+    resolve_ambiguous,
+)
+
+
+def _hnswlib():
+    try:
+        import hnswlib
+    except ImportError as exc:  # pragma: no cover - hnswlib is a declared dependency
+        raise LdrError("the hnsw k* backend needs hnswlib (pip install hnswlib)") from exc
+    return hnswlib
+
+
+def build_class_indices(x: np.ndarray, bounds: np.ndarray, *, m: int, ef_construction: int, seed: int,
+                        num_threads: int) -> list:
+    """One HNSW (squared L2) index per class, each built single-threaded (so deterministic),
+    ``num_threads`` classes at a time."""
+    hnswlib = _hnswlib()
+
+    def build(c: int):
+        s, e = int(bounds[c]), int(bounds[c + 1])
+        index = hnswlib.Index(space="l2", dim=x.shape[1])
+        index.init_index(max_elements=e - s, M=m, ef_construction=ef_construction, random_seed=seed + c)
+        index.add_items(x[s:e], np.arange(s, e), num_threads=1)
+        return index
+
+    with ThreadPoolExecutor(max_workers=max(1, num_threads)) as pool:
+        return list(pool.map(build, range(len(bounds) - 1)))
+
+
+def nearest_enemies(x: np.ndarray, bounds: np.ndarray, indices: list, *, ef: int, k: int, num_threads: int,
+                    probe_classes: int | None, progress) -> np.ndarray:
+    """Sorted index of the approximate nearest other-class sample of every sample.
+
+    Each query of class-c index returns its ``k`` nearest class-c samples; every returned pair
+    (query q, found p) is also a candidate for p (the reverse direction), which raises recall
+    for the samples near a class boundary at no extra search cost.
+    """
+    n, n_classes = x.shape[0], len(indices)
+    codes = np.repeat(np.arange(n_classes), np.diff(bounds))
+    best_d = np.full(n, np.inf, dtype=np.float64)
+    best_j = np.full(n, -1, dtype=np.int64)
+    probe = _probe_mask(x, bounds, codes, probe_classes)
+    for index in indices:
+        index.set_ef(ef)
+    for c in progress(range(n_classes)):
+        queries = np.flatnonzero((codes != c) & probe[:, c])
+        if queries.size == 0:
+            continue
+        kk = min(k, int(bounds[c + 1] - bounds[c]))
+        labels, dists = indices[c].knn_query(x[queries], k=kk, num_threads=num_threads)
+        labels = labels.astype(np.int64)
+        better = dists[:, 0] < best_d[queries]
+        best_d[queries[better]] = dists[better, 0]
+        best_j[queries[better]] = labels[better, 0]
+        _reverse_update(best_d, best_j, labels.ravel(), np.repeat(queries, kk), dists.ravel())
+    return best_j
+
+
+def _reverse_update(best_d, best_j, found, query, dist) -> None:
+    """For each found sample keep the nearest query that found it, if nearer than its best so far."""
+    order = np.lexsort((dist, found))  # by found sample, then distance
+    found, query, dist = found[order], query[order], dist[order]
+    first = np.r_[True, found[1:] != found[:-1]]
+    found, query, dist = found[first], query[first], dist[first]
+    better = dist < best_d[found]
+    best_d[found[better]] = dist[better]
+    best_j[found[better]] = query[better]
+
+
+def _probe_mask(x: np.ndarray, bounds: np.ndarray, codes: np.ndarray, probe_classes: int | None) -> np.ndarray:
+    n_classes = len(bounds) - 1
+    if probe_classes is None or probe_classes >= n_classes - 1:
+        return np.ones((x.shape[0], n_classes), dtype=bool)
+    if probe_classes < 1:
+        raise LdrError(f"probe_classes must be at least 1, got {probe_classes}")
+    centroids = np.stack([x[bounds[c] : bounds[c + 1]].mean(0) for c in range(n_classes)])
+    dist = (x**2).sum(1, keepdims=True) - 2 * x @ centroids.T + (centroids**2).sum(1)
+    dist[np.arange(x.shape[0]), codes] = np.inf
+    nearest = np.argsort(dist, axis=1, kind="stable")[:, :probe_classes]
+    mask = np.zeros_like(dist, dtype=bool)
+    np.put_along_axis(mask, nearest, True, axis=1)
+    return mask
+
+
+def same_class_counts(sf: SortedFeatures, bounds: np.ndarray, enemy_sq: torch.Tensor, b: int):
+    """Exact 1 + #(same-class samples strictly nearer than the given e_p), and tie flags, per sorted row."""
+    x = sf.x
+    kstar = torch.ones(x.shape[0], dtype=torch.int64, device=x.device)
+    ties = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
+    buffer = torch.empty(b * int(np.diff(bounds).max()), dtype=x.dtype, device=x.device)  # reused, contiguous
+    for c in range(len(bounds) - 1):
+        s, e = int(bounds[c]), int(bounds[c + 1])
+        xc, norms = x[s:e], sf.norms_row[:, s:e]
+        for r0 in range(s, e, b):
+            rows = torch.arange(r0, min(e, r0 + b), device=x.device)
+            d = buffer[: rows.numel() * (e - s)].view(rows.numel(), e - s)
+            torch.addmm(norms, x[rows], xc.T, beta=1, alpha=-2, out=d)
+            d[torch.arange(rows.numel()), rows - s] = float("inf")
+            q_norms = sf.sq_norms[rows]
+            thr, win = enemy_sq[rows] - q_norms, 2.0 * sf.tolerance(q_norms)
+            lo, hi = (thr - win).to(x.dtype).unsqueeze(1), (thr + win).to(x.dtype).unsqueeze(1)
+            count = (d < lo).sum(1)
+            amb_r, amb_c = torch.nonzero((d >= lo) & (d <= hi), as_tuple=True)
+            if amb_r.numel():
+                extra, tie, _ = resolve_ambiguous(sf, rows, amb_c + s, amb_r, None, None, rows.numel(),
+                                                  enemy_sq=enemy_sq[rows])
+                count += extra
+                ties[rows] = tie
+            kstar[rows] += count
+    return kstar, ties
+
+
+def hnsw_search(
+    prep: Prepared,
+    *,
+    dtype: torch.dtype = torch.float32,
+    block_size: int | None = None,
+    progress: bool | None = None,
+    m: int = 16,
+    ef_construction: int = 100,
+    ef: int = 64,
+    k: int = 1,
+    num_threads: int | None = None,
+    probe_classes: int | None = None,
+    seed: int = 0,
+    check: int = 1000,
+) -> SearchResult:
+    """k* with HNSW nearest other-class search; see the module docstring for what is exact."""
+    from tqdm.auto import tqdm
+
+    threads = num_threads or torch.get_num_threads()
+    t0 = time.perf_counter()
+    sf = SortedFeatures(prep, dtype)
+    x32 = np.ascontiguousarray(sf.x.to(torch.float32).cpu().numpy())
+    indices = build_class_indices(x32, prep.bounds, m=m, ef_construction=ef_construction, seed=seed,
+                                  num_threads=threads)
+    t_build = time.perf_counter()
+    bar = lambda it: tqdm(it, desc="k* hnsw queries", unit="class", disable=None if progress is None else not progress)
+    enemy = nearest_enemies(x32, prep.bounds, indices, ef=ef, k=k, num_threads=threads, probe_classes=probe_classes,
+                            progress=bar)
+    del indices
+    t_query = time.perf_counter()
+    rows = torch.arange(prep.n, device=prep.device)
+    enemy_sq = sf.exact_pairs(rows, torch.as_tensor(enemy, device=prep.device))
+    kstar_sorted, ties_sorted = same_class_counts(sf, prep.bounds, enemy_sq, block_rows(prep.n, block_size))
+    t_count = time.perf_counter()
+    out = SearchResult(np.empty(prep.n, np.int64), np.empty(prep.n, bool), np.empty(prep.n), 0, "hnsw", {})
+    out.kstar[prep.order] = kstar_sorted.cpu().numpy()
+    out.ties[prep.order] = ties_sorted.cpu().numpy()
+    out.enemy_sq_distance[prep.order] = enemy_sq.cpu().numpy()
+    out.info = {
+        "dtype": str(dtype).replace("torch.", ""), "device": str(prep.device),
+        "hnsw": {"M": m, "ef_construction": ef_construction, "ef": ef, "k": k, "probe_classes": probe_classes,
+                 "num_threads": threads, "seed": seed},
+        "timings_s": {"build": t_build - t0, "query": t_query - t_build, "same_class_count": t_count - t_query},
+    }
+    if check:
+        out.info["distance_from_exact"] = distance_from_exact(prep, out, n_check=check, seed=seed)
+    return out
+
+
+def distance_from_exact(prep: Prepared, approx: SearchResult, *, n_check: int, seed: int) -> dict:
+    """Compare with exact (float64) k* on ``n_check`` seeded random samples (all if N ≤ n_check)."""
+    rng = np.random.default_rng(seed)
+    rows = np.arange(prep.n) if prep.n <= n_check else np.sort(rng.choice(prep.n, n_check, replace=False))
+    exact = exact_search(prep, dtype=torch.float64, rows_subset=rows, progress=False)
+    counts = prep.counts[prep.codes[rows]]
+    diff = np.abs(approx.kstar[rows] - exact.kstar[rows]) / counts
+    e_true = np.sqrt(exact.enemy_sq_distance[rows])
+    e_approx = np.sqrt(approx.enemy_sq_distance[rows])
+    rel = np.divide(e_approx - e_true, e_true, out=np.zeros_like(e_true), where=e_true > 0)
+    return {
+        "n_checked": int(rows.size),
+        "agreement": float(np.mean(diff == 0)),
+        "mean_abs_diff_normalised": float(diff.mean()),
+        "max_abs_diff_normalised": float(diff.max()),
+        "enemy_distance_exact_fraction": float(np.mean(rel <= 1e-6)),
+        "enemy_distance_mean_rel_excess": float(rel.mean()),
+    }
