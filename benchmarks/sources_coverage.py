@@ -32,6 +32,15 @@ from torch import nn
 
 RESULTS = Path(__file__).resolve().parent / "results"
 HEADS_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "robustbench_zoo_heads.csv"
+PROFILE_CSV = Path(__file__).resolve().parents[2] / "shared" / "data" / "openclip" / "model_profile.csv"
+
+
+def _published_params_m() -> dict[str, float]:
+    """open_clip's published model_profile.csv (architecture -> total Mparams), used to skip giants."""
+    if not PROFILE_CSV.is_file():
+        return {}
+    with open(PROFILE_CSV) as handle:
+        return {r["model"]: float(r["mparams"]) for r in csv.DictReader(handle)}
 
 
 class Timeout(Exception):
@@ -132,13 +141,13 @@ def openclip_rows(timeout: int, max_params_m: float) -> list[dict]:
             _alarm(timeout)
             plan = source.plan(ident)
             row["quick_gelu"] = plan.quick_gelu
-            key = f"{plan.model_name}"
+            key = f"{plan.model_name}|quick_gelu={plan.quick_gelu}"  # each built variant once
             if key not in built:
                 built[key] = _build_openclip(source, ident, max_params_m)
             result = built[key]
             row.update({k: result[k] for k in ("status", "feat_dim", "params_M", "reason", "image_size")})
         except Timeout as exc:
-            built.setdefault(f"{arch}-quickgelu" if row["quick_gelu"] else arch,
+            built.setdefault(f"{arch}|quick_gelu={row['quick_gelu']}",
                              {"status": "timeout", "feat_dim": "", "params_M": "", "reason": str(exc), "image_size": ""})
             row["status"], row["reason"] = "timeout", str(exc)
         except Exception as exc:  # noqa: BLE001 -- every failure is a table row with its reason
@@ -155,7 +164,8 @@ def openclip_rows(timeout: int, max_params_m: float) -> list[dict]:
 def _build_openclip(source, ident: str, max_params_m: float) -> dict:
     from PIL import Image
 
-    estimate = source.estimated_params_m(ident)
+    arch = ident.split("/", 1)[0]
+    estimate = _published_params_m().get(arch.removesuffix("-quickgelu")) or source.estimated_params_m(ident)
     if estimate is not None and estimate > max_params_m:
         return {"status": "skipped_large", "feat_dim": "", "params_M": round(estimate, 1), "image_size": "",
                 "reason": f"~{estimate:.0f}M params > --max-params-m {max_params_m:g}"}
