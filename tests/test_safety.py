@@ -189,3 +189,34 @@ def test_ids_that_slug_alike_get_distinct_files(tmp_path):
                          metric_family="kstar", seed=0, metrics={})
         names.add(write_record(rec, tmp_path).name)
     assert len(names) == len(ids) == len([f for f in os.listdir(tmp_path) if f.endswith(".json")])
+
+
+def _calls(tree):
+    import ast
+
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call):
+            yield node
+
+
+def test_package_never_uses_a_shell_and_always_states_weights_only():
+    """Static guard over ldr_plugin/: no shell=True / os.system; every torch.load says weights_only."""
+    import ast
+    from pathlib import Path
+
+    import ldr_plugin
+
+    offences = []
+    for path in Path(ldr_plugin.__file__).parent.rglob("*.py"):
+        tree = ast.parse(path.read_text(), filename=str(path))
+        for call in _calls(tree):
+            func = ast.unparse(call.func)
+            keywords = {k.arg: k.value for k in call.keywords}
+            shell = keywords.get("shell")
+            if shell is not None and not (isinstance(shell, ast.Constant) and shell.value is False):
+                offences.append(f"{path}:{call.lineno}: {func}(shell=...)")
+            if func in ("os.system", "os.popen", "subprocess.getoutput", "subprocess.getstatusoutput"):
+                offences.append(f"{path}:{call.lineno}: {func}")
+            if func == "torch.load" and "weights_only" not in keywords:
+                offences.append(f"{path}:{call.lineno}: torch.load without weights_only")
+    assert offences == []
