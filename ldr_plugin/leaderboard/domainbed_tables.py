@@ -18,8 +18,8 @@ from ldr_plugin.leaderboard.selection import (
     METHOD_NAMES,
     Choice,
     GroupKey,
+    Prepared,
     group_records,
-    iid_validation,
     select,
 )
 from ldr_plugin.leaderboard.tables import Cell, Column, Row, Table
@@ -49,9 +49,9 @@ class SweepSelection:
         """Group the records and run every selection method."""
         groups = group_records(sweep.records)
         out = cls(sweep, groups)
-        iid_vals = iid_validation(sweep.records) if "iid" in methods else None
+        prep = Prepared.of(sweep.records, iid="iid" in methods)
         for method in methods:
-            out.choices[method] = select(sweep.records, groups, method, iid_vals)
+            out.choices[method] = select(prep, groups, method)
         incomplete_runs = set(sweep.incomplete_runs())
         if incomplete_runs:
             for key, by_seed in groups.items():

@@ -66,6 +66,23 @@ def _first_max(values: list[float]) -> int:
     return best
 
 
+@dataclass
+class Prepared:
+    """Per-record facts every method reads, computed once per records list."""
+
+    records: list[dict[str, Any]]
+    n_test: list[int]  # len(test_envs)
+    steps: list[int]
+    iid_vals: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, records: list[dict[str, Any]], iid: bool = True) -> Prepared:
+        prep = cls(records, [len(r["args"]["test_envs"]) for r in records], [r["step"] for r in records])
+        if iid:
+            prep.iid_vals = iid_validation(records)
+        return prep
+
+
 def iid_validation(records: list[dict[str, Any]]) -> np.ndarray:
     """Per single-test-env record: mean of ``env{i}_out_acc`` over training envs (NaN for others)."""
     vals = np.full(len(records), np.nan)
@@ -83,50 +100,71 @@ def iid_validation(records: list[dict[str, Any]]) -> np.ndarray:
     return vals
 
 
-def _iid_run(records, indices, test_env, iid_vals) -> tuple[float, float, int] | None:
-    tests = [i for i in indices if len(records[i]["args"]["test_envs"]) == 1]
+def _iid_run(prep: Prepared, indices: list[int], test_env: int) -> tuple[float, float, int] | None:
+    tests = [i for i in indices if prep.n_test[i] == 1]
     if not tests:
         return None
-    best = tests[_first_max([float(iid_vals[i]) for i in tests])]
-    return float(iid_vals[best]), records[best][f"env{test_env}_in_acc"], best
+    vals = prep.iid_vals
+    best = tests[_first_max([float(vals[i]) for i in tests])]
+    return float(vals[best]), prep.records[best][f"env{test_env}_in_acc"], best
 
 
-def _oracle_run(records, indices, test_env, _vals) -> tuple[float, float, int] | None:
-    tests = [i for i in indices if len(records[i]["args"]["test_envs"]) == 1]
+def _oracle_run(prep: Prepared, indices: list[int], test_env: int) -> tuple[float, float, int] | None:
+    tests = [i for i in indices if prep.n_test[i] == 1]
     if not tests:
         return None
     last = tests[0]
     for i in tests[1:]:  # last record of the largest step (stable sort, take the last)
-        if records[i]["step"] >= records[last]["step"]:
+        if prep.steps[i] >= prep.steps[last]:
             last = i
-    return records[last][f"env{test_env}_out_acc"], records[last][f"env{test_env}_in_acc"], last
+    chosen = prep.records[last]
+    return chosen[f"env{test_env}_out_acc"], chosen[f"env{test_env}_in_acc"], last
 
 
-def _loo_step(records, step_indices, test_env) -> tuple[float, float, int] | None:
-    tests = [i for i in step_indices if len(records[i]["args"]["test_envs"]) == 1]
-    if len(tests) != 1:
-        return None
-    n_envs = _n_out_envs(records[step_indices[0]])
-    val_accs = np.zeros(n_envs) - 1
-    for i in step_indices:
-        envs = records[i]["args"]["test_envs"]
-        if len(envs) == 2:
-            val_env = (set(envs) - {test_env}).pop()
-            val_accs[val_env] = records[i][f"env{val_env}_in_acc"]
-    others = list(val_accs[:test_env]) + list(val_accs[test_env + 1:])
-    if any(v == -1 for v in others):
-        return None
-    return np.sum(others) / (n_envs - 1), records[tests[0]][f"env{test_env}_in_acc"], tests[0]
+def _loo_run(prep: Prepared, indices: list[int], test_env: int) -> tuple[float, float, int] | None:
+    """Per step: the single run's test accuracy, validated by every pair run's held-out env.
 
-
-def _loo_run(records, indices, test_env, _vals) -> tuple[float, float, int] | None:
+    All steps of one hparams seed are done in one array (row-wise sums equal DomainBed's per-step
+    ``np.sum``); a step without exactly one single-env record, or missing a pair, is skipped.
+    """
+    records, n_test = prep.records, prep.n_test
     by_step: dict[int, list[int]] = {}
     for i in indices:
-        by_step.setdefault(records[i]["step"], []).append(i)
-    steps = [s for s in (_loo_step(records, by_step[k], test_env) for k in sorted(by_step)) if s is not None]
-    if not steps:
-        return None
-    return steps[_first_max([s[0] for s in steps])]
+        by_step.setdefault(prep.steps[i], []).append(i)
+    steps = sorted(by_step)
+    n_envs = {_n_out_envs(records[by_step[s][0]]) for s in steps}
+    if len(n_envs) != 1:
+        return _loo_run_mixed(prep, by_step, steps, test_env)
+    (n,) = n_envs
+    vals = np.full((len(steps), n), -1.0)
+    tests: list[int | None] = []
+    for row, step in enumerate(steps):
+        singles = []
+        for i in by_step[step]:
+            if n_test[i] == 1:
+                singles.append(i)
+            elif n_test[i] == 2:
+                envs = records[i]["args"]["test_envs"]
+                val_env = envs[0] if envs[1] == test_env else envs[1]
+                vals[row, val_env] = records[i][f"env{val_env}_in_acc"]
+        tests.append(singles[0] if len(singles) == 1 else None)
+    others = np.delete(vals, test_env, axis=1)
+    complete = ~(others == -1).any(axis=1)
+    sums = np.sum(others, axis=1) / (n - 1)
+    found = [(sums[r], records[t][f"env{test_env}_in_acc"], t)
+             for r, t in enumerate(tests) if t is not None and complete[r]]
+    return found[_first_max([f[0] for f in found])] if found else None
+
+
+def _loo_run_mixed(prep: Prepared, by_step: dict[int, list[int]], steps: list[int], test_env: int):
+    """Leave-one-out when steps disagree on the number of envs: one step at a time."""
+    found = []
+    for step in steps:
+        idx = by_step[step]
+        out = _loo_run(prep, idx, test_env) if len({_n_out_envs(prep.records[i]) for i in idx}) == 1 else None
+        if out is not None:
+            found.append(out)
+    return found[_first_max([f[0] for f in found])] if found else None
 
 
 _RUN_ACC: dict[str, Callable] = {"iid": _iid_run, "loo": _loo_run, "oracle": _oracle_run}
@@ -137,10 +175,9 @@ def _sort_key(value: float) -> float:
 
 
 def select(
-    records: list[dict[str, Any]],
+    records: list[dict[str, Any]] | Prepared,
     groups: dict[GroupKey, dict[int, list[int]]],
     method: str,
-    iid_vals: np.ndarray | None = None,
 ) -> dict[GroupKey, Choice]:
     """Apply one selection method ("iid", "loo", "oracle") to every group; groups with no choice are absent.
 
@@ -149,13 +186,14 @@ def select(
     if method not in _RUN_ACC:
         raise ValueError(f"unknown selection method {method!r}; expected one of {sorted(_RUN_ACC)}")
     run_acc = _RUN_ACC[method]
-    if method == "iid" and iid_vals is None:
-        iid_vals = iid_validation(records)
+    prep = records if isinstance(records, Prepared) else Prepared.of(records, iid=method == "iid")
+    if method == "iid" and prep.iid_vals is None:
+        prep.iid_vals = iid_validation(prep.records)
     choices: dict[GroupKey, Choice] = {}
     for key, by_seed in groups.items():
         best = None
         for seed in sorted(by_seed):
-            acc = run_acc(records, by_seed[seed], key[3], iid_vals)
+            acc = run_acc(prep, by_seed[seed], key[3])
             if acc is not None and (best is None or _sort_key(acc[0]) >= _sort_key(best[0])):
                 best = acc
         if best is not None:
