@@ -57,9 +57,9 @@ def _write_board(board: Board, out_dir: Path, inputs: BuildInputs) -> list[Path]
         atomic_write_text(out_dir / f"{spec.id}.tex", render_latex(spec.title, tables)),
         atomic_write_text(out_dir / f"{spec.id}.csv", render_csv(tables)),
     ]
-    if spec.kind in ("domainbed", "published_domainbed"):
-        ours = [_without_published(t) for t in tables] if spec.kind == "domainbed" else tables
-        total = len(inputs.selection(spec.order).sweep.records) if spec.kind == "domainbed" else 0
+    if spec.kind == "domainbed":  # DomainBed's own text output of the reproduced rows
+        ours = [_without_published(t) for t in tables]
+        total = len(inputs.selection(spec.order).sweep.records)
         paths.append(atomic_write_text(out_dir / f"{spec.id}.domainbed.txt", render_domainbed_text(ours, total)))
     return paths
 
@@ -128,6 +128,15 @@ def build_leaderboards(
     command = command or default_command(loaded, list(results_dirs), out_dir, published_root)
     paths.append(atomic_write_text(out / "README.md", _readme(boards, command, inputs)))
     paths += sorted(out.glob("plots/*.svg"))
+    _readable(paths)
     if problems_out is not None:
         problems_out.extend(inputs.problems())
     return paths
+
+
+def _readable(paths: list[Path]) -> None:
+    """Give generated files the usual mode (0666 minus umask): temp files are created 0600."""
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in paths:
+        os.chmod(path, 0o666 & ~umask)
