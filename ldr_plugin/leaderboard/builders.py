@@ -74,7 +74,7 @@ def domainbed_board(spec: LeaderboardSpec, inputs: BuildInputs, out_dir: Path) -
         dataset, method = table.table_id.rsplit("__", 1)
         if table.kind == "domainbed_dataset" and spec.extra_metrics:
             add_extra_columns(table, sel, method, dataset, spec.extra_metrics, inputs.project, spec.env_names,
-                              REPRODUCED_METRICS)
+                              REPRODUCED_METRICS, spec.layer)
             table.sources[REPRODUCED_METRICS] = ("computed by ldr-plugin (ldr score) on features of the selected "
                                                  "checkpoints: project result records")
         _add_published_rows(table, published)

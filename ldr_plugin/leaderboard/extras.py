@@ -63,14 +63,17 @@ def _split_rank(dataset: str, split: str, run_dataset: str, env: int, env_name: 
     return order.index((dataset, split)) if (dataset, split) in order else None
 
 
-def _find(candidates: list[dict[str, Any]], run_dataset: str, env: int, env_name: str, metric: str) -> float | None:
+def _find(candidates: list[dict[str, Any]], run_dataset: str, env: int, env_name: str, metric: str,
+          layer: str = "") -> float | None:
+    """The metric of the best-matching record: split preference, then layer (``featurizer`` first), seed."""
     ranked = []
     for record in candidates:
         rank = _split_rank(record["dataset"], record["split"], run_dataset, env, env_name)
         value = metric_value(record, metric)
-        if rank is not None and value is not None:
-            ranked.append((rank, record["seed"], value))
-    return min(ranked)[2] if ranked else None
+        if rank is None or value is None or (layer and record["layer"] != layer):
+            continue
+        ranked.append((rank, record["layer"] != "featurizer", record["layer"], record["seed"], value))
+    return min(ranked)[-1] if ranked else None
 
 
 def last_steps(sel: SweepSelection) -> dict[str, int]:
@@ -83,7 +86,7 @@ def last_steps(sel: SweepSelection) -> dict[str, int]:
 
 def selected_metric(sel: SweepSelection, method: str, index, metric: str, dataset: str, algorithm: str,
                     env_names: dict[str, list[str]] | None, final_steps: dict[str, int] | None = None,
-                    ) -> tuple[list[float], int, bool]:
+                    layer: str = "") -> tuple[list[float], int, bool]:
     """Metric values of every selected checkpoint of one (dataset, algorithm): (values, expected, final).
 
     ``final`` is True when a final-model record stood in for an earlier selected checkpoint.
@@ -97,9 +100,9 @@ def selected_metric(sel: SweepSelection, method: str, index, metric: str, datase
         record = sel.sweep.records[choice.record_index]
         run = sel.sweep.runs[sel.sweep.record_runs[choice.record_index]]
         env_name = names.environment_names(dataset, key[3] + 1, env_names)[key[3]]
-        value = _find(index.get((run.path.name, record["step"]), []), dataset, key[3], env_name, metric)
+        value = _find(index.get((run.path.name, record["step"]), []), dataset, key[3], env_name, metric, layer)
         if value is None:
-            value = _find(index.get((run.path.name, None), []), dataset, key[3], env_name, metric)
+            value = _find(index.get((run.path.name, None), []), dataset, key[3], env_name, metric, layer)
             earlier = record["step"] != final_steps[sel.sweep.record_runs[choice.record_index]]
             used_final = used_final or (value is not None and earlier)
         if value is not None:
@@ -108,15 +111,20 @@ def selected_metric(sel: SweepSelection, method: str, index, metric: str, datase
 
 
 def add_extra_columns(table: Table, sel: SweepSelection, method: str, dataset: str, metrics: list[str],
-                      project: ProjectRecords, env_names: dict[str, list[str]] | None, source: str) -> None:
-    """Append one column per metric to a dataset table: mean ± SE over the row's selected checkpoints."""
+                      project: ProjectRecords, env_names: dict[str, list[str]] | None, source: str,
+                      layer: str = "") -> None:
+    """Append one column per metric to a dataset table: mean ± SE over the row's selected checkpoints.
+
+    ``layer`` restricts to records of that feature layer; otherwise ``featurizer`` is preferred.
+    """
     index = index_records(project)
     final_steps = last_steps(sel)
     for metric in metrics:
-        table.columns.append(Column(LABELS.get(metric, f"{metric} (selected)"), extra=True, source=source))
+        label = LABELS.get(metric, f"{metric} (selected)")
+        table.columns.append(Column(label.replace(")", f", {layer})") if layer else label, extra=True, source=source))
         for row in table.rows:
             values, expected, final = selected_metric(sel, method, index, metric, dataset, row.label, env_names,
-                                                      final_steps)
+                                                      final_steps, layer)
             if not values:
                 row.cells.append(Cell(missing="—", flags=("not_scored",), source=source))
                 continue
