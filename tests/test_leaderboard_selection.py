@@ -115,3 +115,14 @@ def test_incomplete_runs_flagged(shared_data, tmp_path):
     flagged = [c for t in tables for r in t.rows for c in r.cells if "incomplete" in c.flags]
     assert flagged  # visible, and numbers unchanged (DomainBed reads unfinished runs too)
     assert _ours(copy) == (shared_data / "domainbed" / "collect_results_output.txt").read_text()
+
+
+def test_registered_dataset_environment_names():
+    # RotatedDigits is not in DomainBed's list; its names come from the domainbed.datasets entry point
+    records = [_rec(0, [e], 0, [0.5] * 6, [0.1 * (e + 1)] * 6) for e in range(6)]
+    for r in records:
+        r["args"]["dataset"] = "RotatedDigits"
+    from ldr_plugin.results.sweep import Sweep
+
+    tables = domainbed_tables(SweepSelection.build(Sweep(records=records, record_runs=["r"] * 6)))
+    assert [c.name for c in tables[0].columns] == ["0", "15", "30", "45", "60", "75", "Avg"]

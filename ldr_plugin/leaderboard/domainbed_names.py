@@ -8,6 +8,8 @@ with environment names from a spec, a registered ``domainbed.datasets`` class, o
 
 from __future__ import annotations
 
+import functools
+
 ALGORITHM_ORDER: tuple[str, ...] = (
     "ERM", "ERMPlusPlus", "Fish", "IRM", "GroupDRO", "Mixup", "MLDG", "CORAL", "MMD", "DANN", "CDANN",
     "MTL", "SagNet", "ARM", "VREx", "RSC", "SD", "ANDMask", "SANDMask", "IGA", "SelfReg", "Fishr", "TRM",
@@ -57,13 +59,14 @@ def environment_names(dataset: str, n_envs: int, overrides: dict[str, list[str]]
         return list(overrides[dataset])
     if dataset in DATASET_ENVIRONMENTS:
         return list(DATASET_ENVIRONMENTS[dataset])
-    registered = _registered_environments(dataset)
+    registered = registered_environments(dataset)
     if registered is not None and len(registered) == n_envs:
-        return registered
+        return list(registered)
     return [f"env{i}" for i in range(n_envs)]
 
 
-def _registered_environments(dataset: str) -> list[str] | None:
+@functools.cache
+def registered_environments(dataset: str) -> list[str] | None:
     """ENVIRONMENTS of a ``domainbed.datasets`` entry point of that name, if one loads (else None)."""
     from importlib.metadata import entry_points
 

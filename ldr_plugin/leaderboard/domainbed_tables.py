@@ -78,6 +78,9 @@ def _avg_cell(means: list[float | None]) -> Cell:
 def _n_envs(sweep: Sweep, dataset: str) -> int:
     if dataset in names.DATASET_ENVIRONMENTS:
         return len(names.DATASET_ENVIRONMENTS[dataset])
+    registered = names.registered_environments(dataset)
+    if registered:
+        return len(registered)
     n = 0
     for record in sweep.records:
         if record["args"]["dataset"] == dataset:
