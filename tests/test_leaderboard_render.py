@@ -156,3 +156,22 @@ def test_cli_build_and_errors(shared_data, tmp_path):
     assert result.exit_code == 0, result.output
     assert (out / "openclip.md").is_file() and "ldr leaderboard build" in (out / "README.md").read_text()
     assert main(["leaderboard", "build", str(tmp_path / "missing.toml")]) == 2
+
+
+def test_cli_collect_prints_domainbed_text(shared_data):
+    result = CliRunner().invoke(leaderboard, ["collect", "--input_dir", str(shared_data / "domainbed" / "test_sweep_data")])
+    assert result.exit_code == 0, result.output
+    assert result.output == (shared_data / "domainbed" / "collect_results_output.txt").read_text()
+
+
+def test_cli_reports_skipped_lines(shared_data, tmp_path):
+    import shutil
+
+    sweep = tmp_path / "sweep"
+    shutil.copytree(shared_data / "domainbed" / "test_sweep_data", sweep)
+    run = min(p for p in sweep.iterdir() if p.is_dir())
+    with (run / "results.jsonl").open("a") as handle:
+        handle.write("{not json\n")
+    result = CliRunner().invoke(leaderboard, ["collect", "--input_dir", str(sweep)])
+    assert result.exit_code == 0
+    assert "1 lines skipped" in result.output and f"{run / 'results.jsonl'}:6" in result.output
