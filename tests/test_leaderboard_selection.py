@@ -41,6 +41,7 @@ def _domainbed_collect(folder: Path) -> str:
 
 
 @pytest.mark.domainbed
+@pytest.mark.slow
 def test_same_as_domainbed_collect_results_on_shared_sweep(shared_data, tmp_path):
     copy = tmp_path / "sweep"
     shutil.copytree(shared_data / "domainbed" / "test_sweep_data", copy)
