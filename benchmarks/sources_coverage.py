@@ -89,13 +89,16 @@ def _headless_matches(loaded, x: torch.Tensor, feats: torch.Tensor) -> str:
     return "yes" if ref.shape == feats.shape and torch.allclose(ref, feats, rtol=1e-4, atol=1e-5) else "NO"
 
 
-def robustbench_rows(timeout: int, only: list[str] | None) -> list[dict]:
+def robustbench_rows(timeout: int, only: list[str] | None, part: str | None = None) -> list[dict]:
     from ldr_plugin.sources import get_source
 
     source = get_source("robustbench")
     widths = _measured_widths()
     rows = []
     ids = only or source.list_ids()
+    if part:  # "i/k": the i-th of k interleaved shares, so k processes can share the work
+        i, k = map(int, part.split("/"))
+        ids = ids[i::k]
     for n, ident in enumerate(ids, 1):
         row = {"id": ident, "status": "", "heads": "", "n_heads": 0, "feat_dim": "", "csv_head_in_features":
                widths.get(ident, ""), "headless_equal": "", "params_M": "", "seconds": "", "reason": ""}
@@ -120,6 +123,7 @@ def robustbench_rows(timeout: int, only: list[str] | None) -> list[dict]:
         row["seconds"] = round(time.perf_counter() - start, 2)
         print(f"[{n}/{len(ids)}] {ident}: {row['status']} {row['feat_dim']} {row['reason']}", flush=True)
         rows.append(row)
+        _write(rows, f"robustbench_part{part.replace('/', 'of')}" if part else "robustbench")  # progress kept
         loaded = None
         gc.collect()
     return rows
@@ -211,11 +215,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=int, default=300, help="seconds per entry")
     parser.add_argument("--max-params-m", type=float, default=1000.0, help="OpenCLIP: skip larger architectures")
     parser.add_argument("--only", nargs="*", default=None, help="RobustBench ids to check (default: all)")
+    parser.add_argument("--part", default=None, help="RobustBench: 'i/k' = every k-th id from the i-th (parallel runs)")
+    parser.add_argument("--merge", type=int, default=None, help="RobustBench: merge k part tables and summarise")
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
     torch.set_num_threads(1)
-    rows = robustbench_rows(args.timeout, args.only) if args.source == "robustbench" else openclip_rows(
-        args.timeout, args.max_params_m)
+    if args.merge:
+        rows = []
+        for i in range(args.merge):
+            with open(RESULTS / f"sources_coverage_robustbench_part{i}of{args.merge}.csv") as handle:
+                rows += list(csv.DictReader(handle))
+        from ldr_plugin.sources import get_source
+
+        order = {ident: n for n, ident in enumerate(get_source("robustbench").list_ids())}
+        rows.sort(key=lambda r: order.get(r["id"], len(order)))
+    elif args.source == "robustbench":
+        rows = robustbench_rows(args.timeout, args.only, args.part)
+    else:
+        rows = openclip_rows(args.timeout, args.max_params_m)
     print(f"table: {_write(rows, args.source)}")
     _summary(rows, args.source)
     return 0
