@@ -9,10 +9,10 @@ _LATEX = {
     "\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{",
     "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "<": r"\textless{}",
     ">": r"\textgreater{}", '"': r"\textquotedbl{}", "|": r"\textbar{}", "±": r"$\pm$", "—": "---",
-    "Γ": r"$\Gamma$", "′": r"$'$", "γ": r"$\gamma$", "ρ": r"$\rho$", "τ": r"$\tau$",
+    "Γ′": r"$\Gamma'$", "Γ": r"$\Gamma$", "′": r"$'$", "γ": r"$\gamma$", "ρ": r"$\rho$", "τ": r"$\tau$",
     "†": r"\dag{}", "‡": r"\ddag{}", "§": r"\S{}", "¶": r"\P{}",
 }
-_LATEX_RE = re.compile("|".join(re.escape(k) for k in _LATEX))
+_LATEX_RE = re.compile("|".join(re.escape(k) for k in sorted(_LATEX, key=len, reverse=True)))
 _MD_SPECIAL = re.compile(r"([\\`*_\[\]|#~^$])")
 
 
