@@ -140,6 +140,11 @@ def test_restoration_shapes_and_errors():
         Restoration(10, heads=8)
 
 
+def test_identity_init_restoration_starts_as_identity():
+    q, k = torch.randn(5, 16), torch.randn(7, 16)
+    assert torch.equal(Restoration(16, heads=4, init="identity")(q, k), q)
+
+
 def test_restoration_attends_only_to_unmasked_keys():
     r = Restoration(8, heads=2)
     q, k = torch.randn(3, 8), torch.randn(3, 8)
@@ -210,3 +215,14 @@ def test_config_rejects_bad_values():
     with pytest.raises(LdrError, match="head_factory"):
         LatentDR(8, 2, LatentDRConfig(shared_classifier=False))
     assert LatentDRConfig.from_hparams(LatentDRConfig(tau=0.3).to_hparams()) == LatentDRConfig(tau=0.3)
+
+
+def test_warmup_ramps_the_auxiliary_weights():
+    z, y = _batch(b=12, d=16, c=4)
+    g = torch.nn.Linear(16, 4)
+    ldr = LatentDR(16, 4, LatentDRConfig(warmup_steps=4, use_restoration=False), seed=0)
+    for k in range(6):
+        out = ldr(z, y, g)
+        expected = out.terms["loss_clean"] + min(1.0, (k + 1) / 4) * out.terms["loss_degraded"]
+        assert torch.allclose(out.total, expected)
+        ldr.enqueue(z)

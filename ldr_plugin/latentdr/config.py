@@ -15,6 +15,7 @@ from ldr_plugin.errors import LdrError
 MODES = ("pooled", "spatial", "noise")
 PARTNERS = ("all", "cross_domain")
 BANKS = ("fifo", "batch")
+INITS = ("default", "identity")
 
 # DomainBed hyperparameter name for each config field (prefixed so they never clash with DomainBed's).
 HPARAM_PREFIX = "ldr_"
@@ -39,6 +40,8 @@ class LatentDRConfig:
     bank_size: int = 1024  # FIFO capacity (D: 1024)
     heads: int = 8  # attention heads of the restoration block (D: 8)
     mlp_ratio: int = 2  # restoration MLP d -> mlp_ratio*d -> d (D: 2)
+    restoration_init: str = "default"  # default (PyTorch init) | identity (zero output layers: R starts as identity)
+    warmup_steps: int = 0  # lambda_D, lambda_R ramp linearly from 0 over this many updates (project option; 0 = off)
     use_degradation: bool = True  # False: "R only" ablation, restoration applied to clean latents
     use_restoration: bool = True  # False: "D only" ablation
     shared_classifier: bool = True  # False: separate heads for the degraded / restored branches
@@ -53,6 +56,7 @@ class LatentDRConfig:
             ("mode", self.mode in MODES, f"one of {MODES}"),
             ("partners", self.partners in PARTNERS, f"one of {PARTNERS}"),
             ("bank", self.bank in BANKS, f"one of {BANKS}"),
+            ("restoration_init", self.restoration_init in INITS, f"one of {INITS}"),
             ("lambda_d", self.lambda_d >= 0, "a number >= 0"),
             ("lambda_r", self.lambda_r >= 0, "a number >= 0"),
             ("tau", self.tau > 0, "a number > 0"),
@@ -63,6 +67,7 @@ class LatentDRConfig:
             ("heads", int(self.heads) >= 1, "an integer >= 1"),
             ("mlp_ratio", int(self.mlp_ratio) >= 1, "an integer >= 1"),
             ("max_redraws", int(self.max_redraws) >= 0, "an integer >= 0"),
+            ("warmup_steps", int(self.warmup_steps) >= 0, "an integer >= 0"),
         ]
         for name, ok, expected in checks:
             if not ok:

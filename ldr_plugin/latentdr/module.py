@@ -52,7 +52,7 @@ class LatentDR(nn.Module):
         super().__init__()
         self.config = cfg = config or LatentDRConfig()
         self.num_classes = num_classes
-        self.restoration = Restoration(dim, cfg.heads, cfg.mlp_ratio) if cfg.use_restoration else None
+        self.restoration = Restoration(dim, cfg.heads, cfg.mlp_ratio, cfg.restoration_init) if cfg.use_restoration else None
         use_fifo = cfg.use_restoration and cfg.bank == "fifo"
         self.bank = KeyBank(dim, cfg.bank_size) if use_fifo else None
         self.degraded_head = self.restored_head = None
@@ -64,6 +64,12 @@ class LatentDR(nn.Module):
         if seed is None:
             seed = int(torch.randint(0, 2**62, (1,)))
         self.generator = torch.Generator().manual_seed(seed)
+        self.register_buffer("num_updates", torch.zeros((), dtype=torch.long))
+
+    def ramp(self) -> float:
+        """Factor on lambda_D and lambda_R: linear warm-up over ``warmup_steps`` completed updates."""
+        w = self.config.warmup_steps
+        return 1.0 if w <= 0 else min(1.0, (int(self.num_updates) + 1) / w)
 
     def _bank_keys(self, z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Keys for restoration: the FIFO bank, or (batch variant / empty bank) the batch with self masked."""
@@ -108,10 +114,11 @@ class LatentDR(nn.Module):
         with torch.set_grad_enabled(torch.is_grad_enabled() and (trains_d or trains_r)):
             self._branches(z if (trains_d or trains_r) else z.detach(), y, classifier, domains,
                            feature_map, out)
+        ramp = self.ramp()
         if trains_d:
-            out.total = out.total + cfg.lambda_d * out.terms["loss_degraded"]
+            out.total = out.total + cfg.lambda_d * ramp * out.terms["loss_degraded"]
         if trains_r:
-            out.total = out.total + cfg.lambda_r * out.terms["loss_restored"]
+            out.total = out.total + cfg.lambda_r * ramp * out.terms["loss_restored"]
         return out
 
     def _branches(self, z, y, classifier, domains, feature_map, out: LatentDROutput) -> None:
@@ -140,6 +147,7 @@ class LatentDR(nn.Module):
 
     @torch.no_grad()
     def enqueue(self, z: torch.Tensor) -> None:
-        """Put the step's clean latents into the FIFO bank (call after the optimiser step)."""
+        """Close an update: put its clean latents into the FIFO bank, count it (call after the optimiser step)."""
+        self.num_updates += 1
         if self.bank is not None:
             self.bank.enqueue(z)

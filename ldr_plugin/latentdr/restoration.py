@@ -15,7 +15,7 @@ class Restoration(nn.Module):
     Example: ``Restoration(128, heads=8)(z_tilde, bank_keys)`` -> ``[B, 128]``.
     """
 
-    def __init__(self, dim: int, heads: int = 8, mlp_ratio: int = 2) -> None:
+    def __init__(self, dim: int, heads: int = 8, mlp_ratio: int = 2, init: str = "default") -> None:
         super().__init__()
         if dim % heads:
             raise LdrError(f"LatentDR restoration: latent dim {dim} is not divisible by heads={heads}")
@@ -24,6 +24,10 @@ class Restoration(nn.Module):
         self.attn = nn.MultiheadAttention(dim, heads, batch_first=True)
         self.norm_mlp = nn.LayerNorm(dim)
         self.mlp = nn.Sequential(nn.Linear(dim, mlp_ratio * dim), nn.GELU(), nn.Linear(mlp_ratio * dim, dim))
+        if init == "identity":  # both residual branches start at zero: R(z) = z at initialisation
+            for layer in (self.attn.out_proj, self.mlp[2]):
+                nn.init.zeros_(layer.weight)
+                nn.init.zeros_(layer.bias)
 
     def forward(
         self, query: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor | None = None
