@@ -128,15 +128,7 @@ def build_leaderboards(
     command = command or default_command(loaded, list(results_dirs), out_dir, published_root)
     paths.append(atomic_write_text(out / "README.md", _readme(boards, command, inputs)))
     paths += sorted(out.glob("plots/*.svg"))
-    _readable(paths)
     if problems_out is not None:
         problems_out.extend(inputs.problems())
     return paths
 
-
-def _readable(paths: list[Path]) -> None:
-    """Give generated files the usual mode (0666 minus umask): temp files are created 0600."""
-    umask = os.umask(0)
-    os.umask(umask)
-    for path in paths:
-        os.chmod(path, 0o666 & ~umask)
