@@ -50,6 +50,31 @@ def toy_hparams(algorithm, dataset, random_seed):
     return {"toy_lr": (0.1, lr), "toy_width": (np.int64(32), width)}  # numpy scalars on purpose
 
 
+class ToyDomains:
+    """Three tiny domains (50 samples of 1x4x4, two classes), DomainBed's dataset interface."""
+
+    ENVIRONMENTS = ["a", "b", "c"]
+    N_STEPS = 5
+    CHECKPOINT_FREQ = 2
+    N_WORKERS = 0
+
+    def __init__(self, root, test_envs, hparams):
+        gen = torch.Generator().manual_seed(0)
+        self.input_shape = (1, 4, 4)
+        self.num_classes = 2
+        self.datasets = []
+        for shift in range(3):
+            y = torch.randint(0, 2, (50,), generator=gen)
+            x = torch.randn(50, 1, 4, 4, generator=gen) + (2 * y - 1).view(-1, 1, 1, 1) + shift
+            self.datasets.append(torch.utils.data.TensorDataset(x, y))
+
+    def __getitem__(self, index):
+        return self.datasets[index]
+
+    def __len__(self):
+        return len(self.datasets)
+
+
 def toy_launcher(commands):
     for command in commands:
         print("toy launcher:", command)
@@ -69,6 +94,9 @@ Toy = toy_plugin_mod:Toy
 {extra_algorithms}
 [domainbed.hparams]
 Toy = toy_plugin_mod:toy_hparams
+
+[domainbed.datasets]
+ToyDomains = toy_plugin_mod:ToyDomains
 {extra_groups}
 """
 

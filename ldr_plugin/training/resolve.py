@@ -9,6 +9,7 @@ close matches, before any data is loaded.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import sys
@@ -19,6 +20,17 @@ from ldr_plugin.errors import UnknownNameError
 from ldr_plugin.registry import Registry, unknown_name_message
 
 HOST_FREE_ALGORITHMS = {"ERM": "ldr_plugin.domainbed.erm:ERM"}
+
+
+@functools.lru_cache(maxsize=16)
+def _cached_registry(group: str, search_path: tuple[str, ...]) -> Registry:
+    # reading entry points parses every installed distribution's metadata (slow): once per sys.path
+    return Registry(group, entries=list(Registry(group).entries().values()))
+
+
+def registry(group: str) -> Registry:
+    """The entry-point :class:`Registry` of ``group``, read once per ``sys.path``."""
+    return _cached_registry(group, tuple(sys.path))
 
 
 def import_domainbed(module: str = "domainbed") -> ModuleType | None:
@@ -39,14 +51,14 @@ def _domainbed_list(module: str, attr: str) -> list[str]:
 
 def algorithm_names() -> list[str]:
     """Every algorithm name the loop can train (plugins, then DomainBed's or the ERM twin)."""
-    names = Registry("algorithms").names()
+    names = registry("algorithms").names()
     host = _domainbed_list("domainbed.algorithms", "ALGORITHMS") or list(HOST_FREE_ALGORITHMS)
     return names + [n for n in host if n not in names]
 
 
 def dataset_names() -> list[str]:
     """Every dataset name the loop can train on (plugins, then DomainBed's)."""
-    names = Registry("datasets").names()
+    names = registry("datasets").names()
     return names + [n for n in _domainbed_list("domainbed.datasets", "DATASETS") if n not in names]
 
 
@@ -54,9 +66,9 @@ def resolve_algorithm(algorithm: str | type) -> type:
     """A DomainBed-interface algorithm class from its name (or the class itself)."""
     if not isinstance(algorithm, str):
         return algorithm
-    registry = Registry("algorithms")
-    if algorithm in registry.names():
-        return registry.load(algorithm)
+    plugins = registry("algorithms")
+    if algorithm in plugins.names():
+        return plugins.load(algorithm)
     host = import_domainbed("domainbed.algorithms")
     if host is not None:
         if algorithm in getattr(host, "ALGORITHMS", []) or isinstance(getattr(host, algorithm, None), type):
@@ -71,9 +83,9 @@ def resolve_dataset(dataset: str | type) -> type:
     """A DomainBed-interface dataset class from its name (or the class itself)."""
     if not isinstance(dataset, str):
         return dataset
-    registry = Registry("datasets")
-    if dataset in registry.names():
-        return registry.load(dataset)
+    plugins = registry("datasets")
+    if dataset in plugins.names():
+        return plugins.load(dataset)
     host = import_domainbed("domainbed.datasets")
     if host is not None and dataset in getattr(host, "DATASETS", []):
         return host.get_dataset_class(dataset)
@@ -82,5 +94,5 @@ def resolve_dataset(dataset: str | type) -> type:
 
 def hparams_function(algorithm: str):
     """The ``domainbed.hparams`` entry point declared for ``algorithm``, or ``None``."""
-    registry = Registry("hparams")
-    return registry.load(algorithm) if algorithm in registry.names() else None
+    plugins = registry("hparams")
+    return plugins.load(algorithm) if algorithm in plugins.names() else None

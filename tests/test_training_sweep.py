@@ -1,0 +1,82 @@
+"""Built-in sweep: DomainBed's job enumeration and folder names, resume by ``done``, failures reported."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import pytest
+from domainbed_fake_dist import make_fake_dist
+
+from ldr_plugin.cli import main
+from ldr_plugin.errors import LdrError
+from ldr_plugin.training.hparams import seed_hash
+from ldr_plugin.training.sweep import (
+    SweepConfig,
+    all_test_env_combinations,
+    job_dir,
+    make_args_list,
+    run_sweep,
+)
+
+
+@pytest.fixture
+def toy(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(make_fake_dist(tmp_path / "site")))
+
+
+def test_test_env_sets_are_singles_and_pairs():
+    sets = list(all_test_env_combinations(4))
+    assert sets == [[0], [0, 1], [0, 2], [0, 3], [1], [1, 2], [1, 3], [2], [2, 3], [3]]
+    with pytest.raises(LdrError, match="at least 3"):
+        list(all_test_env_combinations(2))
+
+
+def test_args_list_enumerates_like_domainbed(toy):
+    config = SweepConfig(datasets=["RotatedDigits", "CorruptedDigits"], algorithms=["Toy", "ERM"], n_trials=2,
+                         n_hparams_from=1, n_hparams=3, steps=5, hparams='{"batch_size": 8}', data_dir="/d")
+    args = make_args_list(config)
+    # trials x datasets x algorithms x (n singles + n(n-1)/2 pairs) x hparams seeds
+    assert len(args) == 2 * 2 * (21 + 15) * 2
+    first = args[0]
+    assert first == {"dataset": "RotatedDigits", "algorithm": "Toy", "test_envs": [0], "holdout_fraction": 0.2,
+                     "hparams_seed": 1, "data_dir": "/d", "task": "domain_generalization", "trial_seed": 0,
+                     "seed": seed_hash("RotatedDigits", "Toy", [0], 1, 0), "steps": 5, "hparams": '{"batch_size": 8}'}
+    digest = hashlib.md5(json.dumps(first, sort_keys=True).encode()).hexdigest()
+    assert job_dir("/s", first).name == digest
+    assert len({job_dir("/s", a) for a in args}) == len(args)
+    singles = make_args_list(SweepConfig(datasets=["CorruptedDigits"], algorithms=["Toy"], n_trials=1, n_hparams=1,
+                                         single_test_envs=True))
+    assert [a["test_envs"] for a in singles] == [[0], [1], [2], [3], [4]] and "steps" not in singles[0]
+
+
+def test_run_sweep_trains_unfinished_jobs_once(toy, tmp_path):
+    config = SweepConfig(datasets=["ToyDomains"], algorithms=["Toy"], n_trials=1, n_hparams=1, steps=1,
+                         single_test_envs=True, hparams='{"batch_size": 16}')
+    counts = run_sweep(config, tmp_path / "sweep")
+    assert counts == {"jobs": 3, "already_done": 0, "trained": 3, "failed": 0}
+    for args in make_args_list(config):
+        run = job_dir(tmp_path / "sweep", args)
+        record = json.loads((run / "results.jsonl").read_text().splitlines()[-1])
+        assert (run / "done").exists() and record["args"]["test_envs"] == args["test_envs"]
+        assert record["args"]["seed"] == args["seed"] and record["hparams"]["batch_size"] == 16
+    assert run_sweep(config, tmp_path / "sweep")["already_done"] == 3
+
+
+def test_failed_jobs_are_reported_not_hidden(toy, tmp_path):
+    config = SweepConfig(datasets=["ToyDomains"], algorithms=["Toy"], n_trials=1, n_hparams=1, steps=1,
+                         single_test_envs=True, hparams='{"batch_size": 100000}')
+    with pytest.raises(LdrError, match="3 of 3 sweep jobs failed") as info:
+        run_sweep(config, tmp_path / "sweep")
+    assert "batch_size 100000" in str(info.value)
+    assert not list((tmp_path / "sweep").glob("*/done"))
+
+
+def test_cli_builtin_sweep(toy, tmp_path, capsys):
+    code = main(["train", "--sweep", "--engine", "builtin", "--algorithm", "Toy", "--dataset", "ToyDomains",
+                 "--n_trials", "1", "--n_hparams", "1", "--single_test_envs", "--steps", "1",
+                 "--hparams", '{"batch_size": 8}', "--output_dir", str(tmp_path / "s")])
+    assert code == 0 and len(list((tmp_path / "s").glob("*/done"))) == 3
+    assert "jobs 3" in capsys.readouterr().out
+    assert main(["train", "--sweep", "--algorithm", "Toy,Nope", "--output_dir", str(tmp_path / "t")]) == 2
+    assert not (tmp_path / "t").exists()
