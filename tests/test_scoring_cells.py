@@ -136,3 +136,21 @@ def test_registered_metrics_write_one_record_each(setup, tmp_path):
     paths = score_cell(_cell(root), tmp_path / "out", weights_dir=root / "w", device="cpu", progress=False)
     families = {read_record(p)["metric_family"] for p in paths}
     assert families == set(metrics) and len(paths) == len(metrics)
+
+
+def test_disk_full_leaves_no_partial_cache_and_rerun_works(setup, tmp_path, monkeypatch):
+    import errno
+
+    _, root, _, _ = setup
+    kwargs = {"weights_dir": root / "w", "cache_dir": tmp_path / "cache", "device": "cpu", "progress": False}
+
+    def full(*args, **kw):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(np, "savez", full)
+        with pytest.raises(LdrError, match="No space left on device"):
+            score_cell(_cell(root), tmp_path / "out", metrics={"meanfeat": MeanFeature()}, **kwargs)
+    assert not list((tmp_path / "cache").iterdir()) and not (tmp_path / "out").exists()
+    paths = score_cell(_cell(root), tmp_path / "out", metrics={"meanfeat": MeanFeature()}, **kwargs)
+    assert read_record(paths[0])["features_from_cache"] is False and len(list((tmp_path / "cache").iterdir())) == 1

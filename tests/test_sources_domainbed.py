@@ -108,3 +108,11 @@ def test_run_written_by_domainbeds_own_train_script(tmp_path):
             logits = loaded.extract(x, ("logits",))["logits"]
             accuracy = float((logits.argmax(1).numpy() == data.labels).mean())
             assert accuracy == pytest.approx(logged[f"{env_name}_{split}_acc"], abs=1e-9)
+
+
+@pytest.mark.slow
+def test_dataset_run_expands_to_every_environment_and_split(run_dir):
+    from ldr_plugin.scoring.run import ScoreConfig, plan_cells
+
+    cells = plan_cells(ScoreConfig(models=[f"domainbed:{run_dir}"], datasets=["run"]))
+    assert [(c.dataset, c.split) for c in cells] == [(f"run:env{i}", s) for i in range(6) for s in ("in", "out")]

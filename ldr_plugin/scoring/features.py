@@ -141,7 +141,10 @@ def get_features(
             "dataset": data.describe(), "extract_seconds": seconds, "source_detail": _jsonable(loaded.detail)}
     if path is not None:
         text = json.dumps(meta, sort_keys=True, default=str)
-        atomic_write_with(path, lambda h: np.savez(h, features=features, labels=data.labels, meta=np.array(text)))
+        try:
+            atomic_write_with(path, lambda h: np.savez(h, features=features, labels=data.labels, meta=np.array(text)))
+        except OSError as exc:  # disk full, read-only cache: nothing partial is left behind
+            raise LdrError(f"cannot write the feature cache {path}: {exc.strerror or exc}") from exc
     return FeatureSet(features, data.labels, layer, loaded.preprocessing, False, seconds, path, meta)
 
 

@@ -50,6 +50,8 @@ def explain_load_error(exc: BaseException, files: list[str], model_id: str) -> C
             f"model {model_id}: checkpoint {where} needs arbitrary unpickling (refused: it can run code). "
             "If you trust where it came from, pass --trust-checkpoint. Detail: " + text.splitlines()[0]
         )
+    if "NVIDIA driver" in text or "CUDA" in text and "not available" in text or "Torch not compiled with CUDA" in text:
+        return CheckpointError(f"model {model_id}: its constructor needs a CUDA device, which this machine lacks ({text[:120]})")
     if "Error(s) in loading state_dict" in text:
         lines = [ln.strip() for ln in text.splitlines() if ln.strip()][:6]
         return CheckpointError(

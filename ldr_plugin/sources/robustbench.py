@@ -138,7 +138,10 @@ class RobustBenchSource:
 
             module = normalize_model(resnet50(weights=None), rb_imagenet.mu, rb_imagenet.sigma)
         else:
-            module = entry["model"]()
+            try:
+                module = entry["model"]()
+            except RuntimeError as exc:  # e.g. Bai2023Improving_* build their parts on CUDA
+                raise explain_load_error(exc, [], f"robustbench:{identifier}") from exc
         return self._wrap(module.eval(), identifier, device, [])
 
     def _wrap(self, module: torch.nn.Module, identifier: str, device: str | torch.device, files: list[str]
