@@ -141,7 +141,10 @@ def score(config: ScoreConfig) -> list[CellOutcome]:
 def load_selection(path: str | Path, *, data_root: str | None = None) -> dict[str, Any]:
     """A selection TOML (``models``, ``datasets`` and optional ``layers``, ``split``, ``n_per_class``,
     ``seed``); ``{data_root}`` in dataset specs is replaced by ``data_root`` or ``$LDR_DATA_ROOT``."""
-    import tomllib
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib  # type: ignore[no-redef]
 
     path = Path(path)
     try:
