@@ -196,3 +196,30 @@ def test_lazy_launcher_runs_plugin(run_py):
         command_launchers.REGISTRY["toylaunch"](["echo hi"])
     """)
     assert "toy launcher: echo hi" in proc.stdout
+
+
+def test_wheel_ships_hook_files_at_its_root():
+    """pyproject force-includes the hook module, .pth and .start at the wheel root; their lines run it."""
+    from pathlib import Path
+
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    root = Path(__file__).resolve().parents[1]
+    config = tomllib.loads((root / "pyproject.toml").read_text())
+    forced = config["tool"]["hatch"]["build"]["targets"]["wheel"]["force-include"]
+    assert sorted(forced.values()) == ["ldr_domainbed_hook.pth", "ldr_domainbed_hook.py", "ldr_domainbed_hook.start"]
+    assert all((root / source).is_file() for source in forced)
+    by_target = {target: (root / source).read_text().strip() for source, target in forced.items()}
+    assert by_target["ldr_domainbed_hook.pth"] == "import ldr_domainbed_hook; ldr_domainbed_hook.install()"
+    assert by_target["ldr_domainbed_hook.start"] == "ldr_domainbed_hook:install"
+
+
+def test_installed_hook_is_current():
+    """The hook copy in site-packages (editable installs copy it) is this checkout's module."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("ldr_domainbed_hook")
+    if spec is None or spec.origin is None:
+        pytest.skip("ldr-plugin's hook is not installed in this environment")
+    source = Path(__file__).resolve().parents[1] / "ldr_domainbed_hook.py"
+    assert Path(spec.origin).read_text() == source.read_text(), "re-install: pip install -e . --no-deps"
