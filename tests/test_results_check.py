@@ -126,3 +126,16 @@ def test_lock_folder_is_not_reported(folder):
 
 def test_not_a_directory(tmp_path):
     assert main(["results", "check", str(tmp_path / "absent")]) == 2
+
+
+def test_selection_toml_as_expectation(folder, tmp_path_factory, monkeypatch):
+    root, _ = folder
+    monkeypatch.delenv("LDR_DATA_ROOT", raising=False)
+    selection = tmp_path_factory.mktemp("sel") / "small.toml"
+    selection.write_text('models = ["toy:m0", "toy:m1"]\ndatasets = ["digits", "cifar10:{data_root}/c10"]\nseed = 0\n')
+    expected = load_expectation(selection)
+    assert expected == [
+        {"model_id": m, "dataset": d, "seed": 0} for m in ("toy:m0", "toy:m1") for d in ("digits", "cifar10")
+    ]
+    missing = sorted(p.where for p in check_results(root, expected).problems)
+    assert missing == ["model_id=toy:m0, dataset=cifar10, seed=0", "model_id=toy:m1, dataset=cifar10, seed=0"]

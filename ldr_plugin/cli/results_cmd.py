@@ -19,8 +19,8 @@ def results() -> None:
     "expect",
     default=None,
     metavar="FILE",
-    help="Cells that must be present: a .json/.jsonl list of objects or a text file "
-    "'model_id dataset [split layer metric_family seed]' per line.",
+    help="Cells that must be present: a selection .toml (registry/selections), a .json/.jsonl list of "
+    "objects, or a text file 'model_id dataset [split layer metric_family seed]' per line.",
 )
 def check(directory: str, expect: str | None) -> None:
     """Report invalid, partial, duplicate and missing records and unfinished DomainBed runs.

@@ -165,7 +165,7 @@ def check_results(directory: str | os.PathLike, expect: list[dict[str, Any]] | N
 
 
 def load_expectation(spec: str | os.PathLike) -> list[dict[str, Any]]:
-    """Expected cells from a file: ``.json`` (a list of objects), ``.jsonl``, or text lines.
+    """Expected cells from a file: a selection ``.toml``, ``.json`` (a list of objects), ``.jsonl``, or text lines.
 
     Each cell gives some of the key fields (``model_id``, ``dataset``, ``split``, ``layer``,
     ``metric_family``, ``seed``); a text line lists them in that order, separated by whitespace
@@ -173,7 +173,9 @@ def load_expectation(spec: str | os.PathLike) -> list[dict[str, Any]]:
     """
     path = Path(spec)
     if not path.is_file():
-        raise LdrError(f"expectation '{spec}' is not a file (give a .json, .jsonl or .txt list of cells)")
+        raise LdrError(f"expectation '{spec}' is not a file (give a selection .toml, or a .json, .jsonl or .txt list)")
+    if path.suffix == ".toml":
+        return selection_cells(path)
     text = path.read_text()
     if path.suffix == ".json":
         cells = _json_or_error(text, path)
@@ -196,3 +198,22 @@ def _json_or_error(text: str, path: Path) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise LdrError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from exc
+
+
+def selection_cells(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """The cells a ``registry/selections/*.toml`` asks ``ldr score`` for: models x datasets (x layers).
+
+    Split, seed and layers are expected only when the selection states them; ``run`` datasets (a
+    DomainBed run's environments) are known only from the run and are not expected.
+    """
+    from ldr_plugin.scoring.cells import Cell
+    from ldr_plugin.scoring.run import load_selection
+
+    table = load_selection(path, data_root=os.environ.get("LDR_DATA_ROOT") or ".")  # names drop the root
+    fixed = {k: table[k] for k in ("split", "seed") if k in table}
+    cells = []
+    for model_id in table["models"]:
+        for dataset in (d for d in table["datasets"] if d != "run"):
+            base = {"model_id": model_id, "dataset": Cell(model_id, dataset).dataset_name, **fixed}
+            cells += [{**base, "layer": layer} for layer in table.get("layers") or []] or [base]
+    return cells
