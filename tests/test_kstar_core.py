@@ -172,3 +172,19 @@ def test_pattern_threshold_is_strict_and_configurable():
     assert pattern_of(-0.5) == "Overlapped" and pattern_of(-0.6) == "Clustered"
     assert pattern_of(0.3, threshold=0.2) == "Fractured"
     assert pattern_of(float("nan")) == "Overlapped"
+
+
+def test_float32_near_tie_is_decided_in_float64(monkeypatch):
+    # same-class at distance 1, other class at 1 + 3e-8: equal in float32, not in float64
+    x = np.array([[0.0], [1.0], [-(1 + 3e-8)], [7.0], [9.0]])
+    y = np.array([0, 0, 1, 1, 0])
+    ref, _ = brute_force(x, y)
+    assert ref[0] == 2
+    result = kstar_search(x, y, dtype="float32")[0]
+    np.testing.assert_array_equal(result.kstar, ref)
+    assert result.n_recomputed >= 1
+    from ldr_plugin.kstar import neighbors
+
+    # without the guard, float32 sees a tie and the pessimistic rule gives the wrong k*
+    monkeypatch.setattr(neighbors.SortedFeatures, "tolerance", lambda self, q: torch.zeros_like(q))
+    assert kstar_search(x, y, dtype="float32")[0].kstar[0] == 1

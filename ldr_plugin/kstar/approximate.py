@@ -97,6 +97,43 @@ def _reverse_update(best_d, best_j, found, query, dist) -> None:
     best_j[found[better]] = query[better]
 
 
+def own_class_neighbours(x: np.ndarray, bounds: np.ndarray, indices: list, *, k: int, ef: int,
+                         num_threads: int) -> np.ndarray:
+    """Approximate ``k`` nearest same-class samples of every sample (sorted indices; self dropped)."""
+    n = x.shape[0]
+    out = np.repeat(np.arange(n)[:, None], k, axis=1)
+    for c, index in enumerate(indices):
+        s, e = int(bounds[c]), int(bounds[c + 1])
+        kk = min(k + 1, e - s)
+        index.set_ef(max(ef, kk))
+        labels, _ = index.knn_query(x[s:e], k=kk, num_threads=num_threads)
+        labels = labels.astype(np.int64)
+        is_self = labels == np.arange(s, e)[:, None]  # drop self wherever it sits (duplicates may precede it)
+        keep = np.take_along_axis(labels, np.argsort(is_self, axis=1, kind="stable"), axis=1)[:, :k]
+        # (self, when kept in a tiny class, is a harmless candidate: its enemy is p's own)
+        out[s:e, : keep.shape[1]] = keep
+    return out
+
+
+def refine_enemies(sf: SortedFeatures, enemy: torch.Tensor, enemy_sq: torch.Tensor, own: torch.Tensor,
+                   rounds: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Candidate propagation: the enemies of p's same-class neighbours, and the same-class
+    neighbours of p's enemy, are all other-class samples for p; keep the nearest (exact float64)."""
+    n = enemy.numel()
+    rows = torch.arange(n, device=enemy.device)
+    for _ in range(rounds):
+        cand = torch.cat([enemy[own], own[enemy]], dim=1)  # [N, 2k]
+        k2 = cand.shape[1]
+        d = sf.exact_pairs(rows.repeat_interleave(k2), cand.reshape(-1)).view(n, k2)
+        best, arg = d.min(1)
+        better = best < enemy_sq
+        if not bool(better.any()):
+            break
+        enemy = torch.where(better, cand[rows, arg], enemy)
+        enemy_sq = torch.where(better, best, enemy_sq)
+    return enemy, enemy_sq
+
+
 def _probe_mask(x: np.ndarray, bounds: np.ndarray, codes: np.ndarray, probe_classes: int | None) -> np.ndarray:
     n_classes = len(bounds) - 1
     if probe_classes is None or probe_classes >= n_classes - 1:
@@ -114,21 +151,20 @@ def _probe_mask(x: np.ndarray, bounds: np.ndarray, codes: np.ndarray, probe_clas
 
 def same_class_counts(sf: SortedFeatures, bounds: np.ndarray, enemy_sq: torch.Tensor, b: int):
     """Exact 1 + #(same-class samples strictly nearer than the given e_p), and tie flags, per sorted row."""
-    x = sf.x
-    kstar = torch.ones(x.shape[0], dtype=torch.int64, device=x.device)
-    ties = torch.zeros(x.shape[0], dtype=torch.bool, device=x.device)
-    buffer = torch.empty(b * int(np.diff(bounds).max()), dtype=x.dtype, device=x.device)  # reused, contiguous
+    n, dtype, device = sf.keys.shape[0], sf.dtype, sf.keys.device
+    kstar = torch.ones(n, dtype=torch.int64, device=device)
+    ties = torch.zeros(n, dtype=torch.bool, device=device)
+    buffer = torch.empty(b * int(np.diff(bounds).max()), dtype=dtype, device=device)  # reused, contiguous
     for c in range(len(bounds) - 1):
         s, e = int(bounds[c]), int(bounds[c + 1])
-        xc, norms = x[s:e], sf.norms_row[:, s:e]
         for r0 in range(s, e, b):
-            rows = torch.arange(r0, min(e, r0 + b), device=x.device)
+            rows = torch.arange(r0, min(e, r0 + b), device=device)
             d = buffer[: rows.numel() * (e - s)].view(rows.numel(), e - s)
-            torch.addmm(norms, x[rows], xc.T, beta=1, alpha=-2, out=d)
+            torch.mm(sf.queries[r0 : r0 + rows.numel()], sf.keys[s:e].T, out=d)
             d[torch.arange(rows.numel()), rows - s] = float("inf")
             q_norms = sf.sq_norms[rows]
             thr, win = enemy_sq[rows] - q_norms, 2.0 * sf.tolerance(q_norms)
-            lo, hi = (thr - win).to(x.dtype).unsqueeze(1), (thr + win).to(x.dtype).unsqueeze(1)
+            lo, hi = (thr - win).to(dtype).unsqueeze(1), (thr + win).to(dtype).unsqueeze(1)
             count = (d < lo).sum(1)
             amb_r, amb_c = torch.nonzero((d >= lo) & (d <= hi), as_tuple=True)
             if amb_r.numel():
@@ -150,6 +186,8 @@ def hnsw_search(
     ef_construction: int = 100,
     ef: int = 64,
     k: int = 1,
+    neighbours: int = 8,
+    refine_rounds: int = 2,
     num_threads: int | None = None,
     probe_classes: int | None = None,
     seed: int = 0,
@@ -161,17 +199,24 @@ def hnsw_search(
     threads = num_threads or torch.get_num_threads()
     t0 = time.perf_counter()
     sf = SortedFeatures(prep, dtype)
-    x32 = np.ascontiguousarray(sf.x.to(torch.float32).cpu().numpy())
+    x32 = np.ascontiguousarray(sf.centred().to(torch.float32).cpu().numpy())
     indices = build_class_indices(x32, prep.bounds, m=m, ef_construction=ef_construction, seed=seed,
                                   num_threads=threads)
     t_build = time.perf_counter()
     bar = lambda it: tqdm(it, desc="k* hnsw queries", unit="class", disable=None if progress is None else not progress)
     enemy = nearest_enemies(x32, prep.bounds, indices, ef=ef, k=k, num_threads=threads, probe_classes=probe_classes,
                             progress=bar)
+    own = own_class_neighbours(x32, prep.bounds, indices, k=neighbours, ef=ef, num_threads=threads) \
+        if refine_rounds else None
     del indices
     t_query = time.perf_counter()
     rows = torch.arange(prep.n, device=prep.device)
-    enemy_sq = sf.exact_pairs(rows, torch.as_tensor(enemy, device=prep.device))
+    enemy_t = torch.as_tensor(enemy, device=prep.device)
+    enemy_sq = sf.exact_pairs(rows, enemy_t)
+    if refine_rounds:
+        enemy_t, enemy_sq = refine_enemies(sf, enemy_t, enemy_sq, torch.as_tensor(own, device=prep.device),
+                                           refine_rounds)
+    t_refine = time.perf_counter()
     kstar_sorted, ties_sorted = same_class_counts(sf, prep.bounds, enemy_sq, block_rows(prep.n, block_size))
     t_count = time.perf_counter()
     out = SearchResult(np.empty(prep.n, np.int64), np.empty(prep.n, bool), np.empty(prep.n), 0, "hnsw", {})
@@ -180,9 +225,11 @@ def hnsw_search(
     out.enemy_sq_distance[prep.order] = enemy_sq.cpu().numpy()
     out.info = {
         "dtype": str(dtype).replace("torch.", ""), "device": str(prep.device),
-        "hnsw": {"M": m, "ef_construction": ef_construction, "ef": ef, "k": k, "probe_classes": probe_classes,
+        "hnsw": {"M": m, "ef_construction": ef_construction, "ef": ef, "k": k, "neighbours": neighbours,
+                 "refine_rounds": refine_rounds, "probe_classes": probe_classes,
                  "num_threads": threads, "seed": seed},
-        "timings_s": {"build": t_build - t0, "query": t_query - t_build, "same_class_count": t_count - t_query},
+        "timings_s": {"build": t_build - t0, "query": t_query - t_build, "refine": t_refine - t_query,
+                      "same_class_count": t_count - t_refine},
     }
     if check:
         out.info["distance_from_exact"] = distance_from_exact(prep, out, n_check=check, seed=seed)

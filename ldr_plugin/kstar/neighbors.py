@@ -39,24 +39,39 @@ class SearchResult:
 
 
 class SortedFeatures:
-    """Features grouped by class, centred, cast to the compute dtype, with their squared norms."""
+    """Features grouped by class and centred, as two augmented matrices in the compute dtype.
+
+    ``queries = [x, 1, 0…]`` and ``keys = [−2x, |x|², 0…]`` (padded to a multiple of 16 columns),
+    so one plain product ``queries[rows] @ keys.T`` gives ``D' = |x_j|² − 2 q·x_j`` with no extra
+    pass over the block to add the norms.
+    """
 
     def __init__(self, prep: Prepared, dtype: torch.dtype):
         self.prep = prep
         self.order_t = torch.as_tensor(prep.order, device=prep.device)
-        original = prep.features.index_select(0, self.order_t)
-        mean = original.to(torch.float64).mean(0)
-        self.x = (original.to(torch.float64) - mean).to(dtype) if dtype == torch.float64 else None
-        if self.x is None:  # centre in chunks so float32 runs never hold a float64 copy
-            self.x = torch.empty(original.shape, dtype=dtype, device=prep.device)
-            for r0 in range(0, original.shape[0], 8192):
-                self.x[r0 : r0 + 8192] = (original[r0 : r0 + 8192].to(torch.float64) - mean).to(dtype)
-        del original
-        self.sq_norms = (self.x.to(torch.float64) ** 2).sum(1) if dtype == torch.float64 else _sq_norms(self.x)
+        n, d = prep.features.shape
+        width = -(-(d + 1) // 16) * 16
+        mean = prep.features.to(torch.float64).mean(0) if n <= 8192 else _chunked_mean(prep.features)
+        self.queries = torch.zeros((n, width), dtype=dtype, device=prep.device)
+        self.keys = torch.zeros((n, width), dtype=dtype, device=prep.device)
+        self.sq_norms = torch.empty(n, dtype=torch.float64, device=prep.device)
+        for r0 in range(0, n, 8192):  # chunks: float32 runs never hold a float64 copy of all features
+            idx = self.order_t[r0 : r0 + 8192]
+            x = (prep.features.index_select(0, idx).to(torch.float64) - mean).to(dtype)
+            norms = (x.to(torch.float64) ** 2).sum(1)
+            self.queries[r0 : r0 + 8192, :d] = x
+            self.queries[r0 : r0 + 8192, d] = 1.0
+            self.keys[r0 : r0 + 8192, :d] = -2.0 * x
+            self.keys[r0 : r0 + 8192, d] = norms.to(dtype)
+            self.sq_norms[r0 : r0 + 8192] = norms
         self.eps = torch.finfo(dtype).eps
-        self.dim = self.x.shape[1]
+        self.dim = d
+        self.dtype = dtype
         self.max_sq_norm = float(self.sq_norms.max())
-        self.norms_row = self.sq_norms.to(dtype).unsqueeze(0)
+
+    def centred(self) -> torch.Tensor:
+        """The centred features in the compute dtype (a view)."""
+        return self.queries[:, : self.dim]
 
     def tolerance(self, q_sq_norms: torch.Tensor) -> torch.Tensor:
         """Worst-case absolute error of a computed ``D'`` entry for queries with these norms."""
@@ -74,11 +89,11 @@ class SortedFeatures:
         return out
 
 
-def _sq_norms(x: torch.Tensor) -> torch.Tensor:
-    out = torch.empty(x.shape[0], dtype=torch.float64, device=x.device)
-    for r0 in range(0, x.shape[0], 8192):
-        out[r0 : r0 + 8192] = (x[r0 : r0 + 8192].to(torch.float64) ** 2).sum(1)
-    return out
+def _chunked_mean(features: torch.Tensor) -> torch.Tensor:
+    total = torch.zeros(features.shape[1], dtype=torch.float64, device=features.device)
+    for r0 in range(0, features.shape[0], 8192):
+        total += features[r0 : r0 + 8192].to(torch.float64).sum(0)
+    return total / features.shape[0]
 
 
 def block_rows(n: int, block_size: int | None) -> int:
@@ -123,25 +138,26 @@ def _block(sf: SortedFeatures, rows: torch.Tensor, s: int, e: int, buffer: torch
 
     ``buffer`` ([≥ rows, N], reused across blocks: fresh multi-GB allocations cost page faults).
     """
-    x, n = sf.x, sf.x.shape[0]
-    q = x.index_select(0, rows)
+    n, dtype, device = sf.keys.shape[0], sf.dtype, sf.keys.device
+    r0, r1 = int(rows[0]), int(rows[-1]) + 1
+    q = sf.queries[r0:r1] if r1 - r0 == rows.numel() else sf.queries.index_select(0, rows)
     d = buffer[: rows.numel()]
-    torch.addmm(sf.norms_row, q, x.T, beta=1, alpha=-2, out=d)
+    torch.mm(q, sf.keys.T, out=d)
     parts = [d[:, :s].amin(1)] if s > 0 else []
     parts += [d[:, e:].amin(1)] if e < n else []
     enemy = torch.stack(parts).amin(0) if len(parts) > 1 else parts[0]
     same = d[:, s:e]
-    local = torch.arange(rows.numel(), device=x.device)
+    local = torch.arange(rows.numel(), device=device)
     same[local, rows - s] = float("inf")  # the query itself, excluded by index
     q_norms = sf.sq_norms.index_select(0, rows)
     win = 2.0 * sf.tolerance(q_norms)
-    lo = (enemy.double() - win).to(x.dtype).unsqueeze(1)
-    hi = (enemy.double() + win).to(x.dtype).unsqueeze(1)
+    lo = (enemy.double() - win).to(dtype).unsqueeze(1)
+    hi = (enemy.double() + win).to(dtype).unsqueeze(1)
     count = (same < lo).sum(1)
     n_le = (same <= hi).sum(1)
     ambiguous = n_le > count
     enemy_sq = enemy.double() + q_norms
-    ties = torch.zeros(rows.numel(), dtype=torch.bool, device=x.device)
+    ties = torch.zeros(rows.numel(), dtype=torch.bool, device=device)
     if bool(ambiguous.any()):
         amb = torch.nonzero(ambiguous).flatten()
         sub = d.index_select(0, amb)
