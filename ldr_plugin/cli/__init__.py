@@ -54,7 +54,7 @@ def cli():
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; callable from Python (``main(["ls"])``). Returns the exit code."""
     try:
-        cli.main(args=argv, prog_name="ldr", standalone_mode=False)
+        code = cli.main(args=argv, prog_name="ldr", standalone_mode=False)
     except LdrError as exc:
         click.echo(f"error: {exc}", err=True)
         return 2
@@ -66,7 +66,8 @@ def main(argv: list[str] | None = None) -> int:
         return exc.exit_code
     except click.exceptions.Exit as exc:
         return exc.exit_code
-    return 0
+    # without standalone mode, click returns ctx.exit(code)'s code (and a command's return value)
+    return code if isinstance(code, int) else 0
 
 
 def run() -> None:

@@ -14,6 +14,7 @@ those fields, so re-running a cell finds its file and skips it. Numbers are stor
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import json
 import math
@@ -56,6 +57,7 @@ def _number_or_none(value: Any) -> float | int | None:
     return int(value) if isinstance(value, int) or (hasattr(value, "dtype") and "int" in str(value.dtype)) else number
 
 
+@functools.lru_cache(maxsize=1)
 def git_revision() -> str | None:
     here = Path(__file__).resolve().parent
     try:
