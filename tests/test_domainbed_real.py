@@ -172,3 +172,24 @@ def test_register_unregister_on_real_domainbed(domainbed_root):
         register.register()
     assert list(algorithms.ALGORITHMS) == patched
     assert registry.default_hparams("LatentDR", "RotatedDigits")["ldr_lambda_d"] == 1.0
+
+
+def test_ldr_train_sweep_delegates_to_domainbed(domainbed_root, tmp_path, monkeypatch):
+    """`ldr train --sweep` runs DomainBed's own sweep when DomainBed is importable; a third-party plugin
+    (fake distribution on PYTHONPATH) is seen by every job's fresh interpreter."""
+    from domainbed_fake_dist import make_fake_dist
+
+    from ldr_plugin.cli import main
+
+    dist = make_fake_dist(tmp_path / "dist")
+    monkeypatch.syspath_prepend(str(dist))
+    monkeypatch.setenv("PYTHONPATH", str(dist))
+    monkeypatch.setenv("DOMAINBED_DIR", str(domainbed_root))
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    code = main(["train", "--sweep", "--algorithm", "Toy", "--dataset", "Debug28", "--n_trials", "1", "--n_hparams", "1",
+                 "--single_test_envs", "--steps", "1", "--hparams", '{"batch_size": 8}', "--output_dir", str(tmp_path / "s")])
+    assert code == 0
+    runs = sorted((tmp_path / "s").glob("*/done"))
+    assert len(runs) == 3
+    record = json.loads((runs[0].parent / "results.jsonl").read_text().splitlines()[0])
+    assert record["args"]["algorithm"] == "Toy" and record["hparams"]["toy_lr"] == 0.1
