@@ -174,6 +174,7 @@ def test_register_unregister_on_real_domainbed(domainbed_root):
     assert registry.default_hparams("LatentDR", "RotatedDigits")["ldr_lambda_d"] == 1.0
 
 
+@pytest.mark.slow
 def test_ldr_train_sweep_delegates_to_domainbed(domainbed_root, tmp_path, monkeypatch):
     """`ldr train --sweep` runs DomainBed's own sweep when DomainBed is importable; a third-party plugin
     (fake distribution on PYTHONPATH) is seen by every job's fresh interpreter."""
