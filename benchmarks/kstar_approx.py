@@ -28,15 +28,20 @@ def main() -> None:
     parser.add_argument("--max-exact", type=int, default=200000)
     parser.add_argument("--check", type=int, default=2000)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--ef", type=int, default=32)
-    parser.add_argument("--k", type=int, default=4)
+    parser.add_argument("--m", type=int, default=32)
+    parser.add_argument("--ef-construction", type=int, default=200)
+    parser.add_argument("--ef", type=int, default=128)
+    parser.add_argument("--k", type=int, default=1)
+    parser.add_argument("--refine-rounds", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     last = None  # (N, seconds) of the largest exact run
-    print(f"d={args.dim} C={args.classes} spread={args.spread} threads={args.threads} ef={args.ef} k={args.k}")
+    print(f"d={args.dim} C={args.classes} spread={args.spread} threads={args.threads} M={args.m} "
+          f"ef_construction={args.ef_construction} ef={args.ef} k={args.k} refine_rounds={args.refine_rounds}")
     for n in args.sizes:
         x, y = clustered(n, args.dim, args.classes, args.spread)
-        approx, t_hnsw = timed(kstar_summary, x, y, backend="hnsw", ef=args.ef, k=args.k, seed=0,
+        approx, t_hnsw = timed(kstar_summary, x, y, backend="hnsw", ef=args.ef, k=args.k, seed=0, m=args.m,
+                               ef_construction=args.ef_construction, refine_rounds=args.refine_rounds,
                                num_threads=args.threads, check=0 if n <= args.max_exact else args.check,
                                progress=False)
         parts = approx.search.get("timings_s", {})

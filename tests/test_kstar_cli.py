@@ -101,3 +101,14 @@ def test_cli_runner_surfaces_ldrerror(tmp_path):
     assert result.exit_code != 0 and isinstance(result.exception, LdrError)
     assert "missing array 'labels'" in str(result.exception)
     assert not (tmp_path / "o").exists()
+
+
+def test_cli_hnsw_backend_records_distance_from_exact(tmp_path):
+    src = _synthetic_npz(tmp_path / "s.npz")
+    out = tmp_path / "o"
+    assert main(["kstar", str(src), "--out", str(out), "--backend", "hnsw", "--no-plot", "--seed", "3"]) == 0
+    record = read_record(next(out.glob("*.result.json")))
+    dist = record["detail"]["distance_from_exact"]
+    assert record["detail"]["backend"] == "hnsw" and dist["n_checked"] == 300
+    assert dist["agreement"] >= 0.99 and record["detail"]["search"]["hnsw"]["seed"] == 3
+    assert record["metrics"]["gamma_prime"]["value"] == pytest.approx(0.568450, abs=0.02)

@@ -21,7 +21,7 @@ def data():
 def test_hnsw_agrees_with_exact(data):
     x, y = data
     exact = kstar_search(x, y)[0]
-    approx = kstar_search(x, y, backend="hnsw", seed=1, num_threads=2)[0]
+    approx = kstar_search(x, y, backend="hnsw", seed=1, num_threads=2)[0]  # default parameters
     assert np.mean(approx.kstar == exact.kstar) >= 0.99
     # the enemy found is a real other-class sample, so its distance is ≥ the true minimum: k* never below
     assert np.all(approx.kstar >= exact.kstar)
@@ -34,7 +34,7 @@ def test_hnsw_agrees_with_exact(data):
 def test_hnsw_summary_is_close_and_reports_distance(data):
     x, y = data
     exact = kstar_summary(x, y)
-    approx = kstar_summary(x, y, backend="hnsw", check=5000)
+    approx = kstar_summary(x, y, backend="hnsw", check=5000, m=16, ef_construction=100, ef=64)
     assert approx.backend == "hnsw"
     assert abs(approx.gamma_prime - exact.gamma_prime) <= 0.02
     assert approx.distance_from_exact["n_checked"] == 1500  # N ≤ check: every sample compared
@@ -43,8 +43,8 @@ def test_hnsw_summary_is_close_and_reports_distance(data):
 
 def test_hnsw_is_deterministic_for_a_seed(data):
     x, y = data
-    a = kstar_search(x, y, backend="hnsw", seed=3, num_threads=2, check=0)[0]
-    b = kstar_search(x, y, backend="hnsw", seed=3, num_threads=2, check=0)[0]
+    a = kstar_search(x, y, backend="hnsw", seed=3, num_threads=2, check=0, m=8, ef=16)[0]
+    b = kstar_search(x, y, backend="hnsw", seed=3, num_threads=2, check=0, m=8, ef=16)[0]
     np.testing.assert_array_equal(a.kstar, b.kstar)
     np.testing.assert_array_equal(a.enemy_sq_distance, b.enemy_sq_distance)
 
