@@ -121,7 +121,12 @@ def test_domainbed_sweep_and_collect_results(domainbed_root, tmp_path):
     assert sorted(job_dir(sweep_dir, a).name for a in make_args_list(config)) == done
     out = _run(["-m", "domainbed.scripts.collect_results", "--input_dir", str(sweep_dir)], domainbed_root).stdout
     assert "Dataset: RotatedDigits" in out
-    assert re.search(r"^LatentDR\s+\|", out, re.MULTILINE) and re.search(r"^ERM\s+\|", out, re.MULTILINE)
+    # rows "LatentDR   10.1 +/- 0.0   ..." under the RotatedDigits header of each selection method
+    tables = out.split("-------- Dataset: RotatedDigits, model selection method: ")[1:]
+    assert len(tables) == 3  # training-domain validation, leave-one-domain-out (cells X: no pair runs), oracle
+    for table in tables:
+        assert re.search(r"^ERM\s+\S", table, re.MULTILINE) and re.search(r"^LatentDR\s+\S", table, re.MULTILINE)
+    assert re.search(r"^LatentDR\s+\d+\.\d \+/- \d+\.\d", tables[0], re.MULTILINE)
 
 
 def test_host_free_base_hparams_equal_domainbed(domainbed_root):
