@@ -1,6 +1,6 @@
 """Cost of LatentDR's ``update`` relative to ERM's, same featurizer and batch, measured interleaved.
 
-Usage: python benchmarks/latentdr_overhead.py [--steps 3] [--skip-resnet]
+Usage: python benchmarks/latentdr_overhead.py [--steps 3] [--per-domain 32] [--skip-resnet] [--skip-cnn]
 Prints per-featurizer median step times and the LatentDR/ERM ratio (target <= 1.10).
 """
 
@@ -27,13 +27,13 @@ def batches(shape, n_domains=3, per_domain=32, num_classes=10, seed=0):
             for _ in range(n_domains)]
 
 
-def measure(shape, steps: int, warmup: int = 1) -> tuple[float, float]:
+def measure(shape, steps: int, per_domain: int = 32, warmup: int = 1) -> tuple[float, float]:
     """Median seconds per update for ERM and LatentDR, alternating which runs first each round."""
     torch.manual_seed(0)
     erm = ERM(shape, 10, 3, HPARAMS)
     torch.manual_seed(0)
     ldr = LatentDR(shape, 10, 3, HPARAMS)
-    mb = batches(shape)
+    mb = batches(shape, per_domain=per_domain)
     times = {"erm": [], "ldr": []}
     for step in range(warmup + steps):
         order = [("erm", erm), ("ldr", ldr)] if step % 2 == 0 else [("ldr", ldr), ("erm", erm)]
@@ -50,16 +50,18 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=3)
     parser.add_argument("--cnn-steps", type=int, default=20)
     parser.add_argument("--skip-resnet", action="store_true")
+    parser.add_argument("--skip-cnn", action="store_true")
+    parser.add_argument("--per-domain", type=int, default=32, help="batch per domain (3 domains)")
     args = parser.parse_args()
     torch.set_num_threads(2)
     os.environ["LDR_BUILTIN_NETWORKS"] = "1"  # DomainBed's ResNet would download weights; same architecture
-    cases = [("MNIST_CNN 28x28 (d=128)", (1, 28, 28), args.cnn_steps)]
+    cases = [] if args.skip_cnn else [("MNIST_CNN 28x28 (d=128)", (1, 28, 28), args.cnn_steps)]
     if not args.skip_resnet:
         cases.append(("ResNet-50 224x224 (d=2048)", (3, 224, 224), args.steps))
-    print(f"batch 3 domains x 32, torch {torch.__version__}, threads {torch.get_num_threads()}")
+    print(f"batch 3 domains x {args.per_domain}, torch {torch.__version__}, threads {torch.get_num_threads()}")
     print(f"{'featurizer':28s} {'steps':>5s} {'ERM s/step':>11s} {'LatentDR s/step':>16s} {'ratio':>7s}")
     for label, shape, steps in cases:
-        t_erm, t_ldr = measure(shape, steps)
+        t_erm, t_ldr = measure(shape, steps, args.per_domain)
         print(f"{label:28s} {steps:5d} {t_erm:11.3f} {t_ldr:16.3f} {t_ldr / t_erm:7.3f}", flush=True)
 
 
