@@ -29,7 +29,7 @@ from ldr_plugin.errors import LdrError
 from ldr_plugin.results.atomic import atomic_write_text, atomic_write_with
 from ldr_plugin.training import loaders
 from ldr_plugin.training.console import environment_lines, print_row, tee_output
-from ldr_plugin.training.hparams import choose_hparams, hparams_table, python_scalar
+from ldr_plugin.training.hparams import choose_hparams, hparams_table, python_scalar, seed_hash
 from ldr_plugin.training.resolve import hparams_function, import_domainbed, resolve_algorithm, resolve_dataset
 
 
@@ -63,19 +63,13 @@ def _check_test_envs(test_envs: Sequence[int], n_envs: int, dataset: str) -> lis
 def _splits(dataset, test_envs, holdout_fraction, trial_seed, class_balanced):
     in_splits, out_splits = [], []
     for env_i, env in enumerate(dataset):
-        out, in_ = loaders.split_dataset(env, int(len(env) * holdout_fraction), loaders_seed(trial_seed, env_i))
+        out, in_ = loaders.split_dataset(env, int(len(env) * holdout_fraction), seed_hash(trial_seed, env_i))
         if env_i in test_envs:  # DomainBed re-splits a test env by uda_holdout_fraction = 0
-            _, in_ = loaders.split_dataset(in_, 0, loaders_seed(trial_seed, env_i))
+            _, in_ = loaders.split_dataset(in_, 0, seed_hash(trial_seed, env_i))
         weights = (loaders.balanced_class_weights(in_), loaders.balanced_class_weights(out)) if class_balanced else (None, None)
         in_splits.append((in_, weights[0]))
         out_splits.append((out, weights[1]))
     return in_splits, out_splits
-
-
-def loaders_seed(trial_seed: int, env_i: int) -> int:
-    from ldr_plugin.training.hparams import seed_hash
-
-    return seed_hash(trial_seed, env_i)
 
 
 def _run_args(algorithm, dataset, test_envs, output_dir, hparams, hparams_seed, trial_seed, seed, steps,
