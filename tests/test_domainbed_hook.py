@@ -206,9 +206,9 @@ def test_wheel_ships_hook_files_at_its_root():
     root = Path(__file__).resolve().parents[1]
     config = tomllib.loads((root / "pyproject.toml").read_text())
     forced = config["tool"]["hatch"]["build"]["targets"]["wheel"]["force-include"]
-    assert sorted(forced.values()) == ["ldr_domainbed_hook.pth", "ldr_domainbed_hook.py", "ldr_domainbed_hook.start"]
-    assert all((root / source).is_file() for source in forced)
-    by_target = {target: (root / source).read_text().strip() for source, target in forced.items()}
+    hook_files = {"ldr_domainbed_hook.pth", "ldr_domainbed_hook.py", "ldr_domainbed_hook.start"}
+    by_target = {target: (root / source).read_text().strip() for source, target in forced.items() if target in hook_files}
+    assert set(by_target) == hook_files
     assert by_target["ldr_domainbed_hook.pth"] == "import ldr_domainbed_hook; ldr_domainbed_hook.install()"
     assert by_target["ldr_domainbed_hook.start"] == "ldr_domainbed_hook:install"
 

@@ -25,7 +25,9 @@ HOST_FREE_ALGORITHMS = {"ERM": "ldr_plugin.domainbed.erm:ERM"}
 @functools.lru_cache(maxsize=16)
 def _cached_registry(group: str, search_path: tuple[str, ...]) -> Registry:
     # reading entry points parses every installed distribution's metadata (slow): once per sys.path
-    return Registry(group, entries=list(Registry(group).entries().values()))
+    from ldr_plugin.domainbed.register import declared_entries
+
+    return Registry(group, entries=list(Registry(group, entries=declared_entries(group)).entries().values()))
 
 
 def registry(group: str) -> Registry:
