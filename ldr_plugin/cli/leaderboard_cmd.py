@@ -73,5 +73,5 @@ def collect(input_dir: str, order: str, all_datasets: bool) -> None:
 
     sweep = read_sweep(input_dir, order=order, progress=sys.stderr.isatty())
     tables = domainbed_tables(SweepSelection.build(sweep), domainbed_only=not all_datasets)
-    click.echo(render_domainbed_text(tables, len(sweep.records)), nl=False)
+    click.echo(render_domainbed_text(tables, len(sweep)), nl=False)
     _echo_problems(sweep.problems)

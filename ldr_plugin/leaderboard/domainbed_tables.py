@@ -14,14 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ldr_plugin.leaderboard import domainbed_names as names
-from ldr_plugin.leaderboard.selection import (
-    METHOD_NAMES,
-    Choice,
-    GroupKey,
-    Prepared,
-    group_records,
-    select,
-)
+from ldr_plugin.leaderboard.selection import METHOD_NAMES, Choice, GroupKey, Groups, select_columns
 from ldr_plugin.leaderboard.tables import Cell, Column, Row, Table
 from ldr_plugin.results.sweep import Sweep
 
@@ -40,23 +33,22 @@ class SweepSelection:
     """A sweep with its groups and every method's choices, computed once and reused by tables."""
 
     sweep: Sweep
-    groups: dict[GroupKey, dict[int, list[int]]]
+    groups: Groups
     choices: dict[str, dict[GroupKey, Choice]] = field(default_factory=dict)
     incomplete_groups: set[GroupKey] = field(default_factory=set)
 
     @classmethod
     def build(cls, sweep: Sweep, methods: tuple[str, ...] = ("iid", "loo", "oracle")) -> SweepSelection:
         """Group the records and run every selection method."""
-        groups = group_records(sweep.records)
+        groups = Groups.of(sweep.columns)
         out = cls(sweep, groups)
-        prep = Prepared.of(sweep.records, iid="iid" in methods)
         for method in methods:
-            out.choices[method] = select(prep, groups, method)
+            out.choices[method] = select_columns(sweep.columns, groups, method)
         incomplete_runs = set(sweep.incomplete_runs())
         if incomplete_runs:
-            for key, by_seed in groups.items():
-                if any(sweep.record_runs[i] in incomplete_runs for idx in by_seed.values() for i in idx):
-                    out.incomplete_groups.add(key)
+            unfinished = np.array([run in incomplete_runs for run in sweep.record_runs], dtype=bool)
+            touched = np.unique(groups.gs_group[groups.m_gs[unfinished[groups.m_rec]]])
+            out.incomplete_groups.update(groups.keys[g] for g in touched)
         return out
 
 
@@ -81,12 +73,9 @@ def _n_envs(sweep: Sweep, dataset: str) -> int:
     registered = names.registered_environments(dataset)
     if registered:
         return len(registered)
-    n = 0
-    for record in sweep.records:
-        if record["args"]["dataset"] == dataset:
-            while f"env{n}_out_acc" in record:
-                n += 1
-    return n
+    columns = sweep.columns
+    rows = np.isin(columns.args_ix, [i for i, k in enumerate(columns.args_keys) if k[1] == dataset])
+    return int(columns.n_out[rows].max(initial=0))
 
 
 def _mean_cell(accs: list[float], incomplete: bool) -> Cell:
@@ -157,8 +146,9 @@ def averages_table(sel: SweepSelection, method: str, datasets: list[str], algori
 
 def sweep_names(sweep: Sweep, domainbed_only: bool = False) -> tuple[list[str], list[str]]:
     """(algorithms, datasets) present in the sweep, in DomainBed's order."""
-    algorithms = list(dict.fromkeys(r["args"]["algorithm"] for r in sweep.records))
-    datasets = list(dict.fromkeys(r["args"]["dataset"] for r in sweep.records))
+    keys = sweep.columns.args_keys  # in order of first appearance, as the records
+    algorithms = list(dict.fromkeys(k[2] for k in keys))
+    datasets = list(dict.fromkeys(k[1] for k in keys))
     return names.order_algorithms(algorithms), names.order_datasets(datasets, domainbed_only=domainbed_only)
 
 

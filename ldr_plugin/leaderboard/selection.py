@@ -1,22 +1,26 @@
-"""DomainBed's three model-selection methods, host-free, with DomainBed's exact tie-breaking.
+"""DomainBed's three model-selection methods, host-free, columnar, with DomainBed's exact tie-breaking.
 
 Records are grouped by (trial_seed, dataset, algorithm, test_env) for every test env of a run,
 then by ``hparams_seed``. Per hparams seed a method picks one checkpoint (``run_acc``); the seed
 with the best validation accuracy wins (ties: the highest seed, as DomainBed's stable sort then
-reversal does). Checkpoint ties go to the first record in read order (Python ``max``).
+reversal does). Checkpoint ties go to the first record in read order (Python ``max``). Everything
+runs on numpy arrays (:class:`~ldr_plugin.results.sweep_columns.Columns`); the arithmetic of each
+value (row-wise ``np.mean`` / ``np.sum``) is the one DomainBed does per record.
 
->>> groups = group_records(sweep.records)                    # doctest: +SKIP
->>> choices = select(sweep.records, groups, "iid")           # doctest: +SKIP
+>>> groups = Groups.of(sweep.columns)                        # doctest: +SKIP
+>>> choices = select_columns(sweep.columns, groups, "iid")   # doctest: +SKIP
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+
+from ldr_plugin.leaderboard.selection_loo import loo_run_acc
+from ldr_plugin.leaderboard.selection_ops import first_max_per_segment, last_per_segment
+from ldr_plugin.results.sweep_columns import Columns, columns_from_records
 
 METHOD_NAMES: dict[str, str] = {
     "iid": "training-domain validation set",
@@ -39,163 +43,107 @@ class Choice:
     record_index: int  # index (into the records list) of the record whose test accuracy is used
 
 
-def group_records(records: list[dict[str, Any]]) -> dict[GroupKey, dict[int, list[int]]]:
-    """{(trial, dataset, algorithm, test_env): {hparams_seed: [record indices in read order]}}."""
-    groups: dict[GroupKey, dict[int, list[int]]] = {}
-    for i, record in enumerate(records):
-        args = record["args"]
-        for env in args["test_envs"]:
-            key = (args["trial_seed"], args["dataset"], args["algorithm"], env)
-            groups.setdefault(key, {}).setdefault(args["hparams_seed"], []).append(i)
-    return groups
-
-
-def _n_out_envs(record: dict[str, Any]) -> int:
-    n = 0
-    while f"env{n}_out_acc" in record:
-        n += 1
-    return n
-
-
-def _first_max(values: list[float]) -> int:
-    """Index Python's ``max`` returns (first maximum; a leading NaN wins, as in DomainBed)."""
-    best = 0
-    for i in range(1, len(values)):
-        if values[i] > values[best]:
-            best = i
-    return best
-
-
 @dataclass
-class Prepared:
-    """Per-record facts every method reads, computed once per records list."""
+class Groups:
+    """Record memberships: each record belongs to one (group, hparams seed) per test env of its run.
 
-    records: list[dict[str, Any]]
-    n_test: list[int]  # len(test_envs)
-    steps: list[int]
-    iid_vals: np.ndarray | None = None
+    ``gs_*`` describe (group, hparams seed) pairs; ``m_*`` the memberships, sorted by (gs, record).
+    """
+
+    keys: list[GroupKey]  # in DomainBed's insertion order
+    gs_group: np.ndarray  # group index of each (group, seed)
+    gs_seed: np.ndarray
+    m_gs: np.ndarray
+    m_rec: np.ndarray
+    m_env: np.ndarray  # the group's test env
+    m_single: np.ndarray  # bool: the record's run has exactly this one test env
 
     @classmethod
-    def of(cls, records: list[dict[str, Any]], iid: bool = True) -> Prepared:
-        prep = cls(records, [len(r["args"]["test_envs"]) for r in records], [r["step"] for r in records])
-        if iid:
-            prep.iid_vals = iid_validation(records)
-        return prep
+    def of(cls, columns: Columns) -> Groups:
+        """Group every record of ``columns`` (the order of groups is that of first appearance)."""
+        group_ix: dict[GroupKey, int] = {}
+        gs_ix: dict[tuple[int, int], int] = {}
+        pair_args, pair_gs, pair_env = [], [], []
+        for a, (trial, dataset, algorithm, hseed, envs) in enumerate(columns.args_keys):
+            for env in envs:
+                g = group_ix.setdefault((trial, dataset, algorithm, env), len(group_ix))
+                pair_args.append(a)
+                pair_gs.append(gs_ix.setdefault((g, hseed), len(gs_ix)))
+                pair_env.append(env)
+        by_args = np.argsort(columns.args_ix, kind="stable")
+        counts = np.bincount(columns.args_ix, minlength=len(columns.args_keys))
+        starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
+        pair_args = np.array(pair_args, dtype=np.int64)
+        lens = counts[pair_args]
+        offsets = np.repeat(starts[pair_args] - np.concatenate([[0], np.cumsum(lens)[:-1]]), lens)
+        m_rec = by_args[np.arange(int(lens.sum())) + offsets] if len(lens) else np.zeros(0, dtype=np.int64)
+        m_gs = np.repeat(np.array(pair_gs, dtype=np.int64), lens)
+        m_env = np.repeat(np.array(pair_env, dtype=np.int64), lens)
+        n_test = np.array([len(k[4]) for k in columns.args_keys], dtype=np.int64)[columns.args_ix]
+        order = np.lexsort((m_rec, m_gs))
+        gs = np.array(list(gs_ix), dtype=np.int64).reshape(-1, 2)
+        return cls(list(group_ix), gs[:, 0], gs[:, 1], m_gs[order], m_rec[order], m_env[order],
+                   n_test[m_rec[order]] == 1)
 
 
-def iid_validation(records: list[dict[str, Any]]) -> np.ndarray:
-    """Per single-test-env record: mean of ``env{i}_out_acc`` over training envs (NaN for others)."""
-    vals = np.full(len(records), np.nan)
-    by_shape: dict[tuple[int, int], list[int]] = {}
-    for i, record in enumerate(records):
-        envs = record["args"]["test_envs"]
-        if len(envs) == 1:
-            by_shape.setdefault((_n_out_envs(record), envs[0]), []).append(i)
-    for (n_envs, test_env), rows in by_shape.items():
-        keys = [f"env{e}_out_acc" for e in range(n_envs) if e != test_env]
+def _iid_values(columns: Columns, rows: np.ndarray, envs: np.ndarray) -> np.ndarray:
+    """Mean of ``env{i}_out_acc`` over training envs, per (record, test env) row (NaN if none)."""
+    vals = np.full(len(rows), np.nan)
+    n_out = columns.n_out[rows]
+    shapes = np.unique(np.stack([n_out, envs]), axis=1) if len(rows) else np.zeros((2, 0), dtype=np.int64)
+    for n, env in shapes.T:
+        keys = [e for e in range(n) if e != env]
         if not keys:
             continue
-        matrix = np.array([[records[i][k] for k in keys] for i in rows], dtype=np.float64)
-        vals[rows] = np.mean(matrix, axis=1)  # row-wise mean equals DomainBed's per-record np.mean
+        at = np.flatnonzero((n_out == n) & (envs == env))
+        vals[at] = np.mean(columns.acc_out[np.ix_(rows[at], keys)], axis=1)  # = DomainBed's per-record np.mean
     return vals
 
 
-def _iid_run(prep: Prepared, indices: list[int], test_env: int) -> tuple[float, float, int] | None:
-    tests = [i for i in indices if prep.n_test[i] == 1]
-    if not tests:
-        return None
-    vals = prep.iid_vals
-    best = tests[_first_max([float(vals[i]) for i in tests])]
-    return float(vals[best]), prep.records[best][f"env{test_env}_in_acc"], best
+def _iid_run_acc(columns: Columns, groups: Groups) -> tuple[np.ndarray, ...]:
+    """Per (group, seed) with a single-env record: (gs, val, test, record) of its best checkpoint."""
+    s = np.flatnonzero(groups.m_single)
+    rows, envs, gs = groups.m_rec[s], groups.m_env[s], groups.m_gs[s]
+    pick = first_max_per_segment(gs, _iid_values(columns, rows, envs))
+    return gs[pick], _iid_values(columns, rows[pick], envs[pick]), columns.acc_in[rows[pick], envs[pick]], rows[pick]
 
 
-def _oracle_run(prep: Prepared, indices: list[int], test_env: int) -> tuple[float, float, int] | None:
-    tests = [i for i in indices if prep.n_test[i] == 1]
-    if not tests:
-        return None
-    last = tests[0]
-    for i in tests[1:]:  # last record of the largest step (stable sort, take the last)
-        if prep.steps[i] >= prep.steps[last]:
-            last = i
-    chosen = prep.records[last]
-    return chosen[f"env{test_env}_out_acc"], chosen[f"env{test_env}_in_acc"], last
+def _oracle_run_acc(columns: Columns, groups: Groups) -> tuple[np.ndarray, ...]:
+    """Per (group, seed): the last single-env record of the largest step (no early stopping)."""
+    s = np.flatnonzero(groups.m_single)
+    rows, envs, gs = groups.m_rec[s], groups.m_env[s], groups.m_gs[s]
+    pick = last_per_segment(gs, columns.step[rows])
+    r, e = rows[pick], envs[pick]
+    return gs[pick], columns.acc_out[r, e], columns.acc_in[r, e], r
 
 
-def _loo_run(prep: Prepared, indices: list[int], test_env: int) -> tuple[float, float, int] | None:
-    """Per step: the single run's test accuracy, validated by every pair run's held-out env.
-
-    All steps of one hparams seed are done in one array (row-wise sums equal DomainBed's per-step
-    ``np.sum``); a step without exactly one single-env record, or missing a pair, is skipped.
-    """
-    records, n_test = prep.records, prep.n_test
-    by_step: dict[int, list[int]] = {}
-    for i in indices:
-        by_step.setdefault(prep.steps[i], []).append(i)
-    steps = sorted(by_step)
-    n_envs = {_n_out_envs(records[by_step[s][0]]) for s in steps}
-    if len(n_envs) != 1:
-        return _loo_run_mixed(prep, by_step, steps, test_env)
-    (n,) = n_envs
-    vals = np.full((len(steps), n), -1.0)
-    tests: list[int | None] = []
-    for row, step in enumerate(steps):
-        singles = []
-        for i in by_step[step]:
-            if n_test[i] == 1:
-                singles.append(i)
-            elif n_test[i] == 2:
-                envs = records[i]["args"]["test_envs"]
-                val_env = envs[0] if envs[1] == test_env else envs[1]
-                vals[row, val_env] = records[i][f"env{val_env}_in_acc"]
-        tests.append(singles[0] if len(singles) == 1 else None)
-    others = np.delete(vals, test_env, axis=1)
-    complete = ~(others == -1).any(axis=1)
-    sums = np.sum(others, axis=1) / (n - 1)
-    found = [(sums[r], records[t][f"env{test_env}_in_acc"], t)
-             for r, t in enumerate(tests) if t is not None and complete[r]]
-    return found[_first_max([f[0] for f in found])] if found else None
+_RUN_ACC = {"iid": _iid_run_acc, "loo": loo_run_acc, "oracle": _oracle_run_acc}
 
 
-def _loo_run_mixed(prep: Prepared, by_step: dict[int, list[int]], steps: list[int], test_env: int):
-    """Leave-one-out when steps disagree on the number of envs: one step at a time."""
-    found = []
-    for step in steps:
-        idx = by_step[step]
-        out = _loo_run(prep, idx, test_env) if len({_n_out_envs(prep.records[i]) for i in idx}) == 1 else None
-        if out is not None:
-            found.append(out)
-    return found[_first_max([f[0] for f in found])] if found else None
-
-
-_RUN_ACC: dict[str, Callable] = {"iid": _iid_run, "loo": _loo_run, "oracle": _oracle_run}
-
-
-def _sort_key(value: float) -> float:
-    return -math.inf if isinstance(value, float) and math.isnan(value) else value
-
-
-def select(
-    records: list[dict[str, Any]] | Prepared,
-    groups: dict[GroupKey, dict[int, list[int]]],
-    method: str,
-) -> dict[GroupKey, Choice]:
+def select_columns(columns: Columns, groups: Groups, method: str) -> dict[GroupKey, Choice]:
     """Apply one selection method ("iid", "loo", "oracle") to every group; groups with no choice are absent.
 
-    The result keeps the groups' insertion order (DomainBed averages trials in that order).
+    The result keeps the groups' order (DomainBed averages trials in that order).
     """
     if method not in _RUN_ACC:
         raise ValueError(f"unknown selection method {method!r}; expected one of {sorted(_RUN_ACC)}")
-    run_acc = _RUN_ACC[method]
-    prep = records if isinstance(records, Prepared) else Prepared.of(records, iid=method == "iid")
-    if method == "iid" and prep.iid_vals is None:
-        prep.iid_vals = iid_validation(prep.records)
-    choices: dict[GroupKey, Choice] = {}
-    for key, by_seed in groups.items():
-        best = None
-        for seed in sorted(by_seed):
-            acc = run_acc(prep, by_seed[seed], key[3])
-            if acc is not None and (best is None or _sort_key(acc[0]) >= _sort_key(best[0])):
-                best = acc
-        if best is not None:
-            choices[key] = Choice(*key, val_acc=best[0], test_acc=best[1], record_index=best[2])
+    gs, val, test, rec = _RUN_ACC[method](columns, groups)
+    group = groups.gs_group[gs]
+    key = np.where(np.isnan(val), -np.inf, val)  # DomainBed's sort puts NaN first; reversed: last
+    best = last_per_segment(group, key, tie=groups.gs_seed[gs], presorted=False)
+    choices = {}
+    for i in best[np.argsort(group[best], kind="stable")]:
+        choices[groups.keys[group[i]]] = Choice(*groups.keys[group[i]], val_acc=float(val[i]),
+                                                test_acc=float(test[i]), record_index=int(rec[i]))
     return choices
+
+
+def group_records(records: list[dict[str, Any]]) -> Groups:
+    """Groups of in-memory records (see :meth:`Groups.of`)."""
+    return Groups.of(columns_from_records(records))
+
+
+def select(records: list[dict[str, Any]] | Columns, groups: Groups, method: str) -> dict[GroupKey, Choice]:
+    """:func:`select_columns` for records given as dicts (or as columns)."""
+    columns = records if isinstance(records, Columns) else columns_from_records(records)
+    return select_columns(columns, groups, method)

@@ -12,38 +12,30 @@ relaunched into the same folder, or a run folder copied twice) are detected.
 
 from __future__ import annotations
 
-import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tqdm import tqdm
+import numpy as np
 
 from ldr_plugin.errors import LdrError
+from ldr_plugin.results.sweep_columns import Columns, columns_from_records, concat_columns
+from ldr_plugin.results.sweep_lines import (
+    SUPPORTED_SWEEP_SCHEMAS,
+    Problem,
+    args_prefix,
+    dumps_sorted,
+    loads,
+    read_lines,
+)
 
-try:  # orjson parses 3-5x faster; the stdlib parser is the fallback (and reads NaN, which orjson refuses)
-    import orjson
+try:  # msgspec decodes only the fields selection reads; without it every file takes the orjson path
+    from ldr_plugin.results.sweep_fast import decode_files, split_file
+except ModuleNotFoundError:  # pragma: no cover - exercised where msgspec is absent
+    decode_files = split_file = None
 
-    def _loads(raw: bytes) -> Any:
-        try:
-            return orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            return json.loads(raw)
-
-    def _dumps_sorted(obj: Any) -> bytes:
-        return orjson.dumps(obj, option=orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS, default=str)
-except ModuleNotFoundError:  # pragma: no cover - exercised where orjson is absent
-    def _loads(raw: bytes) -> Any:
-        return json.loads(raw)
-
-    def _dumps_sorted(obj: Any) -> bytes:
-        return json.dumps(obj, sort_keys=True, default=str).encode()
-
-SUPPORTED_SWEEP_SCHEMAS = (None, 1)
-_NUMBER_TYPES = (float, int)  # DomainBed's own records carry no schema_version
-_ARGS_FIELDS = {"algorithm": str, "dataset": str, "trial_seed": int, "hparams_seed": int, "test_envs": list}
-
+__all__ = ["SUPPORTED_SWEEP_SCHEMAS", "Problem", "Sweep", "SweepRun", "read_sweep"]
 
 @dataclass
 class SweepRun:
@@ -54,32 +46,59 @@ class SweepRun:
     done: bool
     n_records: int = 0
     truncated: bool = False
+    rows: tuple[int, int] | None = None  # these records are rows start:stop of `columns` (shared by files)
+    problems: list[Problem] | None = None
+
+    def own_columns(self) -> Columns:
+        """This file's columns alone."""
+        if self.rows is not None:
+            columns = self.columns.take(np.arange(*self.rows))
+            columns.args_keys = [columns.args_keys[int(i)] for i in dict.fromkeys(columns.args_ix.tolist())]
+            columns.args_ix = np.zeros(len(columns), dtype=np.int64)
+            self.columns = columns
+            self.rows = None
+        return self.columns
+
+    def __len__(self) -> int:
+        return self.rows[1] - self.rows[0] if self.rows is not None else len(self.columns)
     duplicate_of: str | None = None
 
 
-@dataclass
-class Problem:
-    """Something in the input that was skipped or needs a reader's attention."""
-
-    kind: str  # malformed_line, truncated_file, bad_record, schema_version, duplicate_step, duplicate_run
-    path: str
-    line: int | None
-    message: str
-
-    def __str__(self) -> str:
-        where = f"{self.path}:{self.line}" if self.line is not None else self.path
-        return f"{where}: {self.message}"
-
-
-@dataclass
 class Sweep:
-    """Records of one or more sweep folders, with the run each record came from."""
+    """Records of one or more sweep folders, with the run each record came from.
 
-    records: list[dict[str, Any]] = field(default_factory=list)
-    record_runs: list[str] = field(default_factory=list)  # run key of records[i]
-    runs: dict[str, SweepRun] = field(default_factory=dict)
-    problems: list[Problem] = field(default_factory=list)
-    sources: list[str] = field(default_factory=list)
+    ``columns`` (what model selection reads) is filled by the reader; ``records`` (full dicts) are
+    parsed from the kept file bytes only when first asked for.
+    """
+
+    def __init__(self, records: list[dict[str, Any]] | None = None, record_runs: list[str] | None = None,
+                 runs: dict[str, SweepRun] | None = None, problems: list[Problem] | None = None,
+                 sources: list[str] | None = None) -> None:
+        self._records = records
+        self.record_runs: list[str] = record_runs if record_runs is not None else []
+        self.runs: dict[str, SweepRun] = runs if runs is not None else {}
+        self.problems: list[Problem] = problems if problems is not None else []
+        self.sources: list[str] = sources if sources is not None else []
+        self._parts: list[_RunPart] = []
+        self._columns: Columns | None = None
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        """Every kept record as a dict, in read order (parsed on first use)."""
+        if self._records is None:
+            self._records = [record for part in self._parts for record in part.records()]
+        return self._records
+
+    @property
+    def columns(self) -> Columns:
+        """The fields model selection reads, as arrays in record order."""
+        if self._columns is None:
+            self._columns = columns_from_records(self.records)
+        return self._columns
+
+    def __len__(self) -> int:
+        """Number of kept records (what DomainBed prints as "Total records")."""
+        return len(self._records) if self._records is not None else len(self.columns)
 
     def skipped_lines(self) -> int:
         """How many lines were not read as records (malformed, truncated, invalid, duplicate)."""
@@ -90,164 +109,128 @@ class Sweep:
         return sorted(k for k, r in self.runs.items() if not r.done and r.duplicate_of is None)
 
 
-def _check_args(args: Any) -> str | None:
-    """What is wrong with a record's ``args`` for model selection, or None."""
-    if not isinstance(args, dict):
-        return "missing field 'args' (expected an object)"
-    for name, typ in _ARGS_FIELDS.items():
-        value = args.get(name)
-        if not isinstance(value, typ) or isinstance(value, bool):
-            return f"field 'args.{name}' should be {typ.__name__}, got {value!r}"
-    envs = args["test_envs"]
-    if not envs or not all(isinstance(e, int) and not isinstance(e, bool) for e in envs):
-        return f"field 'args.test_envs' should be a non-empty list of ints, got {envs!r}"
-    return None
+@dataclass
+class _RunPart:
+    """The kept records of one run file: columns now, full dicts on demand."""
+
+    columns: Columns
+    args: dict[str, Any]  # args of the first kept record
+    data: bytes | None = None  # fast path: the file, and the 0-based lines kept
+    lines: list[int] | None = None
+    parsed: list[dict[str, Any]] | None = None  # line-by-line path: the records themselves
+    truncated: bool = False
+    rows: tuple[int, int] | None = None  # these records are rows start:stop of `columns` (shared by files)
+    problems: list[Problem] | None = None
+
+    def own_columns(self) -> Columns:
+        """This file's columns alone."""
+        if self.rows is not None:
+            columns = self.columns.take(np.arange(*self.rows))
+            columns.args_keys = [columns.args_keys[int(i)] for i in dict.fromkeys(columns.args_ix.tolist())]
+            columns.args_ix = np.zeros(len(columns), dtype=np.int64)
+            self.columns = columns
+            self.rows = None
+        return self.columns
+
+    def __len__(self) -> int:
+        return self.rows[1] - self.rows[0] if self.rows is not None else len(self.columns)
+
+    def records(self) -> list[dict[str, Any]]:
+        if self.parsed is not None:
+            return self.parsed
+        assert self.data is not None and self.lines is not None
+        lines = self.data.split(b"\n")
+        return [loads(lines[i]) for i in self.lines]
 
 
-def _check_record(record: Any, good_args: list) -> str | None:
-    """What is wrong with a DomainBed record for model selection, or None.
-
-    ``good_args`` holds the last ``args`` found valid: the records of a run repeat the same args,
-    so they are checked once per run, not once per line.
-    """
-    if not isinstance(record, dict):
-        return f"expected a JSON object, got {type(record).__name__}"
-    version = record.get("schema_version")
-    if version is not None and version not in SUPPORTED_SWEEP_SCHEMAS:
-        return f"schema_version {version!r} is not supported (this reader knows {SUPPORTED_SWEEP_SCHEMAS[1:]})"
-    args = record.get("args")
-    if not good_args or (args is not good_args[0] and args != good_args[0]):
-        wrong = _check_args(args)
-        if wrong is not None:
-            return wrong
-        good_args[:] = [args, [f"env{e}_{split}_acc" for e in args["test_envs"] for split in ("in", "out")]]
-    step = record.get("step")
-    if type(step) is not int:
-        return f"field 'step' should be int, got {step!r}"
-    for key in good_args[1]:
-        if type(record.get(key)) not in _NUMBER_TYPES:
-            return f"field '{key}' (accuracy of a test env) should be a number, got {record.get(key)!r}"
-    return None
+def _usual_args(args: Any) -> bool:
+    """Whether ``args`` has the fields model selection needs, with their types (else the slow path names it)."""
+    envs = args.get("test_envs") if type(args) is dict else None
+    return (type(envs) is list and len(envs) > 0 and all(type(e) is int for e in envs)
+            and type(args.get("algorithm")) is str and type(args.get("dataset")) is str
+            and type(args.get("trial_seed")) is int and type(args.get("hparams_seed")) is int)
 
 
-def _args_prefix(first_line: bytes) -> tuple[bytes, Any] | None:
-    """The text ``{"args": {...}`` that opens a DomainBed line, with its parsed value (or None).
-
-    DomainBed writes ``json.dumps(record, sort_keys=True)``: ``args`` comes first and is identical on
-    every line of a run. :func:`_parse_file_fast` checks the cut against a full parse of the first
-    line, so a wrong cut can never change a result (it only loses the speed-up).
-    """
-    if not first_line.startswith(b'{"args": {'):
-        return None
-    cut = first_line.find(b', "env0_in_acc"')
-    if cut < 0:
-        return None
-    try:
-        head = _loads(first_line[:cut] + b"}")
-    except ValueError:
-        return None
-    return (first_line[:cut], head["args"]) if isinstance(head, dict) and len(head) == 1 else None
-
-
-def _parse_file_fast(data: bytes) -> list[Any] | None:
-    """All lines of a well-formed file in one parse; None if any line is not JSON.
-
-    Lines after the first that start with the run's ``args`` text (see :func:`_args_prefix`) are
-    parsed without it and get the (equal) parsed ``args`` back, which halves the bytes to parse; a
-    key repeated later in a line still wins, as in a full parse.
-    """
-    if not data.endswith(b"\n") or b"\n\n" in data:
-        return None
-    lines = data[:-1].split(b"\n")
-    found = _args_prefix(lines[0])
-    try:
-        if found is None:
-            return _loads(b"[" + b",".join(lines) + b"]")
-        prefix, args = found
-        cut = len(prefix) + 2  # also drop the ", " before the next key
-        stripped = [False] + [line.startswith(prefix) for line in lines[1:]]
-        body = [b"{" + line[cut:] if ok else line for line, ok in zip(lines, stripped)]
-        records = _loads(b"[" + b",".join(body) + b"]")
-    except ValueError:
-        return None
-    if not isinstance(records[0], dict) or records[0].get("args") != args:
-        return _parse_file_fast_plain(lines)  # the cut was not the args object: parse everything
-    args = records[0]["args"]
-    for i, ok in enumerate(stripped):
-        if ok and "args" not in records[i]:  # a later "args" key in the line wins, as in a full parse
-            records[i]["args"] = args
-    return records
-
-
-def _parse_file_fast_plain(lines: list[bytes]) -> list[Any] | None:
-    try:
-        return _loads(b"[" + b",".join(lines) + b"]")
-    except ValueError:
-        return None
-
-
-def _parse_lines(path: str, data: bytes, truncated: bool, sweep: Sweep) -> list[tuple[int, Any]]:
-    """Line-by-line parse naming every bad line (file and line number)."""
-    lines = data.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    parsed = []
-    for number, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        try:
-            parsed.append((number, _loads(raw)))
-        except ValueError as exc:  # JSONDecodeError and orjson's error are ValueErrors
-            last = number == len(lines) and truncated
-            what = "truncated last line (file does not end with a newline)" if last else "not JSON"
-            kind = "truncated_file" if last else "malformed_line"
-            sweep.problems.append(Problem(kind, path, number, f"{what}: {exc}; line skipped"))
-    return parsed
-
-
-def _read_lines(path: str, sweep: Sweep) -> tuple[list[dict[str, Any]], bool]:
-    """Parse every line of one results.jsonl; bad lines become problems. Returns (records, truncated)."""
+def _read_file(path: str) -> tuple[bytes, dict[str, Any] | None, tuple[bytes, int] | None]:
+    """(the file, its run's args, its lines without the args text) -- the last two None if irregular."""
     with open(path, "rb") as handle:
         data = handle.read()
-    truncated = bool(data) and not data.endswith(b"\n")
-    fast = _parse_file_fast(data)
-    numbered = list(enumerate(fast, start=1)) if fast is not None else _parse_lines(path, data, truncated, sweep)
-    records: list[dict[str, Any]] = []
-    good_args: list = []
-    for number, record in numbered:
-        wrong = _check_record(record, good_args)
-        if wrong is not None:
-            kind = "schema_version" if wrong.startswith("schema_version") else "bad_record"
-            sweep.problems.append(Problem(kind, path, number, f"{wrong}; line skipped"))
-            continue
-        records.append(record)
-    return records, truncated
+    head = args_prefix(data[: data.find(b"\n")]) if data.startswith(b'{"args": {') else None
+    if head is None or split_file is None or not _usual_args(head[1]):
+        return data, None, None
+    bodies = split_file(data, head)
+    return data, (head[1] if bodies is not None else None), bodies
 
 
-def _dedupe_steps(records: list[dict[str, Any]], path: Path, sweep: Sweep) -> list[dict[str, Any]]:
+def _slow_part(path: str, data: bytes) -> _RunPart:
+    problems: list[Problem] = []
+    records = read_lines(path, data, problems)
+    return _RunPart(columns_from_records(records), records[0]["args"] if records else {}, parsed=records,
+                    truncated=bool(data) and not data.endswith(b"\n"), problems=problems)
+
+
+def _read_parts(paths: list[str]) -> list[_RunPart | None]:
+    """One part per results.jsonl (None where there is no file): regular files decoded all at once."""
+    read: list[tuple[bytes, dict[str, Any] | None, tuple[bytes, int] | None] | None] = []
+    for path in paths:
+        try:
+            read.append(_read_file(path))
+        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
+            read.append(None)  # not a run folder (DomainBed skips these too)
+    fast = [i for i, r in enumerate(read) if r is not None and r[1] is not None]
+    width = max((read[i][0][: read[i][0].find(b"\n")].count(b'_out_acc"') for i in fast), default=0)
+    columns, ok = decode_files([(read[i][1], *read[i][2]) for i in fast], width + 1)
+    parts: list[_RunPart | None] = [None] * len(paths)
+    start = 0
+    for j, i in enumerate(fast):
+        if ok[j]:
+            n = read[i][2][1]
+            parts[i] = _RunPart(columns, read[i][1], data=read[i][0], lines=list(range(n)), rows=(start, start + n))
+            start += n
+    for i, r in enumerate(read):
+        if r is not None and parts[i] is None:
+            parts[i] = _slow_part(paths[i], r[0])
+    return parts
+
+
+def _dedupe_steps(part: _RunPart, path: str, problems: list[Problem]) -> _RunPart:
     """Keep the last record of each step (a relaunched run appends a fresh run to the same file)."""
+    steps = (part.columns.step[slice(*part.rows)] if part.rows else part.columns.step).tolist()
     last: dict[int, int] = {}
-    for i, record in enumerate(records):
-        last[record["step"]] = i
-    if len(last) == len(records):
-        return records
+    for i, step in enumerate(steps):
+        last[step] = i
+    if len(last) == len(steps):
+        return part
     kept = sorted(last.values())
-    sweep.problems.append(
-        Problem("duplicate_step", str(path), None,
-                f"{len(records) - len(kept)} records repeat a step already in this file "
+    problems.append(
+        Problem("duplicate_step", path, None,
+                f"{len(steps) - len(kept)} records repeat a step already in this file "
                 "(run relaunched?); the last record of each step is kept")
     )
-    return [records[i] for i in kept]
+    part.columns = part.own_columns().take(kept)
+    if part.parsed is not None:
+        part.parsed = [part.parsed[i] for i in kept]
+        part.args = part.parsed[0]["args"]
+    else:
+        part.lines = [part.lines[i] for i in kept]
+    return part
 
 
-def _run_identity(record: dict[str, Any]) -> bytes:
-    args = {k: v for k, v in record["args"].items() if k != "output_dir"}
-    return _dumps_sorted(args)
+def _run_identity(args: dict[str, Any]) -> bytes:
+    return dumps_sorted({k: v for k, v in args.items() if k != "output_dir"})
 
 
 def _list_run_dirs(root: Path, order: str) -> list[str]:
     names = os.listdir(root)
     return names if order == "listdir" else sorted(names)
+
+
+def _progress(names: list[str], root: Path, progress: bool):
+    if not progress:
+        return names
+    from tqdm import tqdm
+
+    return tqdm(names, desc=f"reading {root.name}", unit="run", leave=False)
 
 
 def read_sweep(
@@ -266,48 +249,69 @@ def read_sweep(
     if isinstance(input_dirs, (str, os.PathLike)):
         input_dirs = [input_dirs]
     sweep = Sweep()
+    parts: dict[str, _RunPart] = {}
     identities: dict[bytes, str] = {}
     for root in map(Path, input_dirs):
         if not root.is_dir():
             raise LdrError(f"sweep folder {root} does not exist or is not a directory")
         sweep.sources.append(str(root))
-        names = _list_run_dirs(root, order)
         base = str(root)
-        for name in tqdm(names, desc=f"reading {root.name}", unit="run", disable=not progress, leave=False):
-            results = os.path.join(base, name, "results.jsonl")
-            try:
-                records, truncated = _read_lines(results, sweep)
-            except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-                continue  # not a run folder (DomainBed skips these too)
+        names = _list_run_dirs(root, order)
+        paths = [f"{base}{os.sep}{name}{os.sep}results.jsonl" for name in names]
+        for name, path, part in zip(names, paths, _read_parts(_progress(paths, root, progress))):
+            if part is None:
+                continue
+            sweep.problems.extend(part.problems or ())
             key = name if len(input_dirs) == 1 else f"{root}/{name}"
-            run = SweepRun(run_id=key, path=root / name, done=os.path.exists(os.path.join(base, name, "done")),
-                           truncated=truncated)
+            run = SweepRun(run_id=key, path=root / name, done=os.path.exists(f"{base}{os.sep}{name}{os.sep}done"),
+                           truncated=part.truncated)
             if not keep_duplicates:
-                records = _dedupe_steps(records, results, sweep)
-            if records and not keep_duplicates:
-                identity = _run_identity(records[0])
-                if identity in identities:
-                    first = identities[identity]
+                part = _dedupe_steps(part, path, sweep.problems)
+            if len(part) and not keep_duplicates:
+                identity = _run_identity(part.args)
+                first = identities.get(identity)
+                if first is not None:
                     prefer_new = run.done and not sweep.runs[first].done
-                    _mark_duplicate_run(sweep, run, first, records, prefer_new)
+                    _mark_duplicate_run(sweep, run, first, len(part), prefer_new)
                     if not prefer_new:
                         continue
-                    identities[identity] = key
-                else:
-                    identities[identity] = key
-            run.n_records = len(records)
+                    del parts[first]
+                identities[identity] = key
+            run.n_records = len(part)
             sweep.runs[key] = run
-            sweep.records.extend(records)
-            sweep.record_runs.extend([key] * len(records))
+            parts[key] = part
+    _assemble(sweep, list(parts.items()))
     return sweep
 
 
-def _mark_duplicate_run(sweep: Sweep, run: SweepRun, first: str, records: list, prefer_new: bool) -> None:
+def _assemble(sweep: Sweep, parts: list[tuple[str, _RunPart]]) -> None:
+    """Columns of the kept parts in order: consecutive rows of a shared batch are taken in one go."""
+    sweep._parts = [part for _, part in parts]
+    segments: list[Columns] = []
+    rows: list[np.ndarray] = []
+    shared = None
+    for part in sweep._parts:
+        if part.rows is not None and (shared is None or part.columns is shared):
+            shared = part.columns
+            rows.append(np.arange(*part.rows))
+            continue
+        if rows:
+            segments.append(shared.take(np.concatenate(rows)))
+            rows, shared = [], None
+        if part.rows is not None:
+            shared = part.columns
+            rows.append(np.arange(*part.rows))
+        else:
+            segments.append(part.columns)
+    if rows:
+        segments.append(shared.take(np.concatenate(rows)))
+    sweep._columns = concat_columns(segments)
+    sweep.record_runs = [key for key, part in parts for _ in range(len(part))]
+
+
+def _mark_duplicate_run(sweep: Sweep, run: SweepRun, first: str, n_records: int, prefer_new: bool) -> None:
     """Record a run folder whose arguments repeat an earlier one; keep the finished copy."""
     if prefer_new:  # the earlier copy is unfinished, this one has `done`: drop the earlier records
-        keep = [i for i, k in enumerate(sweep.record_runs) if k != first]
-        sweep.records = [sweep.records[i] for i in keep]
-        sweep.record_runs = [sweep.record_runs[i] for i in keep]
         sweep.runs[first].duplicate_of = run.run_id
         sweep.runs[first].n_records = 0
         msg = f"same arguments as run {run.run_id} (which has `done`); its records are ignored"
@@ -315,5 +319,5 @@ def _mark_duplicate_run(sweep: Sweep, run: SweepRun, first: str, records: list, 
     else:
         run.duplicate_of = first
         sweep.runs[run.run_id] = run
-        msg = f"same arguments as run {first}; its {len(records)} records are ignored"
+        msg = f"same arguments as run {first}; its {n_records} records are ignored"
         sweep.problems.append(Problem("duplicate_run", str(run.path), None, msg))
