@@ -5,9 +5,14 @@ samples strictly nearer than e_p. The count is computed exactly within each clas
 matrix products (≈ N²·d/C work, same rounding guard as the exact backend). e_p comes from one
 HNSW index per class: a sample of class y queries, with k = 1, the index of every other class
 (or of the ``probe_classes`` classes whose centroids are nearest), so the nearest other-class
-sample is found directly, with no top-k search for it. The distance of the sample found is then
-recomputed exactly in float64, so e_p is never below the true value: an approximate k* can only
-be too large, never too small.
+sample is found directly, with no top-k search for it. Every (query, found) pair is also a
+candidate in reverse, and ``refine_rounds`` of propagation try the enemies of a sample's
+same-class neighbours and the same-class neighbours of its enemy. The distance of the sample
+found is recomputed exactly in float64, so e_p is never below the true value: an approximate k*
+can only be too large, never too small.
+
+Cost: N·(C−1) HNSW queries, so this pays off for large N and few classes (measured crossover in
+BENCHMARKS.md); for hundreds of classes use the exact backend.
 
 Distance from exact: ``check`` randomly chosen samples (seeded) are also computed with the exact
 backend; the agreement is reported in ``info["distance_from_exact"]``.
