@@ -112,3 +112,11 @@ def test_cli_hnsw_backend_records_distance_from_exact(tmp_path):
     assert record["detail"]["backend"] == "hnsw" and dist["n_checked"] == 300
     assert dist["agreement"] >= 0.99 and record["detail"]["search"]["hnsw"]["seed"] == 3
     assert record["metrics"]["gamma_prime"]["value"] == pytest.approx(0.568450, abs=0.02)
+
+
+def test_bad_model_id_writes_nothing(tmp_path, capsys):
+    src = _synthetic_npz(tmp_path / "s.npz")
+    out = tmp_path / "o"
+    assert main(["kstar", str(src), "--out", str(out), "--per-sample", "--model-id", "no-colon"]) == 2
+    assert "source:identifier" in capsys.readouterr().err
+    assert not out.exists() or not any(out.iterdir())

@@ -106,26 +106,27 @@ def run_kstar_file(job: KStarJob, *, command: list[str] | None = None) -> KStarO
     values, hib = summary_values(summary)
     record_path = expected_path(job.out_dir, **cell)
     base = record_path.name.removesuffix(".result.json")
-    per_sample_path = plot_path = None
-    if job.per_sample:
-        per_sample_path = _write_per_sample(summary, job.out_dir / f"{base}.per_sample.{job.per_sample_format}")
-    if job.plot:
-        from ldr_plugin.kstar.plot import plot_violins
-
-        plot_path = plot_violins(summary, job.out_dir / f"{base}.violins.{job.plot_format}",
-                                 title=f"{cell['model_id']} on {cell['dataset']} ({cell['layer']})")
+    per_sample_path = job.out_dir / f"{base}.per_sample.{job.per_sample_format}" if job.per_sample else None
+    plot_path = job.out_dir / f"{base}.violins.{job.plot_format}" if job.plot else None
     detail = summary_detail(summary)
     detail["outputs"] = {"per_sample": per_sample_path and per_sample_path.name, "plot": plot_path and plot_path.name}
-    record = new_record(
+    record = new_record(  # validated here, before any file is written
         kind="kstar", **cell,
         metrics={k: metric(v, higher_is_better=hib[k]) for k, v in values.items()},
         n_samples=summary.n_samples,
         n_per_class={c.name: c.n for c in summary.classes},
         preprocessing={"distance": "euclidean", "normalisation": "none", "dtype": job.dtype},
         detail=detail,
-        timings_s={"load": loaded - start, "kstar": computed - loaded, "total": time.perf_counter() - start},
+        timings_s={"load": loaded - start, "kstar": computed - loaded},
         command=command,
     )
+    if per_sample_path is not None:
+        _write_per_sample(summary, per_sample_path)
+    if plot_path is not None:
+        from ldr_plugin.kstar.plot import plot_violins
+
+        plot_violins(summary, plot_path, title=f"{cell['model_id']} on {cell['dataset']} ({cell['layer']})")
+    record["timings_s"]["total"] = time.perf_counter() - start
     return KStarOutputs(summary, write_record(record, job.out_dir), per_sample_path, plot_path)
 
 
