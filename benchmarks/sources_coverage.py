@@ -145,14 +145,15 @@ def robustbench_rows(timeout: int, only: list[str] | None, part: str | None = No
     return rows
 
 
-def openclip_rows(timeout: int, max_params_m: float, resume: bool = False) -> list[dict]:
+def openclip_rows(timeout: int, max_params_m: float, resume: bool = False, reverse: bool = False) -> list[dict]:
     from ldr_plugin.sources import get_source
 
     source = get_source("openclip")
     built: dict[str, dict] = {}
-    rows = _done_rows("openclip") if resume else []
-    done = {r["id"] for r in rows}
-    ids = [i for i in source.list_ids() if i not in done]
+    table = "openclip_reversed" if reverse else "openclip"  # a second process can work from the end
+    rows = _done_rows(table) if resume else []
+    done = {r["id"] for r in rows} | ({r["id"] for r in _done_rows("openclip")} if reverse else set())
+    ids = [i for i in source.list_ids() if i not in done][:: -1 if reverse else 1]
     for n, ident in enumerate(ids, 1):
         arch = ident.split("/", 1)[0]
         row = {"id": ident, "status": "", "quick_gelu": "", "image_size": "", "feat_dim": "", "params_M": "",
@@ -178,7 +179,7 @@ def openclip_rows(timeout: int, max_params_m: float, resume: bool = False) -> li
         row["seconds"] = round(time.perf_counter() - start, 2)
         print(f"[{n}/{len(ids)}] {ident}: {row['status']} {row['feat_dim']} {row['reason']}", flush=True)
         rows.append(row)
-        _write(rows, "openclip")  # progress kept
+        _write(rows, table)  # progress kept
         gc.collect()
     return rows
 
@@ -234,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-params-m", type=float, default=1000.0, help="OpenCLIP: skip larger architectures")
     parser.add_argument("--only", nargs="*", default=None, help="RobustBench ids to check (default: all)")
     parser.add_argument("--part", default=None, help="RobustBench: 'i/k' = every k-th id from the i-th (parallel runs)")
+    parser.add_argument("--reverse", action="store_true", help="OpenCLIP: work from the end of the list")
     parser.add_argument("--resume", action="store_true", help="keep the rows of an interrupted run, do the rest")
     parser.add_argument("--check-params-m", type=float, default=60.0,
                         help="RobustBench: compare with the headless forward only up to this size")
@@ -241,7 +243,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     warnings.filterwarnings("ignore")
     torch.set_num_threads(1)
-    if args.merge:
+    if args.merge and args.source == "openclip":  # the forward and the reversed tables, first row per id wins
+        from ldr_plugin.sources import get_source
+
+        by_id: dict[str, dict] = {}
+        for name in ("openclip", "openclip_reversed"):
+            for row in _done_rows(name):
+                by_id.setdefault(row["id"], row)
+        rows = [by_id[i] for i in get_source("openclip").list_ids() if i in by_id]
+    elif args.merge:
         rows = []
         for i in range(args.merge):
             with open(RESULTS / f"sources_coverage_robustbench_part{i}of{args.merge}.csv") as handle:
@@ -253,8 +263,9 @@ def main(argv: list[str] | None = None) -> int:
     elif args.source == "robustbench":
         rows = robustbench_rows(args.timeout, args.only, args.part, args.resume, args.check_params_m)
     else:
-        rows = openclip_rows(args.timeout, args.max_params_m, args.resume)
-    print(f"table: {_write(rows, args.source)}")
+        rows = openclip_rows(args.timeout, args.max_params_m, args.resume, args.reverse)
+    name = "openclip_reversed" if args.source == "openclip" and args.reverse and not args.merge else args.source
+    print(f"table: {_write(rows, name)}")
     _summary(rows, args.source)
     return 0
 
