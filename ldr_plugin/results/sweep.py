@@ -12,6 +12,7 @@ relaunched into the same folder, or a run folder copied twice) are detected.
 
 from __future__ import annotations
 
+import itertools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,44 +25,33 @@ from ldr_plugin.results.sweep_columns import Columns, columns_from_records, conc
 from ldr_plugin.results.sweep_lines import (
     SUPPORTED_SWEEP_SCHEMAS,
     Problem,
-    args_prefix,
     dumps_sorted,
     loads,
     read_lines,
 )
 
 try:  # msgspec decodes only the fields selection reads; without it every file takes the orjson path
-    from ldr_plugin.results.sweep_fast import decode_files, split_file
+    from ldr_plugin.results.sweep_fast import decode_files, regular
 except ModuleNotFoundError:  # pragma: no cover - exercised where msgspec is absent
-    decode_files = split_file = None
+    decode_files = regular = None
 
 __all__ = ["SUPPORTED_SWEEP_SCHEMAS", "Problem", "Sweep", "SweepRun", "read_sweep"]
 
+
 @dataclass
 class SweepRun:
-    """One run folder of a sweep."""
+    """One run folder of a sweep (``folder`` as text; ``path`` the same as a Path)."""
 
     run_id: str
-    path: Path
+    folder: str
     done: bool
     n_records: int = 0
     truncated: bool = False
-    rows: tuple[int, int] | None = None  # these records are rows start:stop of `columns` (shared by files)
-    problems: list[Problem] | None = None
-
-    def own_columns(self) -> Columns:
-        """This file's columns alone."""
-        if self.rows is not None:
-            columns = self.columns.take(np.arange(*self.rows))
-            columns.args_keys = [columns.args_keys[int(i)] for i in dict.fromkeys(columns.args_ix.tolist())]
-            columns.args_ix = np.zeros(len(columns), dtype=np.int64)
-            self.columns = columns
-            self.rows = None
-        return self.columns
-
-    def __len__(self) -> int:
-        return self.rows[1] - self.rows[0] if self.rows is not None else len(self.columns)
     duplicate_of: str | None = None
+
+    @property
+    def path(self) -> Path:
+        return Path(self.folder)
 
 
 class Sweep:
@@ -109,18 +99,19 @@ class Sweep:
         return sorted(k for k, r in self.runs.items() if not r.done and r.duplicate_of is None)
 
 
-@dataclass
+@dataclass(slots=True)
 class _RunPart:
     """The kept records of one run file: columns now, full dicts on demand."""
 
     columns: Columns
     args: dict[str, Any]  # args of the first kept record
     data: bytes | None = None  # fast path: the file, and the 0-based lines kept
-    lines: list[int] | None = None
+    lines: list[int] | None = None  # None: all of them
     parsed: list[dict[str, Any]] | None = None  # line-by-line path: the records themselves
     truncated: bool = False
     rows: tuple[int, int] | None = None  # these records are rows start:stop of `columns` (shared by files)
     problems: list[Problem] | None = None
+    may_repeat: bool = True  # False: known to hold each step once
 
     def own_columns(self) -> Columns:
         """This file's columns alone."""
@@ -138,9 +129,9 @@ class _RunPart:
     def records(self) -> list[dict[str, Any]]:
         if self.parsed is not None:
             return self.parsed
-        assert self.data is not None and self.lines is not None
+        assert self.data is not None
         lines = self.data.split(b"\n")
-        return [loads(lines[i]) for i in self.lines]
+        return [loads(lines[i]) for i in (self.lines if self.lines is not None else range(len(self)))]
 
 
 def _usual_args(args: Any) -> bool:
@@ -151,17 +142,6 @@ def _usual_args(args: Any) -> bool:
             and type(args.get("trial_seed")) is int and type(args.get("hparams_seed")) is int)
 
 
-def _read_file(path: str) -> tuple[bytes, dict[str, Any] | None, tuple[bytes, int] | None]:
-    """(the file, its run's args, its lines without the args text) -- the last two None if irregular."""
-    with open(path, "rb") as handle:
-        data = handle.read()
-    head = args_prefix(data[: data.find(b"\n")]) if data.startswith(b'{"args": {') else None
-    if head is None or split_file is None or not _usual_args(head[1]):
-        return data, None, None
-    bodies = split_file(data, head)
-    return data, (head[1] if bodies is not None else None), bodies
-
-
 def _slow_part(path: str, data: bytes) -> _RunPart:
     problems: list[Problem] = []
     records = read_lines(path, data, problems)
@@ -169,32 +149,49 @@ def _slow_part(path: str, data: bytes) -> _RunPart:
                     truncated=bool(data) and not data.endswith(b"\n"), problems=problems)
 
 
+def _read_bytes(path: str) -> bytes | None:
+    """The bytes of a file, or None if there is no such file (not a run folder: DomainBed skips those)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    try:
+        chunks = [os.read(fd, os.fstat(fd).st_size + 1)]
+        while chunks[-1]:
+            chunks.append(os.read(fd, 1 << 20))
+        return b"".join(chunks)
+    except IsADirectoryError:
+        return None
+    finally:
+        os.close(fd)
+
+
 def _read_parts(paths: list[str]) -> list[_RunPart | None]:
     """One part per results.jsonl (None where there is no file): regular files decoded all at once."""
-    read: list[tuple[bytes, dict[str, Any] | None, tuple[bytes, int] | None] | None] = []
-    for path in paths:
-        try:
-            read.append(_read_file(path))
-        except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-            read.append(None)  # not a run folder (DomainBed skips these too)
-    fast = [i for i, r in enumerate(read) if r is not None and r[1] is not None]
-    width = max((read[i][0][: read[i][0].find(b"\n")].count(b'_out_acc"') for i in fast), default=0)
-    columns, ok = decode_files([(read[i][1], *read[i][2]) for i in fast], width + 1)
+    read = [_read_bytes(path) for path in paths]
+    n_lines = [regular(data) if data is not None and decode_files is not None else 0 for data in read]
+    fast = [i for i, n in enumerate(n_lines) if n]
+    sample = fast[:: max(1, len(fast) // 500)]  # a first guess of the widest file; decode_files widens it
+    width = max((read[i][: read[i].find(b"\n")].count(b'_out_acc"') for i in sample), default=0)
+    if fast:
+        columns, args, repeats = decode_files([read[i] for i in fast], [n_lines[i] for i in fast], width + 1, _usual_args)
     parts: list[_RunPart | None] = [None] * len(paths)
     start = 0
     for j, i in enumerate(fast):
-        if ok[j]:
-            n = read[i][2][1]
-            parts[i] = _RunPart(columns, read[i][1], data=read[i][0], lines=list(range(n)), rows=(start, start + n))
-            start += n
-    for i, r in enumerate(read):
-        if r is not None and parts[i] is None:
-            parts[i] = _slow_part(paths[i], r[0])
+        if args[j] is not None:
+            parts[i] = _RunPart(columns, args[j], data=read[i], rows=(start, start + n_lines[i]),
+                                may_repeat=bool(repeats[j]))
+            start += n_lines[i]
+    for i, data in enumerate(read):
+        if data is not None and parts[i] is None:
+            parts[i] = _slow_part(paths[i], data)
     return parts
 
 
 def _dedupe_steps(part: _RunPart, path: str, problems: list[Problem]) -> _RunPart:
     """Keep the last record of each step (a relaunched run appends a fresh run to the same file)."""
+    if not part.may_repeat:
+        return part
     steps = (part.columns.step[slice(*part.rows)] if part.rows else part.columns.step).tolist()
     last: dict[int, int] = {}
     for i, step in enumerate(steps):
@@ -212,12 +209,14 @@ def _dedupe_steps(part: _RunPart, path: str, problems: list[Problem]) -> _RunPar
         part.parsed = [part.parsed[i] for i in kept]
         part.args = part.parsed[0]["args"]
     else:
-        part.lines = [part.lines[i] for i in kept]
+        part.lines = [(part.lines or range(len(steps)))[i] for i in kept]
     return part
 
 
 def _run_identity(args: dict[str, Any]) -> bytes:
-    return dumps_sorted({k: v for k, v in args.items() if k != "output_dir"})
+    args = args.copy()
+    args.pop("output_dir", None)
+    return dumps_sorted(args)
 
 
 def _list_run_dirs(root: Path, order: str) -> list[str]:
@@ -263,21 +262,22 @@ def read_sweep(
                 continue
             sweep.problems.extend(part.problems or ())
             key = name if len(input_dirs) == 1 else f"{root}/{name}"
-            run = SweepRun(run_id=key, path=root / name, done=os.path.exists(f"{base}{os.sep}{name}{os.sep}done"),
-                           truncated=part.truncated)
-            if not keep_duplicates:
+            folder = f"{base}{os.sep}{name}"
+            run = SweepRun(key, folder, os.path.exists(f"{folder}{os.sep}done"), truncated=part.truncated)
+            if part.may_repeat and not keep_duplicates:
                 part = _dedupe_steps(part, path, sweep.problems)
-            if len(part) and not keep_duplicates:
+            n = len(part)
+            if n and not keep_duplicates:
                 identity = _run_identity(part.args)
                 first = identities.get(identity)
                 if first is not None:
                     prefer_new = run.done and not sweep.runs[first].done
-                    _mark_duplicate_run(sweep, run, first, len(part), prefer_new)
+                    _mark_duplicate_run(sweep, run, first, n, prefer_new)
                     if not prefer_new:
                         continue
                     del parts[first]
                 identities[identity] = key
-            run.n_records = len(part)
+            run.n_records = n
             sweep.runs[key] = run
             parts[key] = part
     _assemble(sweep, list(parts.items()))
@@ -306,7 +306,7 @@ def _assemble(sweep: Sweep, parts: list[tuple[str, _RunPart]]) -> None:
     if rows:
         segments.append(shared.take(np.concatenate(rows)))
     sweep._columns = concat_columns(segments)
-    sweep.record_runs = [key for key, part in parts for _ in range(len(part))]
+    sweep.record_runs = list(itertools.chain.from_iterable(itertools.repeat(key, len(part)) for key, part in parts))
 
 
 def _mark_duplicate_run(sweep: Sweep, run: SweepRun, first: str, n_records: int, prefer_new: bool) -> None:

@@ -88,24 +88,6 @@ def _check_record(record: Any, good_args: list) -> str | None:
     return None
 
 
-def args_prefix(first_line: bytes) -> tuple[bytes, Any] | None:
-    """The text ``{"args": {...}`` that opens a DomainBed line, with its parsed value (or None).
-
-    DomainBed writes ``json.dumps(record, sort_keys=True)``: ``args`` comes first and is identical on
-    every line of a run (the fast path of the reader relies on it, and checks it).
-    """
-    if not first_line.startswith(b'{"args": {'):
-        return None
-    cut = first_line.find(b', "env0_in_acc"')
-    if cut < 0:
-        return None
-    try:
-        head = loads(first_line[:cut] + b"}")
-    except ValueError:
-        return None
-    return (first_line[:cut], head["args"]) if isinstance(head, dict) and len(head) == 1 else None
-
-
 def _parse_file_whole(data: bytes) -> list[Any] | None:
     """All lines of a well-formed file in one parse; None if any line is not JSON."""
     if not data.endswith(b"\n") or b"\n\n" in data:
