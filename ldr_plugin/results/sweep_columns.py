@@ -76,7 +76,7 @@ def _padded(rows: list[list[Any]], width: int) -> np.ndarray:
 
 
 def concat_columns(parts: list[Columns]) -> Columns:
-    """One Columns of several, in order; args keys are merged in order of first appearance."""
+    """One Columns of several, in order; args keys are merged, kept only if used, in order of first use."""
     keys: dict[ArgsKey, int] = {}
     width = max((p.acc_in.shape[1] for p in parts), default=0)
     n = sum(len(p) for p in parts)
@@ -90,4 +90,10 @@ def concat_columns(parts: list[Columns]) -> Columns:
         acc_out[row : row + len(part), :w] = part.acc_out
         row += len(part)
     cat = lambda arrays: np.concatenate(arrays) if arrays else np.zeros(0, dtype=np.int64)
-    return Columns(list(keys), cat(ix), cat([p.step for p in parts]), cat([p.n_out for p in parts]), acc_in, acc_out)
+    all_keys, ix = list(keys), cat(ix)
+    used, first = np.unique(ix, return_index=True)  # keep used keys only, in order of first appearance
+    used = used[np.argsort(first)]
+    renumber = np.zeros(len(all_keys), dtype=np.int64)
+    renumber[used] = np.arange(len(used))
+    return Columns([all_keys[i] for i in used], renumber[ix] if len(ix) else ix, cat([p.step for p in parts]),
+                   cat([p.n_out for p in parts]), acc_in, acc_out)
