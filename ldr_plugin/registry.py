@@ -61,12 +61,10 @@ def _canonical(name: str) -> str:
 
 def _group_entries(group: str) -> list[Entry]:
     seen: dict[tuple[str, str], Entry] = {}
-    for dist in md.distributions():
-        dist_name = dist.metadata["Name"] or "?"
-        for ep in dist.entry_points:
-            if ep.group == group:
-                # the same distribution can be visible twice on sys.path (editable + build dir)
-                seen.setdefault((ep.name, _canonical(dist_name)), Entry(group, ep.name, ep.value, dist_name))
+    for ep in md.entry_points(group=group):
+        dist_name = (ep.dist.metadata["Name"] if ep.dist is not None else None) or "?"
+        # the same distribution can be visible twice on sys.path (editable + build dir)
+        seen.setdefault((ep.name, _canonical(dist_name)), Entry(group, ep.name, ep.value, dist_name))
     return list(seen.values())
 
 
