@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ldr_plugin.errors import LdrError
-from ldr_plugin.leaderboard import crossmodel, published_tables
+from ldr_plugin.leaderboard import crossmodel, heldout, published_tables
 from ldr_plugin.leaderboard.domainbed_tables import domainbed_tables
 from ldr_plugin.leaderboard.extras import add_extra_columns
 from ldr_plugin.leaderboard.inputs import BuildInputs
@@ -92,9 +92,15 @@ def cross_model_board(spec: LeaderboardSpec, inputs: BuildInputs, out_dir: Path)
     """Γ′ of every scored model joined with published accuracies, rank correlations, scatter plots."""
     rb = inputs.optional_published(spec, "robustbench") if "robustbench" in spec.published else None
     oc = inputs.optional_published(spec, "openclip") if "openclip" in spec.published else None
-    models = crossmodel.cross_model_table(spec, inputs.project, crossmodel.published_accuracies(rb, oc))
+    accuracies = crossmodel.published_accuracies(rb, oc)
+    if heldout.FIELD in spec.accuracies:  # runs trained here: accuracy on their own held-out domain
+        for model_id, fields in heldout.heldout_accuracies(inputs.project).items():
+            accuracies.setdefault(model_id, {}).update(fields)
+    models = crossmodel.cross_model_table(spec, inputs.project, accuracies)
     models.sources[crossmodel.REPRODUCED] = (f"k* records computed by ldr-plugin, read from "
                                              f"{', '.join(inputs.results_dirs)}")
+    if heldout.FIELD in spec.accuracies:
+        models.sources[heldout.SOURCE_KEY] = heldout.SOURCE_TEXT
     if rb is not None:
         models.sources[published_tables.RB_KEY] = published_tables.robustbench.SOURCE_TEXT
     if oc is not None:
@@ -103,8 +109,9 @@ def cross_model_board(spec: LeaderboardSpec, inputs: BuildInputs, out_dir: Path)
     corr.sources = dict(models.sources)
     if models.rows:
         corr.plots = crossmodel.scatter_plots(spec, models, out_dir)
+    joined = [*spec.published, *(["the runs' own results.jsonl"] if heldout.FIELD in spec.accuracies else [])]
     how = [(f"{len(models.rows)} models with k* '{spec.metric}' records; accuracies joined on the model id "
-           f"from {', '.join(spec.published) or 'no published source'}.")]
+           f"from {', '.join(joined) or 'no accuracy source'}.")]
     return Board(spec, [models, corr], how)
 
 

@@ -14,6 +14,8 @@ from typing import Any
 import numpy as np
 
 from ldr_plugin.leaderboard.correlation import rank_correlation
+from ldr_plugin.leaderboard.heldout import FIELD as HELDOUT_FIELD
+from ldr_plugin.leaderboard.heldout import SOURCE_KEY as HELDOUT_KEY
 from ldr_plugin.leaderboard.published_tables import OC_KEY, RB_KEY
 from ldr_plugin.leaderboard.records import ProjectRecords, metric_value
 from ldr_plugin.leaderboard.spec import LeaderboardSpec
@@ -25,10 +27,11 @@ ACCURACIES: dict[str, tuple[str, str]] = {
     "corruptions_acc_pct": ("corruptions acc (%)", RB_KEY),
     "zeroshot_avg_pct": ("zero-shot avg 38 (%)", OC_KEY),
     "zeroshot_imagenet_pct": ("zero-shot ImageNet-1k (%)", OC_KEY),
+    HELDOUT_FIELD: ("held-out domain acc (%)", HELDOUT_KEY),
 }
 REPRODUCED = "reproduced"
 FOOTNOTES = {
-    "not_published": "—: model id not found in the published source (kept, not dropped)",
+    "not_published": "—: model id not found in the accuracy source (kept, not dropped)",
     "undefined": "—: Γ′ undefined for this model (no class with finite skewness)",
 }
 

@@ -1,0 +1,169 @@
+"""The main job, end to end, on embedded data: train → score → leaderboard.
+
+1. **Train** ERM, LatentDR and one ablation on the embedded digits domains through the DomainBed
+   protocol (every domain held out in turn; with test-domain pairs for leave-one-domain-out
+   selection in the full run): DomainBed's own ``sweep`` when DomainBed is importable, the built-in
+   loop otherwise. Both write DomainBed's run folders (``results.jsonl``, ``model.pkl``, ``done``).
+2. **Score** each run's final featurizer on its held-out domain with every registered metric
+   (k*, alignment, uniformity): one result record per (run, metric family).
+3. **Build** the leaderboards (Markdown, CSV, LaTeX, HTML, plots) and print a summary.
+
+Re-running with the same ``--out`` skips finished runs and records and resumes the rest.
+
+>>> cfg = DemoConfig.preset(quick=True)
+>>> cfg.datasets, cfg.n_trials
+(('RotatedDigitsFlat',), 1)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from ldr_plugin.errors import LdrError
+
+SPECS = ("dg_study.toml", "kstar_vs_heldout.toml")
+
+
+@dataclass(frozen=True)
+class DemoConfig:
+    """What the demo trains and scores; :meth:`preset` gives the full and ``--quick`` defaults."""
+
+    out_dir: str = "ldr-demo"
+    datasets: tuple[str, ...] = ("RotatedDigitsFlat", "CorruptedDigitsFlat")
+    algorithms: tuple[str, ...] = ("ERM", "LatentDR", "LatentDRNoise")
+    n_trials: int = 1
+    steps: int = 300
+    batch_size: int = 32
+    checkpoint_freq: int = 50
+    single_test_envs: bool = False
+    engine: str = "auto"  # auto | builtin | domainbed
+
+    @classmethod
+    def preset(cls, quick: bool = False, **overrides: Any) -> DemoConfig:
+        if quick:
+            base = cls(datasets=("RotatedDigitsFlat",), n_trials=1, steps=100, batch_size=32, single_test_envs=True)
+        else:
+            base = cls()
+        return replace(base, **{k: v for k, v in overrides.items() if v is not None})
+
+    def sweep_config(self):
+        from ldr_plugin.training.sweep import SweepConfig
+
+        return SweepConfig(
+            datasets=list(self.datasets), algorithms=list(self.algorithms), n_trials=self.n_trials,
+            n_hparams_from=0, n_hparams=1, steps=self.steps,
+            hparams=json.dumps({"batch_size": self.batch_size}, sort_keys=True),
+            single_test_envs=self.single_test_envs,
+        )
+
+
+def domainbed_root() -> Path | None:
+    """The DomainBed checkout to use: ``DOMAINBED_DIR``, else an importable ``domainbed`` package's parent."""
+    root = os.environ.get("DOMAINBED_DIR")
+    if root:
+        if not (Path(root) / "domainbed" / "scripts" / "sweep.py").is_file():
+            raise LdrError(f"DOMAINBED_DIR={root} is not a DomainBed clone (no domainbed/scripts/sweep.py)")
+        return Path(root).resolve()
+    import importlib.util
+
+    spec = importlib.util.find_spec("domainbed")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))).resolve().parent
+
+
+def train_stage(config: DemoConfig, sweep_dir: Path, log) -> dict[str, Any]:
+    """Run (or resume) the sweep with DomainBed's scripts when available, else the built-in loop."""
+    from ldr_plugin.training.sweep import run_domainbed_sweep, run_sweep
+
+    sweep = config.sweep_config()
+    root = domainbed_root() if config.engine in ("auto", "domainbed") else None
+    if config.engine == "domainbed" and root is None:
+        raise LdrError("--engine domainbed: DomainBed is not importable (set DOMAINBED_DIR to a clone)")
+    if root is not None:
+        log(f"training with DomainBed's own sweep (DomainBed at {root})")
+        counts = run_domainbed_sweep(sweep, sweep_dir, root)
+        return {"engine": "domainbed", "domainbed_root": str(root), **counts}
+    log("training with the built-in loop (DomainBed not importable)")
+    return {"engine": "builtin", **run_sweep(sweep, sweep_dir)}
+
+
+def heldout_cells(config: DemoConfig, sweep_dir: Path) -> list:
+    """One scoring cell per single-test-domain run: its final featurizer on its held-out domain (in split)."""
+    from ldr_plugin.scoring.cells import Cell
+    from ldr_plugin.training.sweep import job_dir, make_args_list
+
+    cells = []
+    for args in make_args_list(config.sweep_config()):
+        if len(args["test_envs"]) == 1:
+            run = job_dir(sweep_dir, args).resolve()
+            cells.append(Cell(f"domainbed:{run}", f"run:env{args['test_envs'][0]}", "in", "featurizer"))
+    return cells
+
+
+def score_stage(cells: list, scores_dir: Path, log) -> int:
+    """Score every cell (finished ones are skipped); a failing cell is an error naming it."""
+    from tqdm.auto import tqdm
+
+    from ldr_plugin.scoring.cells import score_cell
+
+    failed = []
+    for cell in tqdm(cells, desc="score", unit="run", disable=None):
+        try:
+            score_cell(cell, scores_dir)
+        except LdrError as exc:
+            failed.append(f"{cell.model_id} {cell.dataset}: {exc}")
+    if failed:
+        raise LdrError(f"{len(failed)} of {len(cells)} scoring cells failed:\n  " + "\n  ".join(failed))
+    log(f"scored {len(cells)} held-out domains into {scores_dir}")
+    return len(cells)
+
+
+def build_stage(sweep_dir: Path, scores_dir: Path, board_dir: Path) -> list[Path]:
+    from ldr_plugin.leaderboard.build import build_leaderboards, default_command
+    from ldr_plugin.registry_files import registry_file
+
+    specs = [str(registry_file("leaderboards", name)) for name in SPECS]
+    results = [str(sweep_dir), str(scores_dir)]
+    command = default_command(specs, results, board_dir, None)
+    return build_leaderboards(specs, results, board_dir, command=command, progress=False)
+
+
+def summary_text(sweep_dir: Path) -> str:
+    """DomainBed's 'Averages' tables (all three selection methods) of the demo's sweep, as text."""
+    from ldr_plugin.leaderboard.domainbed_tables import SweepSelection, domainbed_tables
+    from ldr_plugin.leaderboard.render_domainbed import render_domainbed_text
+    from ldr_plugin.results.sweep import read_sweep
+
+    sweep = read_sweep(str(sweep_dir), progress=False)
+    tables = [t for t in domainbed_tables(SweepSelection.build(sweep)) if t.kind == "domainbed_averages"]
+    return render_domainbed_text(tables, len(sweep.records))
+
+
+def run_demo(config: DemoConfig, log=print) -> dict[str, Any]:
+    """Train, score and build into ``config.out_dir``; returns timings and where everything is."""
+    out = Path(config.out_dir)
+    sweep_dir, scores_dir, board_dir = out / "sweep", out / "scores", out / "leaderboard"
+    timings: dict[str, float] = {}
+    start = time.perf_counter()
+    training = train_stage(config, sweep_dir, log)
+    timings["train_s"] = time.perf_counter() - start
+    mark = time.perf_counter()
+    n_scored = score_stage(heldout_cells(config, sweep_dir), scores_dir, log)
+    timings["score_s"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    paths = build_stage(sweep_dir, scores_dir, board_dir)
+    timings["build_s"] = time.perf_counter() - mark
+    timings["total_s"] = time.perf_counter() - start
+    manifest = {"config": asdict(config), "training": training, "n_scored": n_scored, "timings_s": timings,
+                "sweep_dir": str(sweep_dir), "scores_dir": str(scores_dir), "leaderboard_dir": str(board_dir),
+                "files": sorted(str(p.relative_to(board_dir)) for p in paths if p.is_relative_to(board_dir))}
+    from ldr_plugin.results import atomic_write_text
+
+    atomic_write_text(out / "demo.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+    return manifest

@@ -1,0 +1,52 @@
+"""Held-out-domain accuracy of DomainBed runs that were scored with k* (reproduced here, not published).
+
+A k* record of model ``domainbed:<run dir>`` scored on the run's test environment (dataset
+``run:env<t>`` or ``run:<t>``) is joined with that run's own accuracy on the same environment at
+its final step (``env<t>_in_acc`` of the last ``results.jsonl`` record, in percent): the final model
+is the one ``model.pkl`` holds, so the features and the accuracy come from the same weights.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from ldr_plugin.leaderboard.records import ProjectRecords
+
+FIELD = "heldout_acc_pct"
+SOURCE_KEY = "reproduced-runs"
+SOURCE_TEXT = ("trained by ldr-plugin (DomainBed protocol): accuracy of the final model on the run's "
+               "held-out (test) domain, from the run's results.jsonl")
+_ENV = re.compile(r"^run:(?:env)?(\d+)$")
+
+
+def _last_record(run_dir: Path) -> dict | None:
+    path = run_dir / "results.jsonl"
+    if not path.is_file():
+        return None
+    last = None
+    for line in path.read_text().splitlines():
+        try:
+            last = json.loads(line)
+        except json.JSONDecodeError:  # a torn last line: keep the last complete record
+            continue
+    return last
+
+
+def heldout_accuracies(project: ProjectRecords) -> dict[str, dict[str, float | None]]:
+    """{model_id: {"heldout_acc_pct": percent}} for k* records of runs scored on their test domain."""
+    out: dict[str, dict[str, float | None]] = {}
+    for _, record in project.records:
+        model_id = record["model_id"]
+        match = _ENV.match(record["dataset"])
+        if not model_id.startswith("domainbed:") or match is None or model_id in out:
+            continue
+        last = _last_record(Path(model_id.split(":", 1)[1]))
+        if last is None:
+            continue
+        test_envs = last.get("args", {}).get("test_envs", [])
+        env = int(match.group(1))
+        value = last.get(f"env{env}_in_acc") if test_envs == [env] else None
+        out[model_id] = {FIELD: None if value is None else 100.0 * float(value)}
+    return out
