@@ -43,26 +43,21 @@ def _decoder(n_envs: int) -> tuple[msgspec.json.Decoder, attrgetter]:
     return msgspec.json.Decoder(record), attrgetter(*names)
 
 
-def _decode(data: bytes, n_envs: int) -> list[Any] | None:
-    try:
-        return _decoder(n_envs)[0].decode_lines(data)
-    except (msgspec.DecodeError, msgspec.ValidationError):
-        return None
-
-
 def _decode_all(files: list[bytes], counts: np.ndarray, n_envs: int) -> tuple[list[Any], np.ndarray]:
-    """Records of every file (one call), or file by file after a failure; and which files decoded."""
-    records = _decode(b"".join(files), n_envs)
+    """Records of every file that decodes (file by file: no copy of the whole sweep), and which did."""
+    decode = _decoder(n_envs)[0].decode_lines
+    records: list[Any] = []
     good = np.ones(len(files), dtype=bool)
-    if records is not None and len(records) == counts.sum():
-        return records, good
-    records = []
     for i, data in enumerate(files):
-        decoded = _decode(data, n_envs)
-        if decoded is None or len(decoded) != counts[i]:
+        try:
+            decoded = decode(data)
+        except (msgspec.DecodeError, msgspec.ValidationError):
             good[i] = False
+            continue
+        if len(decoded) == counts[i]:
+            records += decoded
         else:
-            records.extend(decoded)
+            good[i] = False
     return records, good
 
 
