@@ -130,9 +130,8 @@ def select_columns(columns: Columns, groups: Groups, method: str) -> dict[GroupK
     gs, val, test, rec = _RUN_ACC[method](columns, groups)
     group = groups.gs_group[gs]
     key = np.where(np.isnan(val), -np.inf, val)  # DomainBed's sort puts NaN first; reversed: last
-    best = last_per_segment(group, key, tie=groups.gs_seed[gs], presorted=False)
     choices = {}
-    for i in best[np.argsort(group[best], kind="stable")]:
+    for i in last_per_segment(group, key, tie=groups.gs_seed[gs]):  # in group order
         choices[groups.keys[group[i]]] = Choice(*groups.keys[group[i]], val_acc=float(val[i]),
                                                 test_acc=float(test[i]), record_index=int(rec[i]))
     return choices

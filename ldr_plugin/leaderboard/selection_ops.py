@@ -24,12 +24,9 @@ def first_max_per_segment(seg: np.ndarray, values: np.ndarray) -> np.ndarray:
     return last_per_segment(seg, key, tie=-np.arange(len(seg)))
 
 
-def last_per_segment(seg: np.ndarray, key: np.ndarray, tie: np.ndarray | None = None,
-                     presorted: bool = True) -> np.ndarray:
-    """Per ``seg`` value: the row with the largest ``key``; ties go to the largest ``tie`` (default: the last row).
-
-    ``presorted`` says equal ``seg`` values are contiguous (only used to skip nothing; kept for clarity).
-    """
+def last_per_segment(seg: np.ndarray, key: np.ndarray, tie: np.ndarray | None = None) -> np.ndarray:
+    """Per ``seg`` value (rows in any order): the row with the largest ``key``; ties go to the largest
+    ``tie`` (default: the last row). Returned in ``seg`` order."""
     if not len(seg):
         return np.zeros(0, dtype=np.int64)
     tie = np.arange(len(seg)) if tie is None else tie
