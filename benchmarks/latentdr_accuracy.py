@@ -72,7 +72,7 @@ def summarize(out: Path, algorithms: list[str] | None = None) -> str:
         cells[label][test_env][args["trial_seed"]] = select_training_domain(records, test_env)
     labels = [a for a in (algorithms or sorted(cells)) if a in cells]
     envs = sorted({e for lab in labels for e in cells[lab]})
-    head = "| algorithm | " + " | ".join(f"env{e}" for e in envs) + " | Avg | train-val | n |"
+    head = "| algorithm | " + " | ".join(f"env{e}" for e in envs) + " | Avg | train-val | trials |"
     lines = [head, "|" + "---|" * (len(envs) + 4)]
     for lab in labels:
         row, per_trial, vals = [], defaultdict(list), []
@@ -83,7 +83,7 @@ def summarize(out: Path, algorithms: list[str] | None = None) -> str:
                 per_trial[t].append(c["test"])
             row.append(_mean_se(accs))
         complete = [sum(v) / len(v) for v in per_trial.values() if len(v) == len(envs)]
-        n = min((len(cells[lab][e]) for e in envs), default=0)
+        n = len(complete)
         lines.append(f"| {lab} | " + " | ".join(row) + f" | {_mean_se(complete)} | "
                      f"{100 * sum(vals) / max(len(vals), 1):.1f} | {n} |")
     return "\n".join(lines)
@@ -93,6 +93,8 @@ def _mean_se(accs: list[float]) -> str:
     if not accs:
         return "X"
     m = sum(accs) / len(accs)
+    if len(accs) == 1:
+        return f"{100 * m:.1f}"
     sd = math.sqrt(sum((a - m) ** 2 for a in accs) / len(accs))
     return f"{100 * m:.1f} ± {100 * sd / math.sqrt(len(accs)):.1f}"
 
