@@ -168,3 +168,25 @@ def test_spatial_variant_uses_the_featurizer_map_on_images(monkeypatch):
     monkeypatch.setattr(D, "spatial_degradation", lambda fmap, *a: seen.append(fmap.shape) or real(fmap, *a))
     _train(A.LatentDRSpatial, (1, 28, 28), BASE, steps=1)
     assert seen == [(12, 14 * 14, 128)]
+
+
+@pytest.mark.domainbed
+def test_mixup_twin_matches_domainbed_mixup_bitwise():
+    from domainbed import algorithms
+
+    from ldr_plugin.domainbed.mixup import Mixup
+
+    hp = {**BASE, "mixup_alpha": 0.2}
+    runs = []
+    for cls in (algorithms.Mixup, Mixup):
+        np.random.seed(0)
+        runs.append(_train(cls, (10,), hp)[0])
+    assert _same_params(*runs)
+
+
+def test_mixup_twin_updates():
+    from ldr_plugin.domainbed.mixup import Mixup
+
+    np.random.seed(0)
+    _, logs, _ = _train(Mixup, (10,), {**BASE, "mixup_alpha": 0.2})
+    assert all(type(v["loss"]) is float and math.isfinite(v["loss"]) for v in logs)
