@@ -39,7 +39,6 @@ class DemoConfig:
     n_trials: int = 1
     steps: int = 300
     batch_size: int = 32
-    checkpoint_freq: int = 50
     single_test_envs: bool = False
     engine: str = "auto"  # auto | builtin | domainbed
 
@@ -142,7 +141,7 @@ def summary_text(sweep_dir: Path) -> str:
 
     sweep = read_sweep(str(sweep_dir), progress=False)
     tables = [t for t in domainbed_tables(SweepSelection.build(sweep)) if t.kind == "domainbed_averages"]
-    return render_domainbed_text(tables, len(sweep.records))
+    return render_domainbed_text(tables, len(sweep))
 
 
 def run_demo(config: DemoConfig, log=print) -> dict[str, Any]:

@@ -59,7 +59,7 @@ def _write_board(board: Board, out_dir: Path, inputs: BuildInputs) -> list[Path]
     ]
     if spec.kind == "domainbed":  # DomainBed's own text output of the reproduced rows
         ours = [_without_published(t) for t in tables]
-        total = len(inputs.selection(spec.order).sweep.records)
+        total = len(inputs.selection(spec.order).sweep)
         paths.append(atomic_write_text(out_dir / f"{spec.id}.domainbed.txt", render_domainbed_text(ours, total)))
     return paths
 

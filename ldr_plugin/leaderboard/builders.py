@@ -60,7 +60,7 @@ def _sort_rows(table: Table, how: str) -> None:
 def domainbed_board(spec: LeaderboardSpec, inputs: BuildInputs, out_dir: Path) -> Board:
     """DomainBed tables of the sweeps under --results (+ extra metric columns, published rows, plots)."""
     sel = inputs.selection(spec.order)
-    if not sel.sweep.records:
+    if not len(sel.sweep):
         raise LdrError(f"{spec.path}: no DomainBed sweep records (<dir>/<run>/results.jsonl) under "
                        f"{inputs.results_dirs}")
     text = f"reproduced by ldr-plugin from DomainBed sweep records in {', '.join(inputs.results_dirs)}"
@@ -83,7 +83,7 @@ def domainbed_board(spec: LeaderboardSpec, inputs: BuildInputs, out_dir: Path) -
             name = f"plots/{spec.id}__{table.table_id}.svg"
             plot_average_bars(table, "Avg", out_dir / name)
             table.plots.append(name)
-    how = [(f"DomainBed model selection ({', '.join(spec.selection)}) over {len(sel.sweep.records)} records "
+    how = [(f"DomainBed model selection ({', '.join(spec.selection)}) over {len(sel.sweep)} records "
            f"of {len(sel.sweep.runs)} runs; {len(sel.sweep.incomplete_runs())} runs without `done`.")]
     return Board(spec, tables, how)
 
