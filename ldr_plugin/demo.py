@@ -114,7 +114,7 @@ def score_stage(cells: list, scores_dir: Path, log) -> int:
     failed = []
     for cell in tqdm(cells, desc="score", unit="run", disable=None):
         try:
-            score_cell(cell, scores_dir)
+            score_cell(cell, scores_dir, progress=False)
         except LdrError as exc:
             failed.append(f"{cell.model_id} {cell.dataset}: {exc}")
     if failed:

@@ -15,7 +15,9 @@ import click
 @click.option("--trials", "n_trials", type=int, default=None, help="Trials per cell (default: the preset's).")
 @click.option("--datasets", default=None, help="Comma list of embedded datasets (default: the preset's).")
 @click.option("--algorithms", default=None, help="Comma list of algorithms (default: ERM,LatentDR,LatentDRNoise).")
-def demo(out_dir, quick, engine, steps, n_trials, datasets, algorithms) -> None:
+@click.option("--pairs/--no-pairs", default=None,
+              help="Also train the test-domain pairs leave-one-domain-out selection needs (default: full yes, quick no).")
+def demo(out_dir, quick, engine, steps, n_trials, datasets, algorithms, pairs) -> None:
     """Train ERM, LatentDR and an ablation on embedded digits domains (DomainBed protocol), score each
     held-out domain with k* and alignment/uniformity, and build the leaderboard into --out."""
     from ldr_plugin.demo import DemoConfig, run_demo, summary_text
@@ -24,6 +26,7 @@ def demo(out_dir, quick, engine, steps, n_trials, datasets, algorithms) -> None:
         quick=quick, out_dir=out_dir, engine=engine, steps=steps, n_trials=n_trials,
         datasets=tuple(datasets.split(",")) if datasets else None,
         algorithms=tuple(algorithms.split(",")) if algorithms else None,
+        single_test_envs=None if pairs is None else not pairs,
     )
     manifest = run_demo(config, log=lambda msg: click.echo(f"demo: {msg}", err=True))
     click.echo(summary_text(manifest["sweep_dir"]))

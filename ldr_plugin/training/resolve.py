@@ -19,7 +19,7 @@ from types import ModuleType
 from ldr_plugin.errors import UnknownNameError
 from ldr_plugin.registry import Registry, unknown_name_message
 
-HOST_FREE_ALGORITHMS = {"ERM": "ldr_plugin.domainbed.erm:ERM"}
+HOST_FREE_ALGORITHMS = {"ERM": "ldr_plugin.domainbed.erm:ERM", "Mixup": "ldr_plugin.domainbed.mixup:Mixup"}
 
 
 @functools.lru_cache(maxsize=16)
