@@ -96,7 +96,7 @@ def cross_model_table(spec: LeaderboardSpec, project: ProjectRecords, published:
     rows.sort(key=lambda r: (r.cells[0].value is None, r.cells[0].value or 0.0, r.label))
     columns = [Column("Γ′" if spec.metric == "gamma_prime" else spec.metric)]
     columns += [Column(ACCURACIES[f][0], source=ACCURACIES[f][1]) for f in fields]
-    return Table(table_id=f"{spec.id}__models", title=f"{spec.title}: {spec.metric} and published accuracy",
+    return Table(table_id=f"{spec.id}__models", title=f"{spec.title}: {spec.metric} and accuracy",
                  columns=columns, rows=rows, row_header="model id", section=spec.title, kind="cross_model",
                  footnotes=dict(FOOTNOTES),
                  notes=[f"{len(rows)} scored models; k* records of family '{spec.metric_family}'"
