@@ -37,7 +37,7 @@ class DemoConfig:
     datasets: tuple[str, ...] = ("RotatedDigitsFlat", "CorruptedDigitsFlat")
     algorithms: tuple[str, ...] = ("ERM", "LatentDR", "LatentDRNoise")
     n_trials: int = 1
-    steps: int = 300
+    steps: int = 200
     batch_size: int = 32
     single_test_envs: bool = False
     engine: str = "auto"  # auto | builtin | domainbed
