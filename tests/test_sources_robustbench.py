@@ -150,3 +150,17 @@ def test_ensemble_heads_concatenate_member_features():
     out = hooked(x, ("penultimate",))["penultimate"]
     expected = torch.cat([m[:3](x) for m in model.models], dim=1)
     torch.testing.assert_close(out, expected)
+
+
+def test_pkg_resources_shim_does_not_leak(monkeypatch):
+    """The import repair must not leave a partial pkg_resources for other code (pytest's monkeypatch uses it)."""
+    import sys
+
+    from ldr_plugin.sources._compat import import_robustbench
+
+    import_robustbench()
+    leaked = sys.modules.get("pkg_resources")
+    assert leaked is None or not getattr(leaked, "__ldr_shim__", False)
+    import robustbench.loaders
+
+    assert hasattr(robustbench.loaders.pkg_resources, "resource_filename")

@@ -53,15 +53,23 @@ def import_robustbench() -> Any:
         return sys.modules["robustbench.utils"]
     if importlib.util.find_spec("robustbench") is None:
         raise LdrError("the robustbench source needs robustbench: pip install 'ldr-plugin[robustbench]'")
+    shimmed = False
     try:
         importlib.import_module("pkg_resources")
     except ImportError:
         sys.modules["pkg_resources"] = _pkg_resources_shim()
+        shimmed = True
     _alias_autoattack()
     try:
+        importlib.import_module("robustbench.loaders")  # the module that does `import pkg_resources`
         return importlib.import_module("robustbench.utils")
     except Exception as exc:
         raise LdrError(f"robustbench failed to import even with the shims: {type(exc).__name__}: {exc}") from exc
+    finally:
+        # robustbench keeps its own reference; other code (pytest, setuptools users) must not find a
+        # partial pkg_resources in sys.modules and take it for the real one
+        if shimmed and getattr(sys.modules.get("pkg_resources"), "__ldr_shim__", False):
+            del sys.modules["pkg_resources"]
 
 
 def _refuse_download(*args: Any, **kwargs: Any) -> None:
