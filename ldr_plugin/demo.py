@@ -92,16 +92,17 @@ def train_stage(config: DemoConfig, sweep_dir: Path, log) -> dict[str, Any]:
     return {"engine": "builtin", **run_sweep(sweep, sweep_dir)}
 
 
-def heldout_cells(config: DemoConfig, sweep_dir: Path) -> list:
-    """One scoring cell per single-test-domain run: its final featurizer on its held-out domain (in split)."""
+def heldout_cells(sweep_dir: Path) -> list:
+    """One scoring cell per finished single-test-domain run of a sweep folder: its final featurizer
+    on its held-out domain (in split). Pair runs (for leave-one-domain-out) are not scored."""
     from ldr_plugin.scoring.cells import Cell
-    from ldr_plugin.training.sweep import job_dir, make_args_list
 
     cells = []
-    for args in make_args_list(config.sweep_config()):
-        if len(args["test_envs"]) == 1:
-            run = job_dir(sweep_dir, args).resolve()
-            cells.append(Cell(f"domainbed:{run}", f"run:env{args['test_envs'][0]}", "in", "featurizer"))
+    for run in sorted(p for p in Path(sweep_dir).iterdir() if (p / "done").is_file()):
+        with (run / "results.jsonl").open() as handle:
+            test_envs = json.loads(handle.readline())["args"]["test_envs"]
+        if len(test_envs) == 1:
+            cells.append(Cell(f"domainbed:{run.resolve()}", f"run:env{test_envs[0]}", "in", "featurizer"))
     return cells
 
 
@@ -153,7 +154,7 @@ def run_demo(config: DemoConfig, log=print) -> dict[str, Any]:
     training = train_stage(config, sweep_dir, log)
     timings["train_s"] = time.perf_counter() - start
     mark = time.perf_counter()
-    n_scored = score_stage(heldout_cells(config, sweep_dir), scores_dir, log)
+    n_scored = score_stage(heldout_cells(sweep_dir), scores_dir, log)
     timings["score_s"] = time.perf_counter() - mark
     mark = time.perf_counter()
     paths = build_stage(sweep_dir, scores_dir, board_dir)

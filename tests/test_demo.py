@@ -19,7 +19,7 @@ def test_demo_trains_scores_and_builds(tmp_path):
     assert manifest["training"] == {"engine": "builtin", "jobs": 12, "already_done": 0, "trained": 12, "failed": 0}
     assert check_demo_output(tmp_path / "demo") == []
     # one record per (held-out run, metric family), each on the run's own test domain
-    cells = heldout_cells(config, tmp_path / "demo" / "sweep")
+    cells = heldout_cells(tmp_path / "demo" / "sweep")
     assert manifest["n_scored"] == len(cells) == 12
     records = [read_record(p) for p in (tmp_path / "demo" / "scores").rglob("*.result.json")]
     assert sorted({r["metric_family"] for r in records}) == ["alignment", "kstar", "uniformity"]
