@@ -113,6 +113,9 @@ def _fmt(value: float) -> str:
     return f"{value:.3f}" if math.isfinite(value) else "n/a"
 
 
+MAX_LABELLED = 25
+
+
 def plot_gamma_scatter(
     points: Sequence[tuple[str, float | None, float | None]],
     x_label: str,
@@ -120,12 +123,14 @@ def plot_gamma_scatter(
     *,
     title: str | None = None,
     y_label: str = "Γ′ (mean per-class k* skewness; lower = less fractured)",
-    annotate: bool = True,
+    annotate: bool | None = None,
 ) -> Path:
     """Scatter of Γ′ (y) against an accuracy (x), one point per model, Spearman ρ in the title.
 
     ``points``: (model label, x value, Γ′) triples; a triple with a missing or non-finite value is
-    left out and counted in the title. Writes PNG or SVG by the suffix of ``path``.
+    left out and counted in the title. Points are labelled with their model when ``annotate`` is
+    true (default: only up to ``MAX_LABELLED`` points, beyond which labels hide the data).
+    Writes PNG or SVG by the suffix of ``path``.
 
     >>> plot_gamma_scatter([("a", 70.1, 1.2), ("b", 75.0, 0.8), ("c", 80.2, 0.5)],
     ...                    "clean accuracy (%)", "/tmp/scatter.svg")  # doctest: +SKIP
@@ -139,7 +144,7 @@ def plot_gamma_scatter(
     fig, ax = plt.subplots(figsize=(6.4, 4.8))
     xs, ys = [p[1] for p in ok], [p[2] for p in ok]
     ax.scatter(xs, ys, color="tab:blue", zorder=3)
-    if annotate:
+    if annotate if annotate is not None else len(ok) <= MAX_LABELLED:
         for name, x, y in ok:
             ax.annotate(name, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
     rho_text = "Spearman ρ = n/a (fewer than 3 models)"
