@@ -89,3 +89,36 @@ def test_duplicates_detected(sweep_copy):
 def test_missing_folder_is_an_error(tmp_path):
     with pytest.raises(LdrError, match="does not exist"):
         read_sweep(tmp_path / "nope", progress=False)
+
+
+def _rewrite_args(run, **changes):
+    lines = (run / "results.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    for r in records:
+        r["args"].update(changes)
+    (run / "results.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def test_same_selection_key_other_arguments_is_not_a_duplicate(sweep_copy):
+    run = _first_run(sweep_copy)
+    copy = sweep_copy / "zz_other_steps"
+    shutil.copytree(run, copy)
+    _rewrite_args(copy, steps=12345, output_dir=str(copy))  # same trial/dataset/algorithm/hparams/test envs
+    sweep = read_sweep(sweep_copy, progress=False)
+    assert not [p for p in sweep.problems if p.kind == "duplicate_run"]
+    assert len(sweep.records) == 205  # both runs counted, as DomainBed counts them
+
+
+def test_finished_copy_replaces_unfinished_run_and_third_copy_is_named(sweep_copy):
+    run = _first_run(sweep_copy)
+    (run / "done").unlink()  # the original is unfinished
+    shutil.copytree(run, sweep_copy / "zz_finished")
+    (sweep_copy / "zz_finished" / "done").write_text("done")
+    shutil.copytree(run, sweep_copy / "zzz_third")
+    _rewrite_args(sweep_copy / "zzz_third", output_dir="/elsewhere")  # output_dir is not an argument that counts
+    sweep = read_sweep(sweep_copy, progress=False)
+    dup = {p.path.rsplit("/", 1)[-1]: p.message for p in sweep.problems if p.kind == "duplicate_run"}
+    assert set(dup) == {run.name, "zzz_third"}
+    assert "zz_finished" in dup[run.name] and "zz_finished" in dup["zzz_third"]
+    assert sweep.runs[run.name].duplicate_of == "zz_finished" and sweep.runs["zz_finished"].done
+    assert len(sweep.records) == 200 and not sweep.incomplete_runs()

@@ -1,30 +1,38 @@
-"""Result records (this project's JSON files) and the atomic writes every result file goes through."""
+"""Result records (this project's JSON files) and the atomic writes every result file goes through.
 
-from ldr_plugin.results.atomic import atomic_open, atomic_write_bytes, atomic_write_text, atomic_write_with
-from ldr_plugin.results.record import (
-    RecordError,
-    expected_path,
-    iter_record_paths,
-    metric,
-    new_record,
-    read_record,
-    record_filename,
-    validate_record,
-    write_record,
-)
+The names below are loaded on first use (PEP 562), so importing a submodule such as
+``ldr_plugin.results.sweep`` (the leaderboard's hot path) does not import the record machinery.
+"""
 
-__all__ = [
-    "RecordError",
-    "atomic_open",
-    "atomic_write_bytes",
-    "atomic_write_text",
-    "atomic_write_with",
-    "expected_path",
-    "iter_record_paths",
-    "metric",
-    "new_record",
-    "read_record",
-    "record_filename",
-    "validate_record",
-    "write_record",
-]
+from importlib import import_module
+
+_HOMES = {
+    "atomic_open": "atomic",
+    "atomic_write_bytes": "atomic",
+    "atomic_write_text": "atomic",
+    "atomic_write_with": "atomic",
+    "RecordError": "record",
+    "expected_path": "record",
+    "iter_record_paths": "record",
+    "metric": "record",
+    "new_record": "record",
+    "read_record": "record",
+    "record_filename": "record",
+    "validate_record": "record",
+    "write_record": "record",
+}
+
+__all__ = sorted(_HOMES)
+
+
+def __getattr__(name: str):
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOMES))

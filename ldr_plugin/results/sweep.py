@@ -12,6 +12,7 @@ relaunched into the same folder, or a run folder copied twice) are detected.
 
 from __future__ import annotations
 
+import gc
 import itertools
 import os
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from ldr_plugin.errors import LdrError
-from ldr_plugin.results.sweep_columns import Columns, columns_from_records, concat_columns
+from ldr_plugin.results.sweep_columns import Columns, args_key, columns_from_records, concat_columns
 from ldr_plugin.results.sweep_lines import (
     SUPPORTED_SWEEP_SCHEMAS,
     Problem,
@@ -149,14 +150,24 @@ def _slow_part(path: str, data: bytes) -> _RunPart:
                     truncated=bool(data) and not data.endswith(b"\n"), problems=problems)
 
 
+_CHUNK = 1 << 16  # one read() takes a whole results.jsonl of a typical run (a few KB)
+
+
 def _read_bytes(path: str) -> bytes | None:
-    """The bytes of a file, or None if there is no such file (not a run folder: DomainBed skips those)."""
+    """The bytes of a file, or None if there is no such file (not a run folder: DomainBed skips those).
+
+    open + read + close: a read of a regular file returns less than asked only at its end (POSIX),
+    so a short first read is the whole file and needs no fstat or second read.
+    """
     try:
         fd = os.open(path, os.O_RDONLY)
     except (FileNotFoundError, NotADirectoryError):
         return None
     try:
-        chunks = [os.read(fd, os.fstat(fd).st_size + 1)]
+        data = os.read(fd, _CHUNK)
+        if len(data) < _CHUNK:
+            return data
+        chunks = [data]
         while chunks[-1]:
             chunks.append(os.read(fd, 1 << 20))
         return b"".join(chunks)
@@ -219,6 +230,47 @@ def _run_identity(args: dict[str, Any]) -> bytes:
     return dumps_sorted(args)
 
 
+def _selection_key(args: dict[str, Any]) -> Any:
+    """Model selection's key of a run (equal for runs with equal arguments), or None if it has none."""
+    try:
+        key = args_key(args)
+        hash(key)
+    except (KeyError, TypeError):
+        return None
+    return key
+
+
+class _RunIdentities:
+    """Run keys by their arguments (``output_dir`` aside).
+
+    Runs with equal arguments share model selection's key, so the arguments' sorted JSON is only
+    computed for runs whose key another run already has: in a sweep without copies, none.
+    """
+
+    def __init__(self) -> None:
+        self._groups: dict[Any, dict[bytes, str] | tuple[dict[str, Any], str]] = {}
+
+    def _group(self, args: dict[str, Any]) -> tuple[Any, dict[bytes, str] | None]:
+        coarse = _selection_key(args)
+        group = self._groups.get(coarse)
+        if isinstance(group, tuple):  # one run so far: its identity is needed now
+            group = self._groups[coarse] = {_run_identity(group[0]): group[1]}
+        return coarse, group
+
+    def first(self, args: dict[str, Any]) -> str | None:
+        """The key of an earlier run with these arguments, if any."""
+        group = self._group(args)[1]
+        return None if group is None else group.get(_run_identity(args))
+
+    def set(self, args: dict[str, Any], key: str) -> None:
+        """Make ``key`` the run these arguments refer to."""
+        coarse, group = self._group(args)
+        if group is None:
+            self._groups[coarse] = (args, key)
+        else:
+            group[_run_identity(args)] = key
+
+
 def _list_run_dirs(root: Path, order: str) -> list[str]:
     names = os.listdir(root)
     return names if order == "listdir" else sorted(names)
@@ -247,9 +299,19 @@ def read_sweep(
     """
     if isinstance(input_dirs, (str, os.PathLike)):
         input_dirs = [input_dirs]
+    enabled = gc.isenabled()
+    gc.disable()  # tens of thousands of small objects, none cyclic: collections would only cost time
+    try:
+        return _read_sweep(input_dirs, keep_duplicates, order, progress)
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _read_sweep(input_dirs: list, keep_duplicates: bool, order: str, progress: bool) -> Sweep:
     sweep = Sweep()
     parts: dict[str, _RunPart] = {}
-    identities: dict[bytes, str] = {}
+    identities = _RunIdentities()
     for root in map(Path, input_dirs):
         if not root.is_dir():
             raise LdrError(f"sweep folder {root} does not exist or is not a directory")
@@ -268,15 +330,14 @@ def read_sweep(
                 part = _dedupe_steps(part, path, sweep.problems)
             n = len(part)
             if n and not keep_duplicates:
-                identity = _run_identity(part.args)
-                first = identities.get(identity)
+                first = identities.first(part.args)
                 if first is not None:
                     prefer_new = run.done and not sweep.runs[first].done
                     _mark_duplicate_run(sweep, run, first, n, prefer_new)
                     if not prefer_new:
                         continue
                     del parts[first]
-                identities[identity] = key
+                identities.set(part.args, key)
             run.n_records = n
             sweep.runs[key] = run
             parts[key] = part
