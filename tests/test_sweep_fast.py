@@ -53,7 +53,20 @@ def odd_sweep(tmp_path):
     def schema_one(records):
         records[0]["schema_version"] = 1
 
-    for run, edit in zip(runs, (non_test_null, other_args, nan_value, repeated_step, schema_one)):
+    def seed_as_text(records):
+        for r in records:
+            r["args"] = {**r["args"], "trial_seed": str(r["args"]["trial_seed"])}
+
+    def seed_as_bool(records):
+        for r in records:
+            r["args"] = {**r["args"], "hparams_seed": True}
+
+    def no_test_envs(records):
+        for r in records:
+            r["args"] = {**r["args"], "test_envs": []}
+
+    edits = (non_test_null, other_args, nan_value, repeated_step, schema_one, seed_as_text, seed_as_bool, no_test_envs)
+    for run, edit in zip(runs[:5] + runs[6:], edits):
         _edit_run(run, edit)
     (runs[5] / "results.jsonl").write_bytes((runs[5] / "results.jsonl").read_bytes()[:-30])  # truncated
     return folder

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 
 from ldr_plugin.errors import LdrError
 from ldr_plugin.results.sweep_columns import Columns, args_key, columns_from_records, concat_columns
@@ -105,7 +106,8 @@ class _RunPart:
     """The kept records of one run file: columns now, full dicts on demand."""
 
     columns: Columns
-    args: dict[str, Any]  # args of the first kept record
+    args_value: dict[str, Any] | None  # args of the first kept record (None: parse ``args_raw`` when asked)
+    args_raw: Any = None  # fast path: the first line's ``args`` JSON text
     data: bytes | None = None  # fast path: the file, and the 0-based lines kept
     lines: list[int] | None = None  # None: all of them
     parsed: list[dict[str, Any]] | None = None  # line-by-line path: the records themselves
@@ -113,6 +115,13 @@ class _RunPart:
     rows: tuple[int, int] | None = None  # these records are rows start:stop of `columns` (shared by files)
     problems: list[Problem] | None = None
     may_repeat: bool = True  # False: known to hold each step once
+
+    @property
+    def args(self) -> dict[str, Any]:
+        """The run's arguments (``args`` of its first kept record)."""
+        if self.args_value is None:
+            self.args_value = orjson.loads(memoryview(self.args_raw))
+        return self.args_value
 
     def own_columns(self) -> Columns:
         """This file's columns alone."""
@@ -133,14 +142,6 @@ class _RunPart:
         assert self.data is not None
         lines = self.data.split(b"\n")
         return [loads(lines[i]) for i in (self.lines if self.lines is not None else range(len(self)))]
-
-
-def _usual_args(args: Any) -> bool:
-    """Whether ``args`` has the fields model selection needs, with their types (else the slow path names it)."""
-    envs = args.get("test_envs") if type(args) is dict else None
-    return (type(envs) is list and len(envs) > 0 and all(type(e) is int for e in envs)
-            and type(args.get("algorithm")) is str and type(args.get("dataset")) is str
-            and type(args.get("trial_seed")) is int and type(args.get("hparams_seed")) is int)
 
 
 def _slow_part(path: str, data: bytes) -> _RunPart:
@@ -185,12 +186,12 @@ def _read_parts(paths: list[str]) -> list[_RunPart | None]:
     sample = fast[:: max(1, len(fast) // 500)]  # a first guess of the widest file; decode_files widens it
     width = max((read[i][: read[i].find(b"\n")].count(b'_out_acc"') for i in sample), default=0)
     if fast:
-        columns, args, repeats = decode_files([read[i] for i in fast], [n_lines[i] for i in fast], width + 1, _usual_args)
+        columns, args, repeats = decode_files([read[i] for i in fast], [n_lines[i] for i in fast], width + 1)
     parts: list[_RunPart | None] = [None] * len(paths)
     start = 0
     for j, i in enumerate(fast):
         if args[j] is not None:
-            parts[i] = _RunPart(columns, args[j], data=read[i], rows=(start, start + n_lines[i]),
+            parts[i] = _RunPart(columns, None, args[j], data=read[i], rows=(start, start + n_lines[i]),
                                 may_repeat=bool(repeats[j]))
             start += n_lines[i]
     for i, data in enumerate(read):
@@ -218,7 +219,7 @@ def _dedupe_steps(part: _RunPart, path: str, problems: list[Problem]) -> _RunPar
     part.columns = part.own_columns().take(kept)
     if part.parsed is not None:
         part.parsed = [part.parsed[i] for i in kept]
-        part.args = part.parsed[0]["args"]
+        part.args_value = part.parsed[0]["args"]
     else:
         part.lines = [(part.lines or range(len(steps)))[i] for i in kept]
     return part

@@ -1,8 +1,9 @@
 """Fast path of the sweep reader: well-formed DomainBed ``results.jsonl`` files straight into columns.
 
-All files are decoded in one msgspec call into only the fields model selection reads (``step``,
+Each file is decoded by msgspec into only the fields model selection reads (``step``,
 ``env{i}_in_acc``, ``env{i}_out_acc``, ``schema_version``), with ``args`` kept as raw JSON text: a
-run's lines repeat the same ``args``, so it is parsed once per file and every other line's text is
+run's lines repeat the same ``args``, so only the first line's is decoded (into the typed fields
+selection groups by; the full dict is parsed only if asked for) and every other line's text is
 only compared with it. Each line is still fully validated as JSON. A file with anything unusual (a
 malformed line, a missing or mistyped field, NaN, a line with other args, a schema version to
 report) is left to the line-by-line path, which names the problem: the fast path can only be
@@ -16,13 +17,12 @@ import itertools
 import math
 import operator
 from operator import attrgetter
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import numpy as np
-import orjson
 
-from ldr_plugin.results.sweep_columns import Columns, args_key
+from ldr_plugin.results.sweep_columns import ArgsKey, Columns
 
 _UNSET = msgspec.UNSET
 _ARGS, _STEP, _SCHEMA = attrgetter("args"), attrgetter("step"), attrgetter("schema_version")
@@ -61,33 +61,50 @@ def _decode_all(files: list[bytes], counts: np.ndarray, n_envs: int) -> tuple[li
     return records, good
 
 
+class _SelectionArgs(msgspec.Struct, gc=False):
+    """The fields of ``args`` model selection groups by, with the types it needs (validated in C)."""
+
+    trial_seed: int
+    dataset: str
+    algorithm: str
+    hparams_seed: int
+    test_envs: Annotated[list[int], msgspec.Meta(min_length=1)]
+
+
+_SELECTION_ARGS = msgspec.json.Decoder(_SelectionArgs)
+
+
+def _selection_key(raw: Any) -> ArgsKey | None:
+    """``args_key`` of a raw ``args`` text, or None if it lacks a field or has a wrong type there."""
+    try:
+        a = _SELECTION_ARGS.decode(raw)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    return (a.trial_seed, a.dataset, a.algorithm, a.hparams_seed, tuple(a.test_envs))
+
+
 def _file_args(records: list[Any], starts: np.ndarray, counts: np.ndarray, ok: np.ndarray,
-               file_of: np.ndarray) -> list[Any]:
-    """Parsed args of each file's first line (None where a line's args text differs from it)."""
+               file_of: np.ndarray) -> tuple[list[Any], list[ArgsKey | None]]:
+    """Each file's first ``args`` text and its selection key (None where a line's args text differs
+    from the first line's, or the key cannot be read: the line-by-line path names the problem)."""
     raws = list(map(_ARGS, records))
     firsts = [raws[s] if n else _UNSET for s, n in zip(starts.tolist(), counts.tolist())]
     same = np.fromiter(map(operator.eq, raws, itertools.chain.from_iterable(
         itertools.repeat(f, n) for f, n in zip(firsts, counts.tolist()))), dtype=bool, count=len(raws))
     differ = np.bincount(file_of[~same], minlength=len(starts))
-    out = []
+    keys: list[ArgsKey | None] = []
     for i, first in enumerate(firsts):
-        if not ok[i] or first is _UNSET or (counts[i] and differ[i]):
-            out.append(None)
-            continue
-        try:
-            out.append(orjson.loads(bytes(first)))
-        except orjson.JSONDecodeError:
-            out.append(None)
-    return out
+        usable = ok[i] and first is not _UNSET and not (counts[i] and differ[i])
+        keys.append(_selection_key(first) if usable else None)
+    return firsts, keys
 
 
-def decode_files(files: list[bytes], n_lines: list[int], n_envs: int,
-                 usual_args) -> tuple[Columns, list[dict[str, Any] | None], np.ndarray]:
-    """Columns of the regular files' records, each file's args (None: use the line-by-line path), and
-    whether a file repeats a step.
+def decode_files(files: list[bytes], n_lines: list[int], n_envs: int) -> tuple[Columns, list[Any], np.ndarray]:
+    """Columns of the regular files' records, each file's raw ``args`` text (None: use the
+    line-by-line path; parse it with ``orjson.loads``), and whether a file repeats a step.
 
-    ``n_envs`` is a first guess of the widest file plus one (doubled when exceeded); ``usual_args``
-    says whether a file's args have what selection needs. ``args_keys`` has one entry per good file.
+    ``n_envs`` is a first guess of the widest file plus one (doubled when exceeded).
+    ``args_keys`` has one entry per good file.
     """
     counts = np.array(n_lines, dtype=np.int64)
     records, good = _decode_all(files, counts, n_envs)
@@ -95,25 +112,24 @@ def decode_files(files: list[bytes], n_lines: list[int], n_envs: int,
     values = np.fromiter(itertools.chain.from_iterable(map(_decoder(n_envs)[1], records)), dtype=np.float64,
                          count=2 * n_envs * len(records)).reshape(len(records), n_envs, 2)
     if len(records) and not np.isnan(values[:, -1, 1]).all():
-        return decode_files(files, n_lines, 2 * n_envs, usual_args)  # a file has more envs than guessed
+        return decode_files(files, n_lines, 2 * n_envs)  # a file has more envs than guessed
     starts = np.concatenate([[0], np.cumsum(counts)[:-1]]).astype(np.int64)
     file_of = np.repeat(np.arange(len(files)), counts)
-    args = _file_args(records, starts, counts, good, file_of)
-    bad = np.array([a is None or not usual_args(a) for a in args], dtype=bool)
+    raws, keys = _file_args(records, starts, counts, good, file_of)
+    bad = np.array([k is None for k in keys], dtype=bool)
     schemas = list(map(_SCHEMA, records))
     unusual = [i for i, s in enumerate(schemas) if s is not None and (type(s) is not int or s != 1)]
     bad[file_of[unusual]] = True  # the line-by-line path reports (or accepts) these versions
     acc_in, acc_out = values[:, :, 0], values[:, :, 1]
-    _mark_missing_test_accs(args, file_of, acc_in, acc_out, bad)
-    args = [a if not b else None for a, b in zip(args, bad)]
+    _mark_missing_test_accs(keys, file_of, acc_in, acc_out, bad)
     keep = ~bad[file_of]
     steps = np.fromiter(map(_STEP, records), dtype=np.int64, count=len(records))
     remap = np.cumsum(~bad) - 1
-    columns = Columns([args_key(a) for a in args if a is not None], remap[file_of[keep]],
+    columns = Columns([k for k, b in zip(keys, bad) if not b], remap[file_of[keep]],
                       steps[keep],
                       np.argmax(np.isnan(acc_out), axis=1)[keep],
                       np.ascontiguousarray(acc_in[keep]), np.ascontiguousarray(acc_out[keep]))
-    return columns, args, _repeats_step(file_of, steps, len(files))
+    return columns, [r if not b else None for r, b in zip(raws, bad)], _repeats_step(file_of, steps, len(files))
 
 
 def _repeats_step(file_of: np.ndarray, steps: np.ndarray, n_files: int) -> np.ndarray:
@@ -124,12 +140,12 @@ def _repeats_step(file_of: np.ndarray, steps: np.ndarray, n_files: int) -> np.nd
     return repeats
 
 
-def _mark_missing_test_accs(args, file_of, acc_in, acc_out, bad) -> None:
+def _mark_missing_test_accs(keys, file_of, acc_in, acc_out, bad) -> None:
     """Flag files where a record lacks a test env's accuracy (the line-by-line path names it)."""
     n_envs = acc_in.shape[1]
     by_envs: dict[tuple[int, ...], list[int]] = {}
     for i in np.flatnonzero(~bad):
-        by_envs.setdefault(tuple(args[i]["test_envs"]), []).append(i)
+        by_envs.setdefault(keys[i][4], []).append(i)
     for envs, file_ids in by_envs.items():
         if max(envs) >= n_envs - 1 or min(envs) < 0:
             bad[file_ids] = True
