@@ -90,8 +90,9 @@ def _iid_values(columns: Columns, rows: np.ndarray, envs: np.ndarray) -> np.ndar
     """Mean of ``env{i}_out_acc`` over training envs, per (record, test env) row (NaN if none)."""
     vals = np.full(len(rows), np.nan)
     n_out = columns.n_out[rows]
-    shapes = np.unique(np.stack([n_out, envs]), axis=1) if len(rows) else np.zeros((2, 0), dtype=np.int64)
-    for n, env in shapes.T:
+    width = int(envs.max()) + 1 if len(rows) else 1
+    codes = np.unique(n_out * width + envs, return_index=True)[0]  # the (n_out, env) pairs present
+    for n, env in zip((codes // width).tolist(), (codes % width).tolist()):
         keys = [e for e in range(n) if e != env]
         if not keys:
             continue

@@ -108,6 +108,7 @@ class _RunPart:
     columns: Columns
     args_value: dict[str, Any] | None  # args of the first kept record (None: parse ``args_raw`` when asked)
     args_raw: Any = None  # fast path: the first line's ``args`` JSON text
+    key: Any = None  # fast path: model selection's key of the run (``args_key``)
     data: bytes | None = None  # fast path: the file, and the 0-based lines kept
     lines: list[int] | None = None  # None: all of them
     parsed: list[dict[str, Any]] | None = None  # line-by-line path: the records themselves
@@ -115,6 +116,12 @@ class _RunPart:
     rows: tuple[int, int] | None = None  # these records are rows start:stop of `columns` (shared by files)
     problems: list[Problem] | None = None
     may_repeat: bool = True  # False: known to hold each step once
+
+    def selection_key(self) -> Any:
+        """Model selection's key of the run (equal for runs with equal arguments), None if it has none."""
+        if self.key is None:
+            self.key = _selection_key(self.args)
+        return self.key
 
     @property
     def args(self) -> dict[str, Any]:
@@ -186,12 +193,12 @@ def _read_parts(paths: list[str]) -> list[_RunPart | None]:
     sample = fast[:: max(1, len(fast) // 500)]  # a first guess of the widest file; decode_files widens it
     width = max((read[i][: read[i].find(b"\n")].count(b'_out_acc"') for i in sample), default=0)
     if fast:
-        columns, args, repeats = decode_files([read[i] for i in fast], [n_lines[i] for i in fast], width + 1)
+        columns, args, keys, repeats = decode_files([read[i] for i in fast], [n_lines[i] for i in fast], width + 1)
     parts: list[_RunPart | None] = [None] * len(paths)
     start = 0
     for j, i in enumerate(fast):
         if args[j] is not None:
-            parts[i] = _RunPart(columns, None, args[j], data=read[i], rows=(start, start + n_lines[i]),
+            parts[i] = _RunPart(columns, None, args[j], keys[j], data=read[i], rows=(start, start + n_lines[i]),
                                 may_repeat=bool(repeats[j]))
             start += n_lines[i]
     for i, data in enumerate(read):
@@ -249,27 +256,27 @@ class _RunIdentities:
     """
 
     def __init__(self) -> None:
-        self._groups: dict[Any, dict[bytes, str] | tuple[dict[str, Any], str]] = {}
+        self._groups: dict[Any, dict[bytes, str] | tuple[_RunPart, str]] = {}
 
-    def _group(self, args: dict[str, Any]) -> tuple[Any, dict[bytes, str] | None]:
-        coarse = _selection_key(args)
+    def _group(self, part: _RunPart) -> tuple[Any, dict[bytes, str] | None]:
+        coarse = part.selection_key()
         group = self._groups.get(coarse)
         if isinstance(group, tuple):  # one run so far: its identity is needed now
-            group = self._groups[coarse] = {_run_identity(group[0]): group[1]}
+            group = self._groups[coarse] = {_run_identity(group[0].args): group[1]}
         return coarse, group
 
-    def first(self, args: dict[str, Any]) -> str | None:
-        """The key of an earlier run with these arguments, if any."""
-        group = self._group(args)[1]
-        return None if group is None else group.get(_run_identity(args))
+    def first(self, part: _RunPart) -> str | None:
+        """The key of an earlier run with the arguments of this one, if any."""
+        group = self._group(part)[1]
+        return None if group is None else group.get(_run_identity(part.args))
 
-    def set(self, args: dict[str, Any], key: str) -> None:
-        """Make ``key`` the run these arguments refer to."""
-        coarse, group = self._group(args)
+    def set(self, part: _RunPart, key: str) -> None:
+        """Make ``key`` the run that the arguments of ``part`` refer to."""
+        coarse, group = self._group(part)
         if group is None:
-            self._groups[coarse] = (args, key)
+            self._groups[coarse] = (part, key)
         else:
-            group[_run_identity(args)] = key
+            group[_run_identity(part.args)] = key
 
 
 def _list_run_dirs(root: Path, order: str) -> list[str]:
@@ -331,14 +338,14 @@ def _read_sweep(input_dirs: list, keep_duplicates: bool, order: str, progress: b
                 part = _dedupe_steps(part, path, sweep.problems)
             n = len(part)
             if n and not keep_duplicates:
-                first = identities.first(part.args)
+                first = identities.first(part)
                 if first is not None:
                     prefer_new = run.done and not sweep.runs[first].done
                     _mark_duplicate_run(sweep, run, first, n, prefer_new)
                     if not prefer_new:
                         continue
                     del parts[first]
-                identities.set(part.args, key)
+                identities.set(part, key)
             run.n_records = n
             sweep.runs[key] = run
             parts[key] = part

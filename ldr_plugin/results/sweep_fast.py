@@ -99,9 +99,10 @@ def _file_args(records: list[Any], starts: np.ndarray, counts: np.ndarray, ok: n
     return firsts, keys
 
 
-def decode_files(files: list[bytes], n_lines: list[int], n_envs: int) -> tuple[Columns, list[Any], np.ndarray]:
-    """Columns of the regular files' records, each file's raw ``args`` text (None: use the
-    line-by-line path; parse it with ``orjson.loads``), and whether a file repeats a step.
+def decode_files(files: list[bytes], n_lines: list[int],
+                 n_envs: int) -> tuple[Columns, list[Any], list[ArgsKey | None], np.ndarray]:
+    """Columns of the regular files' records, each file's raw ``args`` text and selection key (None:
+    use the line-by-line path; parse the text with ``orjson.loads``), and whether a file repeats a step.
 
     ``n_envs`` is a first guess of the widest file plus one (doubled when exceeded).
     ``args_keys`` has one entry per good file.
@@ -129,7 +130,8 @@ def decode_files(files: list[bytes], n_lines: list[int], n_envs: int) -> tuple[C
                       steps[keep],
                       np.argmax(np.isnan(acc_out), axis=1)[keep],
                       np.ascontiguousarray(acc_in[keep]), np.ascontiguousarray(acc_out[keep]))
-    return columns, [r if not b else None for r, b in zip(raws, bad)], _repeats_step(file_of, steps, len(files))
+    raws = [r if not b else None for r, b in zip(raws, bad)]
+    return columns, raws, [k if not b else None for k, b in zip(keys, bad)], _repeats_step(file_of, steps, len(files))
 
 
 def _repeats_step(file_of: np.ndarray, steps: np.ndarray, n_files: int) -> np.ndarray:
@@ -153,4 +155,4 @@ def _mark_missing_test_accs(keys, file_of, acc_in, acc_out, bad) -> None:
         rows = np.flatnonzero(np.isin(file_of, file_ids))
         cols = list(envs)
         missing = np.isnan(acc_in[np.ix_(rows, cols)]).any(axis=1) | np.isnan(acc_out[np.ix_(rows, cols)]).any(axis=1)
-        bad[np.unique(file_of[rows[missing]])] = True
+        bad[file_of[rows[missing]]] = True
