@@ -15,6 +15,7 @@ from __future__ import annotations
 import gc
 import itertools
 import os
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -249,10 +250,10 @@ def _selection_key(args: dict[str, Any]) -> Any:
 
 
 class _RunIdentities:
-    """Run keys by their arguments (``output_dir`` aside).
+    """Run keys by their arguments (``output_dir`` aside), for runs that share a selection key.
 
     Runs with equal arguments share model selection's key, so the arguments' sorted JSON is only
-    computed for runs whose key another run already has: in a sweep without copies, none.
+    computed for runs whose key another run already has.
     """
 
     def __init__(self) -> None:
@@ -318,8 +319,7 @@ def read_sweep(
 
 def _read_sweep(input_dirs: list, keep_duplicates: bool, order: str, progress: bool) -> Sweep:
     sweep = Sweep()
-    parts: dict[str, _RunPart] = {}
-    identities = _RunIdentities()
+    found: list[tuple[str, str, str, _RunPart]] = []  # (run key, folder, results path, part) in read order
     for root in map(Path, input_dirs):
         if not root.is_dir():
             raise LdrError(f"sweep folder {root} does not exist or is not a directory")
@@ -328,27 +328,32 @@ def _read_sweep(input_dirs: list, keep_duplicates: bool, order: str, progress: b
         names = _list_run_dirs(root, order)
         paths = [f"{base}{os.sep}{name}{os.sep}results.jsonl" for name in names]
         for name, path, part in zip(names, paths, _read_parts(_progress(paths, root, progress))):
-            if part is None:
-                continue
-            sweep.problems.extend(part.problems or ())
-            key = name if len(input_dirs) == 1 else f"{root}/{name}"
-            folder = f"{base}{os.sep}{name}"
-            run = SweepRun(key, folder, os.path.exists(f"{folder}{os.sep}done"), truncated=part.truncated)
-            if part.may_repeat and not keep_duplicates:
-                part = _dedupe_steps(part, path, sweep.problems)
-            n = len(part)
-            if n and not keep_duplicates:
-                first = identities.first(part)
-                if first is not None:
-                    prefer_new = run.done and not sweep.runs[first].done
-                    _mark_duplicate_run(sweep, run, first, n, prefer_new)
-                    if not prefer_new:
-                        continue
-                    del parts[first]
-                identities.set(part, key)
-            run.n_records = n
-            sweep.runs[key] = run
-            parts[key] = part
+            if part is not None:
+                key = name if len(input_dirs) == 1 else f"{root}/{name}"
+                found.append((key, f"{base}{os.sep}{name}", path, part))
+    # only runs sharing model selection's key with another run can have equal arguments
+    shared = Counter(part.selection_key() for *_, part in found if len(part)) if not keep_duplicates else {}
+    shared = {k for k, n in shared.items() if n > 1 or k is None}
+    parts: dict[str, _RunPart] = {}
+    identities = _RunIdentities()
+    for key, folder, path, part in found:
+        sweep.problems.extend(part.problems or ())
+        run = SweepRun(key, folder, os.path.exists(f"{folder}{os.sep}done"), truncated=part.truncated)
+        if part.may_repeat and not keep_duplicates:
+            part = _dedupe_steps(part, path, sweep.problems)
+        n = len(part)
+        if n and not keep_duplicates and part.selection_key() in shared:
+            first = identities.first(part)
+            if first is not None:
+                prefer_new = run.done and not sweep.runs[first].done
+                _mark_duplicate_run(sweep, run, first, n, prefer_new)
+                if not prefer_new:
+                    continue
+                del parts[first]
+            identities.set(part, key)
+        run.n_records = n
+        sweep.runs[key] = run
+        parts[key] = part
     _assemble(sweep, list(parts.items()))
     return sweep
 
