@@ -69,6 +69,9 @@ def odd_sweep(tmp_path):
     for run, edit in zip(runs[:5] + runs[6:], edits):
         _edit_run(run, edit)
     (runs[5] / "results.jsonl").write_bytes((runs[5] / "results.jsonl").read_bytes()[:-30])  # truncated
+    lines = (runs[20] / "results.jsonl").read_bytes().split(b"\n")
+    # two records on one line plus a whitespace-only line: as many records as newlines, yet not JSON Lines
+    (runs[20] / "results.jsonl").write_bytes(b"\n".join([lines[0] + b" " + lines[1], b"  \t"] + lines[2:]))
     return folder
 
 
