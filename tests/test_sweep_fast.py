@@ -65,7 +65,14 @@ def odd_sweep(tmp_path):
         for r in records:
             r["args"] = {**r["args"], "test_envs": []}
 
-    edits = (non_test_null, other_args, nan_value, repeated_step, schema_one, seed_as_text, seed_as_bool, no_test_envs)
+    def test_acc_missing(records):
+        del records[1][f"env{records[1]['args']['test_envs'][-1]}_in_acc"]
+
+    def test_out_acc_missing(records):
+        del records[-1][f"env{records[-1]['args']['test_envs'][0]}_out_acc"]
+
+    edits = (non_test_null, other_args, nan_value, repeated_step, schema_one, seed_as_text, seed_as_bool, no_test_envs,
+             test_acc_missing, test_out_acc_missing)
     for run, edit in zip(runs[:5] + runs[6:], edits):
         _edit_run(run, edit)
     (runs[5] / "results.jsonl").write_bytes((runs[5] / "results.jsonl").read_bytes()[:-30])  # truncated

@@ -154,13 +154,13 @@ def _mark_missing_test_accs(keys, file_of, acc_in, acc_out, bad) -> None:
     """Flag files where a record lacks a test env's accuracy (the line-by-line path names it)."""
     n_envs = acc_in.shape[1]
     by_envs: dict[tuple[int, ...], list[int]] = {}
-    for i in np.flatnonzero(~bad):
+    for i in np.flatnonzero(~bad).tolist():
         by_envs.setdefault(keys[i][4], []).append(i)
+    test = np.zeros((len(bad), n_envs), dtype=bool)  # per file: its test envs
     for envs, file_ids in by_envs.items():
         if max(envs) >= n_envs - 1 or min(envs) < 0:
             bad[file_ids] = True
-            continue
-        rows = np.flatnonzero(np.isin(file_of, file_ids))
-        cols = list(envs)
-        missing = np.isnan(acc_in[np.ix_(rows, cols)]).any(axis=1) | np.isnan(acc_out[np.ix_(rows, cols)]).any(axis=1)
-        bad[file_of[rows[missing]]] = True
+        else:
+            test[np.ix_(file_ids, envs)] = True
+    missing = (test[file_of] & (np.isnan(acc_in) | np.isnan(acc_out))).any(axis=1)
+    bad[file_of[missing]] = True
