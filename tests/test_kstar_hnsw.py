@@ -62,7 +62,7 @@ def test_hnsw_exact_same_class_counts_and_ties():
 
 def test_hnsw_options_are_checked(data):
     x, y = data
-    with pytest.raises(LdrError, match="hnsw backend, not 'exact'"):
+    with pytest.raises(LdrError, match="approximate backend, not 'exact'"):
         kstar_search(x, y, ef=10)
     with pytest.raises(LdrError, match="probe_classes must be at least 1"):
         kstar_search(x, y, backend="hnsw", probe_classes=0)

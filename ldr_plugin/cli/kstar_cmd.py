@@ -12,8 +12,9 @@ import click
 @click.argument("features", type=click.Path(dir_okay=False, path_type=Path))
 @click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
               show_default=True, help="Folder for the result record and other outputs.")
-@click.option("--backend", type=click.Choice(["exact", "hnsw"]), default="exact", show_default=True,
-              help="exact: blocked matrix products; hnsw: approximate nearest other-class search.")
+@click.option("--backend", type=click.Choice(["exact", "hnsw", "screened"]), default="exact", show_default=True,
+              help="exact: blocked matrix products; hnsw / screened: approximate nearest other-class search "
+                   "(HNSW graphs / products over screened candidates; k* can only be too large).")
 @click.option("--dtype", type=click.Choice(["float32", "float64"]), default="float32", show_default=True)
 @click.option("--per-sample/--no-per-sample", default=False, help="Also write per-sample k*.")
 @click.option("--per-sample-format", type=click.Choice(["npz", "csv"]), default="npz", show_default=True)
@@ -23,7 +24,7 @@ import click
 @click.option("--dataset", default=None, help="Record dataset name [file stem].")
 @click.option("--split", default="all", show_default=True)
 @click.option("--layer", default="features", show_default=True, help="Feature layer the file holds.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Record seed; seeds the hnsw backend.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Record seed; seeds the approximate backends.")
 @click.option("--threshold", type=float, default=0.5, show_default=True, help="Pattern threshold t on γ.")
 @click.option("--infinite", type=click.Choice(["exclude", "clip"]), default="exclude", show_default=True,
               help="Classes with infinite/undefined γ in Γ′: exclude (and count) or clip.")

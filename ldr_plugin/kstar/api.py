@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import time
 from typing import Any
 
@@ -13,7 +14,7 @@ from ldr_plugin.kstar.inputs import prepare
 from ldr_plugin.kstar.neighbors import SearchResult, exact_search
 from ldr_plugin.kstar.stats import KStarSummary, summarise
 
-BACKENDS = ("exact", "hnsw")
+BACKENDS = ("exact", "hnsw", "screened")
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
@@ -40,18 +41,26 @@ def kstar_search(
     """Validate inputs and run a backend; returns (SearchResult, prepared inputs).
 
     ``features``: numpy array or torch tensor [N, d] (a tensor's device is used, CUDA included);
-    ``labels``: N integers or strings. ``backend_options`` go to the hnsw backend.
+    ``labels``: N integers or strings. ``backend_options`` go to the approximate backend
+    (``hnsw``: :func:`~ldr_plugin.kstar.approximate.hnsw_search`; ``screened``:
+    :func:`~ldr_plugin.kstar.screened.screened_search`).
     """
     if backend not in BACKENDS:
         raise LdrError(f"unknown k* backend {backend!r}; choose one of {', '.join(BACKENDS)}")
     prep = prepare(features, labels, class_names=class_names, device=device)
     if backend == "exact":
         if backend_options:
-            raise LdrError(f"options {sorted(backend_options)} apply to the hnsw backend, not 'exact'")
+            raise LdrError(f"options {sorted(backend_options)} apply to an approximate backend, not 'exact'")
         return exact_search(prep, dtype=_dtype(dtype), block_size=block_size, progress=progress), prep
-    from ldr_plugin.kstar.approximate import hnsw_search
-
-    result = hnsw_search(prep, dtype=_dtype(dtype), block_size=block_size, progress=progress, **backend_options)
+    if backend == "hnsw":
+        from ldr_plugin.kstar.approximate import hnsw_search as search
+    else:
+        from ldr_plugin.kstar.screened import screened_search as search
+    accepted = set(inspect.signature(search).parameters) - {"prep", "dtype", "block_size", "progress"}
+    unknown = sorted(set(backend_options) - accepted)
+    if unknown:
+        raise LdrError(f"k* backend {backend!r} has no option(s) {unknown}; its options: {sorted(accepted)}")
+    result = search(prep, dtype=_dtype(dtype), block_size=block_size, progress=progress, **backend_options)
     return result, prep
 
 

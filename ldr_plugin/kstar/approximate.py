@@ -29,9 +29,9 @@ import torch
 from ldr_plugin.errors import LdrError
 from ldr_plugin.kstar.inputs import Prepared
 from ldr_plugin.kstar.neighbors import (
+    DEFAULT_TARGET_ELEMENTS,
     SearchResult,
     SortedFeatures,
-    block_rows,
     exact_search,
     resolve_ambiguous,
 )
@@ -87,11 +87,11 @@ def nearest_enemies(x: np.ndarray, bounds: np.ndarray, indices: list, *, ef: int
         better = dists[:, 0] < best_d[queries]
         best_d[queries[better]] = dists[better, 0]
         best_j[queries[better]] = labels[better, 0]
-        _reverse_update(best_d, best_j, labels.ravel(), np.repeat(queries, kk), dists.ravel())
+        reverse_update(best_d, best_j, labels.ravel(), np.repeat(queries, kk), dists.ravel())
     return best_j
 
 
-def _reverse_update(best_d, best_j, found, query, dist) -> None:
+def reverse_update(best_d, best_j, found, query, dist) -> None:
     """For each found sample keep the nearest query that found it, if nearer than its best so far."""
     order = np.lexsort((dist, found))  # by found sample, then distance
     found, query, dist = found[order], query[order], dist[order]
@@ -154,12 +154,17 @@ def _probe_mask(x: np.ndarray, bounds: np.ndarray, codes: np.ndarray, probe_clas
     return mask
 
 
-def same_class_counts(sf: SortedFeatures, bounds: np.ndarray, enemy_sq: torch.Tensor, b: int):
-    """Exact 1 + #(same-class samples strictly nearer than the given e_p), and tie flags, per sorted row."""
+def same_class_counts(sf: SortedFeatures, bounds: np.ndarray, enemy_sq: torch.Tensor, b: int | None = None):
+    """Exact 1 + #(same-class samples strictly nearer than the given e_p), and tie flags, per sorted row.
+
+    ``b`` rows per block (default: about 2**25 entries per block of the widest class).
+    """
     n, dtype, device = sf.keys.shape[0], sf.dtype, sf.keys.device
     kstar = torch.ones(n, dtype=torch.int64, device=device)
     ties = torch.zeros(n, dtype=torch.bool, device=device)
-    buffer = torch.empty(b * int(np.diff(bounds).max()), dtype=dtype, device=device)  # reused, contiguous
+    widest = int(np.diff(bounds).max())
+    b = b or max(1, min(4096, DEFAULT_TARGET_ELEMENTS // max(1, widest)))
+    buffer = torch.empty(b * widest, dtype=dtype, device=device)  # reused, contiguous
     for c in range(len(bounds) - 1):
         s, e = int(bounds[c]), int(bounds[c + 1])
         for r0 in range(s, e, b):
@@ -170,13 +175,16 @@ def same_class_counts(sf: SortedFeatures, bounds: np.ndarray, enemy_sq: torch.Te
             q_norms = sf.sq_norms[rows]
             thr, win = enemy_sq[rows] - q_norms, 2.0 * sf.tolerance(q_norms)
             lo, hi = (thr - win).to(dtype).unsqueeze(1), (thr + win).to(dtype).unsqueeze(1)
-            count = (d < lo).sum(1)
-            amb_r, amb_c = torch.nonzero((d >= lo) & (d <= hi), as_tuple=True)
-            if amb_r.numel():
-                extra, tie, _ = resolve_ambiguous(sf, rows, amb_c + s, amb_r, None, None, rows.numel(),
-                                                  enemy_sq=enemy_sq[rows])
-                count += extra
-                ties[rows] = tie
+            count = (d < lo).sum(1, dtype=torch.int32)  # int32 sums of bool blocks: ~1.7x faster than int64
+            unsure = torch.nonzero((d <= hi).sum(1, dtype=torch.int32) > count).flatten()  # an entry in the window
+            count = count.long()
+            if unsure.numel():
+                sub = d.index_select(0, unsure)
+                amb_r, amb_c = torch.nonzero((sub >= lo[unsure]) & (sub <= hi[unsure]), as_tuple=True)
+                extra, tie, _ = resolve_ambiguous(sf, rows[unsure], amb_c + s, amb_r, None, None, unsure.numel(),
+                                                  enemy_sq=enemy_sq[rows[unsure]])
+                count[unsure] += extra
+                ties[rows[unsure]] = tie
             kstar[rows] += count
     return kstar, ties
 
@@ -222,20 +230,26 @@ def hnsw_search(
         enemy_t, enemy_sq = refine_enemies(sf, enemy_t, enemy_sq, torch.as_tensor(own, device=prep.device),
                                            refine_rounds)
     t_refine = time.perf_counter()
-    kstar_sorted, ties_sorted = same_class_counts(sf, prep.bounds, enemy_sq, block_rows(prep.n, block_size))
-    t_count = time.perf_counter()
-    out = SearchResult(np.empty(prep.n, np.int64), np.empty(prep.n, bool), np.empty(prep.n), 0, "hnsw", {})
+    info = {"hnsw": {"M": m, "ef_construction": ef_construction, "ef": ef, "k": k, "neighbours": neighbours,
+                     "refine_rounds": refine_rounds, "probe_classes": probe_classes,
+                     "num_threads": threads, "seed": seed},
+            "timings_s": {"build": t_build - t0, "query": t_query - t_build, "refine": t_refine - t_query}}
+    return result_from_enemies(prep, sf, enemy_sq, backend="hnsw", block_size=block_size, info=info,
+                               check=check, seed=seed)
+
+
+def result_from_enemies(prep: Prepared, sf: SortedFeatures, enemy_sq: torch.Tensor, *, backend: str,
+                        block_size: int | None, info: dict, check: int, seed: int) -> SearchResult:
+    """Finish an approximate search: exact same-class counts for the found (exact float64) enemy
+    distances, results in input order, and the comparison with exact on ``check`` samples."""
+    t0 = time.perf_counter()
+    kstar_sorted, ties_sorted = same_class_counts(sf, prep.bounds, enemy_sq, block_size)
+    out = SearchResult(np.empty(prep.n, np.int64), np.empty(prep.n, bool), np.empty(prep.n), 0, backend, {})
     out.kstar[prep.order] = kstar_sorted.cpu().numpy()
     out.ties[prep.order] = ties_sorted.cpu().numpy()
     out.enemy_sq_distance[prep.order] = enemy_sq.cpu().numpy()
-    out.info = {
-        "dtype": str(dtype).replace("torch.", ""), "device": str(prep.device),
-        "hnsw": {"M": m, "ef_construction": ef_construction, "ef": ef, "k": k, "neighbours": neighbours,
-                 "refine_rounds": refine_rounds, "probe_classes": probe_classes,
-                 "num_threads": threads, "seed": seed},
-        "timings_s": {"build": t_build - t0, "query": t_query - t_build, "refine": t_refine - t_query,
-                      "same_class_count": t_count - t_refine},
-    }
+    out.info = {"dtype": str(sf.dtype).replace("torch.", ""), "device": str(prep.device), **info}
+    out.info.setdefault("timings_s", {})["same_class_count"] = time.perf_counter() - t0
     if check:
         out.info["distance_from_exact"] = distance_from_exact(prep, out, n_check=check, seed=seed)
     return out

@@ -91,7 +91,7 @@ def run_kstar_file(job: KStarJob, *, command: list[str] | None = None) -> KStarO
     features, labels, class_names = load_features_file(job.features_path)
     loaded = time.perf_counter()
     options = dict(job.backend_options)
-    if job.backend == "hnsw":
+    if job.backend != "exact":  # the approximate backends are seeded
         options.setdefault("seed", job.seed)
     summary = kstar_summary(
         features, labels, backend=job.backend, dtype=job.dtype, class_names=class_names,

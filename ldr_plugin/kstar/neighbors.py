@@ -153,9 +153,10 @@ def _block(sf: SortedFeatures, rows: torch.Tensor, s: int, e: int, buffer: torch
     win = 2.0 * sf.tolerance(q_norms)
     lo = (enemy.double() - win).to(dtype).unsqueeze(1)
     hi = (enemy.double() + win).to(dtype).unsqueeze(1)
-    count = (same < lo).sum(1)
-    n_le = (same <= hi).sum(1)
+    count = (same < lo).sum(1, dtype=torch.int32)  # an int32 sum of a bool block is ~1.7x faster than int64
+    n_le = (same <= hi).sum(1, dtype=torch.int32)
     ambiguous = n_le > count
+    count = count.long()
     enemy_sq = enemy.double() + q_norms
     ties = torch.zeros(rows.numel(), dtype=torch.bool, device=device)
     if bool(ambiguous.any()):
