@@ -36,16 +36,16 @@ def main() -> None:
     parser.add_argument("--ef", type=int, default=128)
     parser.add_argument("--k", type=int, default=1)
     parser.add_argument("--refine-rounds", type=int, default=1)
-    parser.add_argument("--candidates", type=float, default=0.2, help="screened: fraction of other-class samples")
+    parser.add_argument("--candidates", type=float, default=0.25, help="screened: fraction of other-class samples")
     parser.add_argument("--cell-size", type=int, default=500, help="screened: queries per k-means cell")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     last = None  # (N, seconds) of the largest exact run
     if args.backend == "hnsw":
-        options = dict(ef=args.ef, k=args.k, m=args.m, ef_construction=args.ef_construction,
-                       refine_rounds=args.refine_rounds, num_threads=args.threads)
+        options = {"ef": args.ef, "k": args.k, "m": args.m, "ef_construction": args.ef_construction,
+                       "refine_rounds": args.refine_rounds, "num_threads": args.threads}
     else:
-        options = dict(candidates=args.candidates, cell_size=args.cell_size)
+        options = {"candidates": args.candidates, "cell_size": args.cell_size}
     print(f"backend={args.backend} d={args.dim} C={args.classes} spread={args.spread} threads={args.threads} "
           + " ".join(f"{k}={v}" for k, v in options.items()))
     for n in args.sizes:

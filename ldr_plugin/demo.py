@@ -18,13 +18,13 @@ Re-running with the same ``--out`` skips finished runs and records and resumes t
 from __future__ import annotations
 
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from ldr_plugin.errors import LdrError
+from ldr_plugin.training.resolve import domainbed_root
 
 SPECS = ("dg_study.toml", "kstar_vs_heldout.toml")
 
@@ -59,21 +59,6 @@ class DemoConfig:
             hparams=json.dumps({"batch_size": self.batch_size}, sort_keys=True),
             single_test_envs=self.single_test_envs,
         )
-
-
-def domainbed_root() -> Path | None:
-    """The DomainBed checkout to use: ``DOMAINBED_DIR``, else an importable ``domainbed`` package's parent."""
-    root = os.environ.get("DOMAINBED_DIR")
-    if root:
-        if not (Path(root) / "domainbed" / "scripts" / "sweep.py").is_file():
-            raise LdrError(f"DOMAINBED_DIR={root} is not a DomainBed clone (no domainbed/scripts/sweep.py)")
-        return Path(root).resolve()
-    import importlib.util
-
-    spec = importlib.util.find_spec("domainbed")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    return Path(next(iter(spec.submodule_search_locations))).resolve().parent
 
 
 def train_stage(config: DemoConfig, sweep_dir: Path, log) -> dict[str, Any]:

@@ -103,3 +103,16 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path):
         raise Boom
     assert target.read_text() == "old"
     assert os.listdir(tmp_path) == ["f.txt"]
+
+
+def test_results_package_names_load_lazily():
+    import importlib
+    import subprocess
+    import sys
+
+    results = importlib.import_module("ldr_plugin.results")
+    assert sorted(results.__all__) == sorted(results._HOMES)
+    for name in results.__all__:
+        assert callable(getattr(results, name)) or isinstance(getattr(results, name), type)
+    code = "import sys, ldr_plugin.results.sweep; print('ldr_plugin.results.record' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"

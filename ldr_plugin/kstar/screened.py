@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from ldr_plugin.errors import LdrError
-from ldr_plugin.kstar.approximate import reverse_update, result_from_enemies
+from ldr_plugin.kstar.approximate import result_from_enemies, reverse_update
 from ldr_plugin.kstar.inputs import Prepared
 from ldr_plugin.kstar.neighbors import DEFAULT_TARGET_ELEMENTS, SearchResult, SortedFeatures
 
@@ -94,7 +94,7 @@ def screened_search(
     dtype: torch.dtype = torch.float32,
     block_size: int | None = None,
     progress: bool | None = None,
-    candidates: float = 0.2,
+    candidates: float = 0.25,
     cell_size: int = 500,
     iters: int = 6,
     seed: int = 0,

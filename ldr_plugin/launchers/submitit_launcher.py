@@ -18,13 +18,13 @@ import os
 import shlex
 import subprocess
 import sys
-from pathlib import Path
 
 from ldr_plugin.errors import LdrError
 from ldr_plugin.launchers.launch import launch
 from ldr_plugin.launchers.resources import Resources
 from ldr_plugin.launchers.summary import Summary
 from ldr_plugin.safety import split_command
+from ldr_plugin.training.resolve import domainbed_root
 
 PYTHON_NAMES = ("python", "python3")
 
@@ -73,20 +73,11 @@ def describe_command(command: str) -> str:
     )
 
 
-def domainbed_root() -> str | None:
-    """The directory that holds the ``domainbed`` package in use (imported, or ``$DOMAINBED_DIR``)."""
-    module = sys.modules.get("domainbed")
-    if module is not None and getattr(module, "__file__", None):
-        return str(Path(module.__file__).resolve().parent.parent)
-    env = os.environ.get("DOMAINBED_DIR")
-    return str(Path(env).resolve()) if env else None
-
-
 def launch_commands(commands: list[str], launcher: str, resources: Resources | None = None,
                     progress: bool = True) -> Summary:
     """Run DomainBed commands as submitit jobs, print the summary, raise if any failed."""
     root = domainbed_root()
-    fn = functools.partial(run_command, cwd=os.getcwd(), pythonpath=(root,) if root else ())
+    fn = functools.partial(run_command, cwd=os.getcwd(), pythonpath=(str(root),) if root else ())
     summary = launch(list(commands), fn, launcher, resources or Resources.from_env(), names=describe_command,
                      job_name="domainbed", progress=progress)
     print(summary.format(), flush=True)

@@ -22,7 +22,21 @@ _HOMES = {
     "write_record": "record",
 }
 
-__all__ = sorted(_HOMES)
+__all__ = [
+    "RecordError",
+    "atomic_open",
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "atomic_write_with",
+    "expected_path",
+    "iter_record_paths",
+    "metric",
+    "new_record",
+    "read_record",
+    "record_filename",
+    "validate_record",
+    "write_record",
+]
 
 
 def __getattr__(name: str):

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import functools
 import importlib
+import importlib.util
 import os
 import sys
 from pathlib import Path
 from types import ModuleType
 
-from ldr_plugin.errors import UnknownNameError
+from ldr_plugin.errors import LdrError, UnknownNameError
 from ldr_plugin.registry import Registry, unknown_name_message
 
 HOST_FREE_ALGORITHMS = {"ERM": "ldr_plugin.domainbed.erm:ERM", "Mixup": "ldr_plugin.domainbed.mixup:Mixup"}
@@ -44,6 +45,23 @@ def import_domainbed(module: str = "domainbed") -> ModuleType | None:
         return importlib.import_module(module)
     except ImportError:
         return None
+
+
+def domainbed_root() -> Path | None:
+    """The DomainBed checkout in use: the imported ``domainbed`` package's parent, else ``$DOMAINBED_DIR``
+    (which must be a clone), else an importable ``domainbed`` package's parent; ``None`` if none."""
+    module = sys.modules.get("domainbed")
+    if module is not None and getattr(module, "__file__", None):
+        return Path(module.__file__).resolve().parent.parent
+    root = os.environ.get("DOMAINBED_DIR")
+    if root:
+        if not (Path(root) / "domainbed" / "scripts" / "sweep.py").is_file():
+            raise LdrError(f"DOMAINBED_DIR={root} is not a DomainBed clone (no domainbed/scripts/sweep.py)")
+        return Path(root).resolve()
+    spec = importlib.util.find_spec("domainbed")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations))).resolve().parent
 
 
 def _domainbed_list(module: str, attr: str) -> list[str]:
