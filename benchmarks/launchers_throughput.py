@@ -19,40 +19,12 @@ import tempfile
 import time
 from pathlib import Path
 
-TINY_SOURCE = '''
-import hashlib
-import torch
-from ldr_plugin.sources.base import LoadedModel
-
-
-class TinySource:
-    name = "tiny"
-    layers = ("linear",)
-
-    def list_ids(self):
-        return [f"net{i}" for i in range(1000)]
-
-    def required_files(self, identifier, weights_dir):
-        return []
-
-    def check_available(self, ids, weights_dir):
-        return []
-
-    def load(self, identifier, *, weights_dir=None, device="cpu", trust_checkpoint=False):
-        seed = int(hashlib.sha256(identifier.encode()).hexdigest()[:8], 16)
-        weight = torch.randn(784, 32, generator=torch.Generator().manual_seed(seed))
-        return LoadedModel(f"tiny:{identifier}", torch.nn.Identity(), None, self.layers,
-                           lambda images, layers: {"linear": images.flatten(1) @ weight}, {"name": "none"})
-'''
+from ldr_plugin.testing import tiny_distribution
 
 
 def fake_distribution(root: Path) -> Path:
-    """A ``*.dist-info`` declaring the tiny source in ``ldr_plugin.model_sources``; put on sys.path and PYTHONPATH."""
-    info = root / "ldr_bench_tiny-1.0.dist-info"
-    info.mkdir(parents=True)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: ldr-bench-tiny\nVersion: 1.0\n")
-    (info / "entry_points.txt").write_text("[ldr_plugin.model_sources]\ntiny = ldr_bench_tiny:TinySource\n")
-    (root / "ldr_bench_tiny.py").write_text(TINY_SOURCE)
+    """The tiny model source (``ldr_plugin.testing``) as an installed plugin; put on sys.path and PYTHONPATH."""
+    tiny_distribution(root, width=32)
     sys.path.insert(0, str(root))
     os.environ["PYTHONPATH"] = os.pathsep.join([str(root), *filter(None, [os.environ.get("PYTHONPATH")])])
     return root

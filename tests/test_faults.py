@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 import pytest
-from fakedist import make_distribution
+from fakedist import tiny_distribution
 
 from ldr_plugin.errors import LdrError
 from ldr_plugin.launchers.resources import Resources
@@ -131,62 +131,12 @@ def test_two_processes_overwriting_the_same_cells_leave_whole_files(tmp_path):
     assert not [f for f in os.listdir(tmp_path) if f.startswith(".tmp-")]
 
 
-TINY_SOURCE = '''
-import hashlib
-import numpy as np
-import torch
-from ldr_plugin.metrics.base import MetricResult
-from ldr_plugin.sources.base import LoadedModel
-
-
-class TinySource:
-    """Random linear maps of 28x28 digits, seeded by their identifier."""
-
-    name = "tiny"
-    layers = ("linear",)
-
-    def list_ids(self):
-        return [f"net{i}" for i in range(100)]
-
-    def required_files(self, identifier, weights_dir):
-        return []
-
-    def check_available(self, ids, weights_dir):
-        return []
-
-    def load(self, identifier, *, weights_dir=None, device="cpu", trust_checkpoint=False):
-        seed = int(hashlib.sha256(identifier.encode()).hexdigest()[:8], 16)
-        weight = torch.randn(784, 8, generator=torch.Generator().manual_seed(seed))
-
-        def extract(images, layers):
-            return {"linear": images.flatten(1) @ weight}
-
-        return LoadedModel(f"tiny:{identifier}", torch.nn.Identity(), None, self.layers, extract, {"name": "none"})
-
-
-class CentroidGap:
-    """Mean distance between class centroids over mean distance to the own centroid."""
-
-    family = "centroid_gap"
-
-    def compute(self, features, labels):
-        classes = np.unique(labels)
-        centroids = np.stack([features[labels == c].mean(0) for c in classes])
-        within = np.mean([np.linalg.norm(features[labels == c] - centroids[i], axis=1).mean()
-                          for i, c in enumerate(classes)])
-        between = np.linalg.norm(centroids[:, None] - centroids[None], axis=2).sum() / (len(classes) * (len(classes) - 1))
-        return MetricResult(self.family, {"gap": float(between / within)}, {"gap": True})
-'''
-
 N_MODELS, N_SEEDS, N_KILLS = 50, 4, 20
 
 
 @pytest.fixture
-def tiny_distribution(tmp_path, monkeypatch):
-    root = make_distribution(
-        tmp_path / "site", "ldr-tiny-source", {"ldr_plugin.model_sources": {"tiny": "ldr_tiny_source:TinySource"}},
-        {"ldr_tiny_source": TINY_SOURCE},
-    )
+def tiny_plugin(tmp_path, monkeypatch):
+    root = tiny_distribution(tmp_path / "site")
     monkeypatch.syspath_prepend(str(root))
     monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(root), *filter(None, [os.environ.get("PYTHONPATH")])]))
     from ldr_plugin import sources
@@ -226,7 +176,7 @@ def _killer(folder: Path, budget: int, done: threading.Event, rng: random.Random
 
 @pytest.mark.slow
 @pytest.mark.skipif(not Path("/proc/self/cmdline").exists(), reason="finds workers through /proc")
-def test_killed_workers_lose_nothing_and_corrupt_nothing(tiny_distribution, tmp_path):
+def test_killed_workers_lose_nothing_and_corrupt_nothing(tiny_plugin, tmp_path):
     from ldr_tiny_source import CentroidGap
 
     from ldr_plugin.scoring.cells import Cell, score_cell
