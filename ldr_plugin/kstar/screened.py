@@ -52,6 +52,7 @@ def screened_enemies(sf: SortedFeatures, bounds: np.ndarray, *, candidates: floa
     best_d = torch.full((n,), math.inf, dtype=torch.float64, device=device)
     best_j = torch.full((n,), -1, dtype=torch.int64, device=device)
     timings = {"cells": 0.0, "rank": 0.0, "search": 0.0}
+    buffer = torch.empty(DEFAULT_TARGET_ELEMENTS, dtype=sf.dtype, device=device)  # reused: no page faults per block
     for c in progress(range(len(bounds) - 1)):
         s, e = int(bounds[c]), int(bounds[c + 1])
         others = torch.cat([torch.arange(0, s, device=device), torch.arange(e, n, device=device)])
@@ -74,9 +75,12 @@ def screened_enemies(sf: SortedFeatures, bounds: np.ndarray, *, candidates: floa
             cols = others if take == others.numel() else others[torch.sort(chosen[:, j]).values]
             keys = sf.keys.index_select(0, cols)
             step = max(1, DEFAULT_TARGET_ELEMENTS // cols.numel())
+            if step * cols.numel() > buffer.numel():  # more candidates than one block holds: one row at a time
+                buffer = torch.empty(cols.numel(), dtype=sf.dtype, device=device)
             for r0 in range(0, rows.numel(), step):
                 r = rows[r0 : r0 + step]
-                value, arg = torch.mm(sf.queries.index_select(0, r), keys.T).min(1)
+                block = buffer[: r.numel() * cols.numel()].view(r.numel(), cols.numel())
+                value, arg = torch.mm(sf.queries.index_select(0, r), keys.T, out=block).min(1)
                 best_d[r] = value.to(torch.float64) + sf.sq_norms[r]
                 best_j[r] = cols[arg]
         timings["cells"] += t1 - t0
