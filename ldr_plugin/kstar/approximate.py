@@ -34,6 +34,7 @@ from ldr_plugin.kstar.neighbors import (
     SortedFeatures,
     exact_search,
     resolve_ambiguous,
+    row_counts,
 )
 
 
@@ -175,9 +176,8 @@ def same_class_counts(sf: SortedFeatures, bounds: np.ndarray, enemy_sq: torch.Te
             q_norms = sf.sq_norms[rows]
             thr, win = enemy_sq[rows] - q_norms, 2.0 * sf.tolerance(q_norms)
             lo, hi = (thr - win).to(dtype).unsqueeze(1), (thr + win).to(dtype).unsqueeze(1)
-            count = (d < lo).sum(1, dtype=torch.int32)  # int32 sums of bool blocks: ~1.7x faster than int64
-            unsure = torch.nonzero((d <= hi).sum(1, dtype=torch.int32) > count).flatten()  # an entry in the window
-            count = count.long()
+            count = row_counts(d < lo)
+            unsure = torch.nonzero(row_counts(d <= hi) > count).flatten()  # rows with an entry in the window
             if unsure.numel():
                 sub = d.index_select(0, unsure)
                 amb_r, amb_c = torch.nonzero((sub >= lo[unsure]) & (sub <= hi[unsure]), as_tuple=True)

@@ -358,27 +358,34 @@ def _read_sweep(input_dirs: list, keep_duplicates: bool, order: str, progress: b
     return sweep
 
 
+def _ranges(spans: list[tuple[int, int]]) -> np.ndarray:
+    """The concatenation of ``range(start, stop)`` for each span, built without a Python loop over rows."""
+    starts, stops = np.array(spans, dtype=np.int64).reshape(-1, 2).T
+    lengths = stops - starts
+    return np.repeat(starts - np.concatenate([[0], np.cumsum(lengths)[:-1]]), lengths) + np.arange(int(lengths.sum()))
+
+
 def _assemble(sweep: Sweep, parts: list[tuple[str, _RunPart]]) -> None:
     """Columns of the kept parts in order: consecutive rows of a shared batch are taken in one go."""
     sweep._parts = [part for _, part in parts]
     segments: list[Columns] = []
-    rows: list[np.ndarray] = []
+    spans: list[tuple[int, int]] = []
     shared = None
     for part in sweep._parts:
         if part.rows is not None and (shared is None or part.columns is shared):
             shared = part.columns
-            rows.append(np.arange(*part.rows))
+            spans.append(part.rows)
             continue
-        if rows:
-            segments.append(shared.take(np.concatenate(rows)))
-            rows, shared = [], None
+        if spans:
+            segments.append(shared.take(_ranges(spans)))
+            spans, shared = [], None
         if part.rows is not None:
             shared = part.columns
-            rows.append(np.arange(*part.rows))
+            spans.append(part.rows)
         else:
             segments.append(part.columns)
-    if rows:
-        segments.append(shared.take(np.concatenate(rows)))
+    if spans:
+        segments.append(shared.take(_ranges(spans)))
     sweep._columns = concat_columns(segments)
     sweep.record_runs = list(itertools.chain.from_iterable(itertools.repeat(key, len(part)) for key, part in parts))
 
