@@ -158,13 +158,14 @@ def _probe_mask(x: np.ndarray, bounds: np.ndarray, codes: np.ndarray, probe_clas
 def same_class_counts(sf: SortedFeatures, bounds: np.ndarray, enemy_sq: torch.Tensor, b: int | None = None):
     """Exact 1 + #(same-class samples strictly nearer than the given e_p), and tie flags, per sorted row.
 
-    ``b`` rows per block (default: about 2**25 entries per block of the widest class).
+    ``b`` rows per block (default: about 2**23 entries per block of the widest class: measured
+    ~25 % faster than 2**25 at N = 100,000, the compare passes stay in cache).
     """
     n, dtype, device = sf.keys.shape[0], sf.dtype, sf.keys.device
     kstar = torch.ones(n, dtype=torch.int64, device=device)
     ties = torch.zeros(n, dtype=torch.bool, device=device)
     widest = int(np.diff(bounds).max())
-    b = b or max(1, min(4096, DEFAULT_TARGET_ELEMENTS // max(1, widest)))
+    b = b or max(1, min(4096, (DEFAULT_TARGET_ELEMENTS // 4) // max(1, widest)))
     buffer = torch.empty(b * widest, dtype=dtype, device=device)  # reused, contiguous
     for c in range(len(bounds) - 1):
         s, e = int(bounds[c]), int(bounds[c + 1])

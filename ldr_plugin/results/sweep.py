@@ -197,11 +197,11 @@ def _read_parts(paths: list[str]) -> list[_RunPart | None]:
         columns, args, keys, repeats = decode_files([read[i] for i in fast], [n_lines[i] for i in fast], width + 1)
     parts: list[_RunPart | None] = [None] * len(paths)
     start = 0
-    for j, i in enumerate(fast):
-        if args[j] is not None:
-            parts[i] = _RunPart(columns, None, args[j], keys[j], data=read[i], rows=(start, start + n_lines[i]),
-                                may_repeat=bool(repeats[j]))
-            start += n_lines[i]
+    for i, raw, key, repeat in zip(fast, args, keys, repeats.tolist()) if fast else ():
+        if raw is not None:
+            stop = start + n_lines[i]
+            parts[i] = _RunPart(columns, None, raw, key, data=read[i], rows=(start, stop), may_repeat=repeat)
+            start = stop
     for i, data in enumerate(read):
         if data is not None and parts[i] is None:
             parts[i] = _slow_part(paths[i], data)
@@ -336,9 +336,11 @@ def _read_sweep(input_dirs: list, keep_duplicates: bool, order: str, progress: b
     shared = {k for k, n in shared.items() if n > 1 or k is None}
     parts: dict[str, _RunPart] = {}
     identities = _RunIdentities()
-    for key, folder, path, part in found:
-        sweep.problems.extend(part.problems or ())
-        run = SweepRun(key, folder, os.path.exists(f"{folder}{os.sep}done"), truncated=part.truncated)
+    done = [os.path.exists(f"{folder}{os.sep}done") for _, folder, _, _ in found]
+    for (key, folder, path, part), finished in zip(found, done):
+        if part.problems:
+            sweep.problems.extend(part.problems)
+        run = SweepRun(key, folder, finished, truncated=part.truncated)
         if part.may_repeat and not keep_duplicates:
             part = _dedupe_steps(part, path, sweep.problems)
         n = len(part)
