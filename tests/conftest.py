@@ -55,3 +55,18 @@ def clustered_features():
         return feats.astype(np.float32), labels
 
     return make
+
+
+@pytest.fixture
+def tiny_plugin(tmp_path, monkeypatch):
+    """The tiny model source of ``ldr_plugin.testing`` installed as a third-party plugin (sys.path and
+    PYTHONPATH, so submitit workers see it too); yields its folder."""
+    from ldr_plugin import sources
+    from ldr_plugin.testing import tiny_distribution
+
+    root = tiny_distribution(tmp_path / "site")
+    monkeypatch.syspath_prepend(str(root))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(root), *filter(None, [os.environ.get("PYTHONPATH")])]))
+    monkeypatch.setattr(sources, "_INSTANCES", {})
+    yield root
+    sys.modules.pop("ldr_tiny_source", None)

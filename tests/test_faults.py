@@ -21,7 +21,6 @@ import time
 from pathlib import Path
 
 import pytest
-from fakedist import tiny_distribution
 
 from ldr_plugin.errors import LdrError
 from ldr_plugin.launchers.resources import Resources
@@ -132,18 +131,6 @@ def test_two_processes_overwriting_the_same_cells_leave_whole_files(tmp_path):
 
 
 N_MODELS, N_SEEDS, N_KILLS = 50, 4, 20
-
-
-@pytest.fixture
-def tiny_plugin(tmp_path, monkeypatch):
-    root = tiny_distribution(tmp_path / "site")
-    monkeypatch.syspath_prepend(str(root))
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(root), *filter(None, [os.environ.get("PYTHONPATH")])]))
-    from ldr_plugin import sources
-
-    monkeypatch.setattr(sources, "_INSTANCES", {})
-    yield root
-    sys.modules.pop("ldr_tiny_source", None)
 
 
 def _worker_pids(folder: Path) -> list[int]:

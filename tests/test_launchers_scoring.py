@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 
 import pytest
-from test_faults import tiny_distribution  # noqa: F401 -- fixture: a third-party model source on PYTHONPATH
 
 from ldr_plugin.cli import main
 from ldr_plugin.results.check import check_results
@@ -16,7 +15,7 @@ def _metrics(folder):
 
 
 @pytest.mark.slow
-def test_local_launcher_writes_what_inline_writes(tiny_distribution, tmp_path, monkeypatch, capsys):  # noqa: F811
+def test_local_launcher_writes_what_inline_writes(tiny_plugin, tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("LDR_SUBMITIT_FOLDER", str(tmp_path / "logs"))
     monkeypatch.setenv("LDR_LOCAL_WORKERS", "2")
     args = ["score", "tiny:net1", "tiny:net2", "tiny:net3", "--dataset", "digits", "--n-per-class", "6"]
