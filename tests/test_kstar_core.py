@@ -8,23 +8,9 @@ import numpy as np
 import pytest
 import scipy.stats
 import torch
+from kstar_reference import brute_force
 
 from ldr_plugin.kstar import kstar_search, kstar_summary, kstar_tie_count, kstar_values, skewness
-
-
-def brute_force(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, int]:
-    """Full sort of every row (other class first among equal distances), first other-class rank."""
-    x = np.asarray(x, dtype=np.float64)
-    d = ((x[:, None, :] - x[None, :, :]) ** 2).sum(-1)
-    out, ties = np.zeros(len(y), dtype=np.int64), 0
-    for p in range(len(y)):
-        others = np.delete(np.arange(len(y)), p)
-        same = (y[others] == y[p]).astype(int)
-        order = np.lexsort((same, d[p, others]))  # by distance, then other class (0) before same (1)
-        out[p] = int(np.flatnonzero(same[order] == 0)[0]) + 1
-        enemy = d[p, others][same == 0].min()
-        ties += bool(np.any(d[p, others][same == 1] == enemy))
-    return out, ties
 
 
 def _duplicated_data(seed: int, n: int = 120, d: int = 3, c: int = 4):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from kstar_reference import blobs
 
 from ldr_plugin.errors import LdrError
 from ldr_plugin.kstar import kstar_search, kstar_summary
@@ -11,11 +12,7 @@ from ldr_plugin.kstar import kstar_search, kstar_summary
 
 @pytest.fixture(scope="module")
 def data():
-    rng = np.random.default_rng(0)
-    centres = rng.normal(scale=0.6, size=(6, 16))
-    y = rng.integers(0, 6, 1500)
-    x = (centres[y] + rng.normal(size=(1500, 16))).astype(np.float32)
-    return x, y
+    return blobs()
 
 
 def test_hnsw_agrees_with_exact(data):

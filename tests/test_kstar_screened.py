@@ -5,36 +5,22 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from kstar_reference import blobs, brute_force
 
 from ldr_plugin.errors import LdrError
 from ldr_plugin.kstar import kstar_search, kstar_summary
 from ldr_plugin.kstar.screened import kmeans_cells
 
 
-def _brute_force(x, y):
-    """Full sort of every row: k* = 1 + same-class samples before the first other-class one (ties pessimistic)."""
-    d = ((x[:, None, :].astype(np.float64) - x[None, :, :]) ** 2).sum(-1)
-    np.fill_diagonal(d, np.inf)
-    out = np.empty(len(y), dtype=np.int64)
-    for i in range(len(y)):
-        enemy = d[i, y != y[i]].min()
-        out[i] = 1 + int(np.sum((y == y[i]) & (d[i] < enemy)))
-    return out
-
-
 @pytest.fixture(scope="module")
 def data():
-    rng = np.random.default_rng(0)
-    centres = rng.normal(scale=0.6, size=(6, 16))
-    y = rng.integers(0, 6, 1500)
-    x = (centres[y] + rng.normal(size=(1500, 16))).astype(np.float32)
-    return x, y
+    return blobs()
 
 
 def test_every_candidate_is_exact(data):
     x, y = data
     approx = kstar_search(x, y, backend="screened", candidates=1.0, cell_size=50, check=0)[0]
-    np.testing.assert_array_equal(approx.kstar, _brute_force(x, y))
+    np.testing.assert_array_equal(approx.kstar, brute_force(x, y)[0])
 
 
 def test_few_candidates_never_below_exact_and_close(data):
@@ -77,7 +63,7 @@ def test_duplicates_and_ties_are_exact():
     y = rng.integers(0, 3, size=200)
     exact = kstar_search(x, y)[0]
     approx = kstar_search(x, y, backend="screened", candidates=1.0, dtype="float64")[0]
-    np.testing.assert_array_equal(approx.kstar, _brute_force(x, y))
+    np.testing.assert_array_equal(approx.kstar, brute_force(x, y)[0])
     assert approx.ties.sum() == exact.ties.sum() > 0
 
 
