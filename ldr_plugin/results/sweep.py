@@ -249,37 +249,6 @@ def _selection_key(args: dict[str, Any]) -> Any:
     return key
 
 
-class _RunIdentities:
-    """Run keys by their arguments (``output_dir`` aside), for runs that share a selection key.
-
-    Runs with equal arguments share model selection's key, so the arguments' sorted JSON is only
-    computed for runs whose key another run already has.
-    """
-
-    def __init__(self) -> None:
-        self._groups: dict[Any, dict[bytes, str] | tuple[_RunPart, str]] = {}
-
-    def _group(self, part: _RunPart) -> tuple[Any, dict[bytes, str] | None]:
-        coarse = part.selection_key()
-        group = self._groups.get(coarse)
-        if isinstance(group, tuple):  # one run so far: its identity is needed now
-            group = self._groups[coarse] = {_run_identity(group[0].args): group[1]}
-        return coarse, group
-
-    def first(self, part: _RunPart) -> str | None:
-        """The key of an earlier run with the arguments of this one, if any."""
-        group = self._group(part)[1]
-        return None if group is None else group.get(_run_identity(part.args))
-
-    def set(self, part: _RunPart, key: str) -> None:
-        """Make ``key`` the run that the arguments of ``part`` refer to."""
-        coarse, group = self._group(part)
-        if group is None:
-            self._groups[coarse] = (part, key)
-        else:
-            group[_run_identity(part.args)] = key
-
-
 def _list_run_dirs(root: Path, order: str) -> list[str]:
     names = os.listdir(root)
     return names if order == "listdir" else sorted(names)
@@ -335,7 +304,7 @@ def _read_sweep(input_dirs: list, keep_duplicates: bool, order: str, progress: b
     shared = Counter(part.selection_key() for *_, part in found if len(part)) if not keep_duplicates else {}
     shared = {k for k, n in shared.items() if n > 1 or k is None}
     parts: dict[str, _RunPart] = {}
-    identities = _RunIdentities()
+    identities: dict[bytes, str] = {}  # arguments (sorted JSON, output_dir aside) -> run key, shared keys only
     done = [os.path.exists(f"{folder}{os.sep}done") for _, folder, _, _ in found]
     for (key, folder, path, part), finished in zip(found, done):
         if part.problems:
@@ -345,14 +314,15 @@ def _read_sweep(input_dirs: list, keep_duplicates: bool, order: str, progress: b
             part = _dedupe_steps(part, path, sweep.problems)
         n = len(part)
         if n and not keep_duplicates and part.selection_key() in shared:
-            first = identities.first(part)
+            identity = _run_identity(part.args)
+            first = identities.get(identity)
             if first is not None:
                 prefer_new = run.done and not sweep.runs[first].done
                 _mark_duplicate_run(sweep, run, first, n, prefer_new)
                 if not prefer_new:
                     continue
                 del parts[first]
-            identities.set(part, key)
+            identities[identity] = key
         run.n_records = n
         sweep.runs[key] = run
         parts[key] = part

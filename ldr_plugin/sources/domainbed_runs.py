@@ -112,15 +112,16 @@ class DomainBedRunSource:
             raise LdrError(f"a run's environments have splits 'in' and 'out', not '{split}'")
         domain = cls(args.get("data_dir"), args.get("test_envs", []), save["model_hparams"])[env_i]
         holdout = int(len(domain) * args.get("holdout_fraction", 0.2))
-        out_part, in_part = split_dataset(domain, holdout, seed_hash(args.get("trial_seed", 0), env_i))
+        split_seed = seed_hash(args.get("trial_seed", 0), env_i)  # what train.py seeds env_i's split with
+        out_part, in_part = split_dataset(domain, holdout, split_seed)
         if env_i in args.get("test_envs", []):  # DomainBed re-splits a test env (uda_holdout_fraction)
             uda = int(len(in_part) * args.get("uda_holdout_fraction", 0))
-            _, in_part = split_dataset(in_part, uda, seed_hash(args.get("trial_seed", 0), env_i))
+            _, in_part = split_dataset(in_part, uda, split_seed)
         part = in_part if split == "in" else out_part
         labels = _labels(part)
         indices = subsample_per_class(labels, n_per_class, seed)
         info = {"run": str(identifier), "dataset_class": args.get("dataset"), "environment": cls.ENVIRONMENTS[env_i],
-                "test_env": env_i in args.get("test_envs", []), "split_seed": seed_hash(args.get("trial_seed", 0), env_i)}
+                "test_env": env_i in args.get("test_envs", []), "split_seed": split_seed}
         samples = _Subset(_Images(part), indices)
         data = ScoringData(f"run:{env}", split, samples, labels[indices],
                            [str(c) for c in range(save["model_num_classes"])], indices, n_per_class, seed, info)

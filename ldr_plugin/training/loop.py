@@ -63,21 +63,13 @@ def _check_test_envs(test_envs: Sequence[int], n_envs: int, dataset: str) -> lis
 def _splits(dataset, test_envs, holdout_fraction, trial_seed, class_balanced):
     in_splits, out_splits = [], []
     for env_i, env in enumerate(dataset):
-        out, in_ = loaders.split_dataset(env, int(len(env) * holdout_fraction), loaders_seed(trial_seed, env_i))
+        out, in_ = loaders.split_dataset(env, int(len(env) * holdout_fraction), seed_hash(trial_seed, env_i))
         if env_i in test_envs:  # DomainBed re-splits a test env by uda_holdout_fraction = 0
-            _, in_ = loaders.split_dataset(in_, 0, loaders_seed(trial_seed, env_i))
+            _, in_ = loaders.split_dataset(in_, 0, seed_hash(trial_seed, env_i))
         weights = (loaders.balanced_class_weights(in_), loaders.balanced_class_weights(out)) if class_balanced else (None, None)
         in_splits.append((in_, weights[0]))
         out_splits.append((out, weights[1]))
     return in_splits, out_splits
-
-
-def loaders_seed(trial_seed: int, env_i: int) -> int:
-    """The seed of environment ``env_i``'s in/out split (DomainBed's ``misc.seed_hash(trial_seed, env_i)``).
-
-    Also used by the ``domainbed`` model source to rebuild a run's splits exactly.
-    """
-    return seed_hash(trial_seed, env_i)
 
 
 def _run_args(algorithm, dataset, test_envs, output_dir, hparams, hparams_seed, trial_seed, seed, steps,
