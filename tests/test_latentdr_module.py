@@ -12,7 +12,7 @@ from ldr_plugin.latentdr import LatentDR, LatentDRConfig
 from ldr_plugin.latentdr import degradation as D
 from ldr_plugin.latentdr.key_bank import KeyBank
 from ldr_plugin.latentdr.loss import soft_cross_entropy
-from ldr_plugin.latentdr.restoration import Restoration
+from ldr_plugin.latentdr.restoration import Restoration, heads_dividing
 
 
 def _gen(seed=0):
@@ -136,8 +136,10 @@ def test_restoration_shapes_and_errors():
     q, k = torch.randn(5, 16), torch.randn(7, 16)
     assert r(q, k).shape == (5, 16)
     assert r(q, k[:0]).shape == (5, 16)  # no keys: MLP block only
-    with pytest.raises(LdrError, match="divisible"):
-        Restoration(10, heads=8)
+    with pytest.warns(UserWarning, match="not divisible by heads=8; using 5 heads"):
+        odd = Restoration(255, heads=8)  # DomainBed's random MLP widths are arbitrary integers
+    assert odd.heads == 5 and odd.attn.num_heads == 5 and odd(torch.randn(2, 255), torch.randn(3, 255)).shape == (2, 255)
+    assert [heads_dividing(d, 8) for d in (512, 497, 10, 7, 1)] == [8, 7, 5, 7, 1]
 
 
 def test_identity_init_restoration_starts_as_identity():
