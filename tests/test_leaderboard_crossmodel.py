@@ -8,11 +8,12 @@ import json
 import math
 import shutil
 
+import numpy as np
 import pytest
 import scipy.stats
 
 from ldr_plugin.leaderboard.build import build_leaderboards
-from ldr_plugin.leaderboard.correlation import rank_correlation
+from ldr_plugin.leaderboard.correlation import rank_correlation, stratified_rank_correlation
 from ldr_plugin.results import metric, new_record, write_record
 
 MODELS = {  # RobustBench cifar10 Linf entries (published clean / AutoAttack in the shared data) -> Γ′
@@ -126,3 +127,73 @@ def test_kstar_columns_of_selected_checkpoints(shared_data, tmp_path):
     assert "final_checkpoint" in gamma["VLCS__iid"]["flags"]  # earlier checkpoints stood in for by the final one
     unif = next(r for r in rows if r["column"] == "uniformity (selected)" and r["table"] == "VLCS__iid")
     assert unif["text"] == "—" and "not_scored" in unif["flags"]
+
+
+def _within_reference(x, y, strata, method):
+    """Brute force: scipy per stratum (>= 3 points, not constant), weighted by stratum size."""
+    stat = {"spearman": scipy.stats.spearmanr, "kendall": scipy.stats.kendalltau}[method]
+    total = weight = 0.0
+    for s in dict.fromkeys(strata):
+        xs = [a for a, t in zip(x, strata) if t == s]
+        ys = [b for b, t in zip(y, strata) if t == s]
+        if len(xs) >= 3 and len(set(xs)) > 1 and len(set(ys)) > 1:
+            total += len(xs) * stat(xs, ys).statistic
+            weight += len(xs)
+    return total / weight, int(weight)
+
+
+def test_stratified_correlation_is_the_size_weighted_per_stratum_statistic():
+    rng = np.random.default_rng(1)
+    strata = ["a"] * 5 + ["b"] * 8 + ["c"] * 12 + ["d"] * 2 + ["e"] * 4  # d: too small, e: constant x
+    x = list(rng.integers(0, 4, 29).astype(float))  # ties on purpose
+    x[27:31] = [7.0] * 4
+    y = list(rng.normal(size=29))
+    for method in ("spearman", "kendall"):
+        rc = stratified_rank_correlation(x, y, strata, method, seed=5, n_resamples=400)
+        expected, n = _within_reference(x, y, strata, method)
+        assert rc.statistic == pytest.approx(expected) and rc.n == n == 25
+        assert rc.ci_low <= rc.statistic <= rc.ci_high and 0 < rc.pvalue <= 1
+        assert rc == stratified_rank_correlation(x, y, strata, method, seed=5, n_resamples=400)  # seeded
+    empty = stratified_rank_correlation([1, 2], [2, 1], ["a", "a"])
+    assert math.isnan(empty.statistic) and empty.n == 0
+
+
+def test_stratified_correlation_separates_within_from_between_strata():
+    rng = np.random.default_rng(0)
+    strata = np.repeat(np.arange(6), 30)
+    x = rng.normal(size=strata.size) + 3 * strata  # strata differ in level: pooled rho is large ...
+    y = rng.normal(size=strata.size) + 3 * strata  # ... but x and y are independent inside each stratum
+    assert scipy.stats.spearmanr(x, y).statistic > 0.8
+    null = stratified_rank_correlation(x, y, strata, "spearman", n_resamples=500)
+    assert null.ci_low < 0 < null.ci_high and null.pvalue > 0.05
+    y_dep = y - 0.8 * (x - 3 * strata)  # now related inside every stratum (negatively)
+    dep = stratified_rank_correlation(x, y_dep, strata, "kendall", n_resamples=500)
+    assert dep.ci_high < 0 and dep.pvalue == pytest.approx(1 / 501)
+
+
+def test_heldout_correlation_within_domains_from_runs(tmp_path):
+    rng = np.random.default_rng(2)
+    records, points = tmp_path / "records", []
+    for dataset, envs in (("RotatedDigitsFlat", (0, 3)), ("CorruptedDigitsFlat", (1,))):
+        for env in envs:
+            for i in range(5):
+                run = tmp_path / "sweep" / f"{dataset}_{env}_{i}"
+                run.mkdir(parents=True)
+                acc = float(rng.uniform(0.3, 0.95))
+                last = {"args": {"dataset": dataset, "test_envs": [env]}, f"env{env}_in_acc": acc}
+                (run / "results.jsonl").write_text(json.dumps({"args": last["args"]}) + "\n" + json.dumps(last) + "\n")
+                gamma = float(rng.normal())
+                _kstar(records, f"domainbed:{run}", gamma, dataset=f"run:env{env}", split="in", layer="featurizer")
+                points.append((100 * acc, gamma, f"{dataset} env{env}"))
+    spec = _spec(tmp_path, id="kh", title="k* vs held-out", kind="cross_model", accuracies=["heldout_acc_pct"],
+                 layer="featurizer", stratify="heldout_domain", ci="bootstrap", n_resamples=300)
+    build_leaderboards([spec], [records], tmp_path / "out", progress=False)
+    rows = [r for r in _rows(tmp_path / "out" / "kh.csv") if r["table"] == "kh__correlation"]
+    within = {r["column"]: r for r in rows if r["row"] == "held-out domain acc (%), within held-out domain"}
+    pooled = {r["column"]: r for r in rows if r["row"] == "held-out domain acc (%)"}
+    acc, gamma, strata = (list(t) for t in zip(*points))
+    for method, column in (("spearman", "Spearman ρ"), ("kendall", "Kendall τ")):
+        expected, n = _within_reference(acc, gamma, strata, method)
+        assert float(within[column]["value"]) == pytest.approx(expected)
+        assert int(float(within["n models"]["value"])) == n == 15
+    assert float(pooled["Spearman ρ"]["value"]) == pytest.approx(scipy.stats.spearmanr(acc, gamma).statistic)

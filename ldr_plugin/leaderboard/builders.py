@@ -93,10 +93,11 @@ def cross_model_board(spec: LeaderboardSpec, inputs: BuildInputs, out_dir: Path)
     rb = inputs.optional_published(spec, "robustbench") if "robustbench" in spec.published else None
     oc = inputs.optional_published(spec, "openclip") if "openclip" in spec.published else None
     accuracies = crossmodel.published_accuracies(rb, oc)
+    runs = heldout.heldout_runs(inputs.project) if heldout.FIELD in spec.accuracies or spec.stratify else {}
     if heldout.FIELD in spec.accuracies:  # runs trained here: accuracy on their own held-out domain
-        for model_id, fields in heldout.heldout_accuracies(inputs.project).items():
-            accuracies.setdefault(model_id, {}).update(fields)
-    models = crossmodel.cross_model_table(spec, inputs.project, accuracies)
+        for model_id, (acc, _) in runs.items():
+            accuracies.setdefault(model_id, {})[heldout.FIELD] = acc
+    models, model_ids = crossmodel.cross_model_table(spec, inputs.project, accuracies)
     models.sources[crossmodel.REPRODUCED] = (f"k* records computed by ldr-plugin, read from "
                                              f"{', '.join(inputs.results_dirs)}")
     if heldout.FIELD in spec.accuracies:
@@ -105,7 +106,10 @@ def cross_model_board(spec: LeaderboardSpec, inputs: BuildInputs, out_dir: Path)
         models.sources[published_tables.RB_KEY] = published_tables.robustbench.SOURCE_TEXT
     if oc is not None:
         models.sources[published_tables.OC_KEY] = published_tables.openclip.SOURCE_TEXT
-    corr = crossmodel.correlation_table(spec, models)
+    strata = None
+    if spec.stratify == "heldout_domain":
+        strata = [runs[model_id][1] if model_id in runs else None for model_id in model_ids]
+    corr = crossmodel.correlation_table(spec, models, strata)
     corr.sources = dict(models.sources)
     if models.rows:
         corr.plots = crossmodel.scatter_plots(spec, models, out_dir)

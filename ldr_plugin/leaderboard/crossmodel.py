@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ldr_plugin.leaderboard.correlation import rank_correlation
+from ldr_plugin.leaderboard.correlation import rank_correlation, stratified_rank_correlation
 from ldr_plugin.leaderboard.heldout import FIELD as HELDOUT_FIELD
 from ldr_plugin.leaderboard.heldout import SOURCE_KEY as HELDOUT_KEY
 from ldr_plugin.leaderboard.published_tables import OC_KEY, RB_KEY
@@ -30,6 +30,7 @@ ACCURACIES: dict[str, tuple[str, str]] = {
     HELDOUT_FIELD: ("held-out domain acc (%)", HELDOUT_KEY),
 }
 REPRODUCED = "reproduced"
+STRATA = {"heldout_domain": "held-out domain"}  # spec.stratify -> how the correlation rows name it
 FOOTNOTES = {
     "not_published": "—: model id not found in the accuracy source (kept, not dropped)",
     "undefined": "—: Γ′ undefined for this model (no class with finite skewness)",
@@ -79,8 +80,9 @@ def _accuracy_fields(spec: LeaderboardSpec, published: dict, model_ids: list[str
     return present or ["clean_acc_pct", "autoattack_acc_pct", "zeroshot_avg_pct"]
 
 
-def cross_model_table(spec: LeaderboardSpec, project: ProjectRecords, published: dict) -> Table:
-    """Γ′ per scored model (mean ± SE over seeds) and every requested published accuracy."""
+def cross_model_table(spec: LeaderboardSpec, project: ProjectRecords, published: dict) -> tuple[Table, list[str]]:
+    """Γ′ per scored model (mean ± SE over seeds) and every requested published accuracy; with the
+    model id of each row (labels may carry a dataset/layer suffix)."""
     groups = _kstar_rows(spec, project)
     several = len({(d, layer) for _, d, layer in groups}) > 1
     fields = _accuracy_fields(spec, published, [k[0] for k in groups])
@@ -92,37 +94,49 @@ def cross_model_table(spec: LeaderboardSpec, project: ProjectRecords, published:
             value = published.get(model_id, {}).get(f)
             flags = () if value is not None else ("not_published",)
             cells.append(Cell(value=value, decimals=2, missing="—", flags=flags, source=ACCURACIES[f][1]))
-        rows.append(Row(label=label, cells=cells, source=REPRODUCED))
-    rows.sort(key=lambda r: (r.cells[0].value is None, r.cells[0].value or 0.0, r.label))
+        rows.append((Row(label=label, cells=cells, source=REPRODUCED), model_id))
+    rows.sort(key=lambda r: (r[0].cells[0].value is None, r[0].cells[0].value or 0.0, r[0].label))
+    model_ids = [model_id for _, model_id in rows]
+    rows = [row for row, _ in rows]
     columns = [Column("Γ′" if spec.metric == "gamma_prime" else spec.metric)]
     columns += [Column(ACCURACIES[f][0], source=ACCURACIES[f][1]) for f in fields]
-    return Table(table_id=f"{spec.id}__models", title=f"{spec.title}: {spec.metric} and accuracy",
-                 columns=columns, rows=rows, row_header="model id", section=spec.title, kind="cross_model",
-                 footnotes=dict(FOOTNOTES),
-                 notes=[f"{len(rows)} scored models; k* records of family '{spec.metric_family}'"
-                        + (f", layer {spec.layer}" if spec.layer else "")])
+    table = Table(table_id=f"{spec.id}__models", title=f"{spec.title}: {spec.metric} and accuracy",
+                  columns=columns, rows=rows, row_header="model id", section=spec.title, kind="cross_model",
+                  footnotes=dict(FOOTNOTES),
+                  notes=[f"{len(rows)} scored models; k* records of family '{spec.metric_family}'"
+                         + (f", layer {spec.layer}" if spec.layer else "")])
+    return table, model_ids
 
 
 def _ci_text(low: float, high: float) -> str:
     return "—" if math.isnan(low) else f"[{low:.3f}, {high:.3f}]"
 
 
-def correlation_table(spec: LeaderboardSpec, models: Table) -> Table:
-    """Spearman and Kendall between the metric column and each accuracy column, with CIs."""
+def _correlation_row(label: str, results: list) -> Row:
+    cells: list[Cell] = []
+    for rc in results:
+        ok = not math.isnan(rc.statistic)
+        cells += [Cell(value=rc.statistic if ok else None, decimals=3, missing="—", flags=() if ok else ("too_few",)),
+                  Cell(text=_ci_text(rc.ci_low, rc.ci_high)),
+                  Cell(value=rc.pvalue if ok else None, decimals=4, missing="—")]
+    return Row(label=label, cells=[Cell(value=results[-1].n, decimals=0), *cells], source=REPRODUCED)
+
+
+def correlation_table(spec: LeaderboardSpec, models: Table, strata: list[str | None] | None = None) -> Table:
+    """Spearman and Kendall between the metric column and each accuracy column, with CIs; with
+    ``strata`` (one per model row, e.g. its held-out domain) also the correlation within strata."""
     rows = []
     gamma = [r.cells[0].value for r in models.rows]
+    kw = {"confidence": spec.confidence, "seed": spec.seed, "n_resamples": spec.n_resamples}
     for j, column in enumerate(models.columns[1:], start=1):
         acc = [r.cells[j].value for r in models.rows]
-        cells: list[Cell] = []
-        for method in ("spearman", "kendall"):
-            rc = rank_correlation(acc, gamma, method, ci=spec.ci, confidence=spec.confidence, seed=spec.seed,
-                                  n_resamples=spec.n_resamples)
-            ok = not math.isnan(rc.statistic)
-            cells += [Cell(value=rc.statistic if ok else None, decimals=3, missing="—",
-                           flags=() if ok else ("too_few",)),
-                      Cell(text=_ci_text(rc.ci_low, rc.ci_high)),
-                      Cell(value=rc.pvalue if ok else None, decimals=4, missing="—")]
-        rows.append(Row(label=column.name, cells=[Cell(value=rc.n, decimals=0), *cells], source=REPRODUCED))
+        rows.append(_correlation_row(column.name, [rank_correlation(acc, gamma, m, ci=spec.ci, **kw)
+                                                   for m in ("spearman", "kendall")]))
+        if strata is not None:
+            pairs = [(a, g, s) for a, g, s in zip(acc, gamma, strata) if s is not None]
+            a, g, s = (list(t) for t in zip(*pairs)) if pairs else ([], [], [])
+            rows.append(_correlation_row(f"{column.name}, within {STRATA[spec.stratify]}",
+                                         [stratified_rank_correlation(a, g, s, m, **kw) for m in ("spearman", "kendall")]))
     pct = f"{100 * spec.confidence:g}%"
     return Table(
         table_id=f"{spec.id}__correlation", title=f"{spec.title}: rank correlation of Γ′ with accuracy",
@@ -131,7 +145,10 @@ def correlation_table(spec: LeaderboardSpec, models: Table) -> Table:
         rows=rows, row_header="accuracy", section=spec.title, kind="correlation",
         footnotes={"too_few": "—: fewer than 3 models with both values (or a constant column)"},
         notes=[f"CI: {spec.ci}" + (f" (seed {spec.seed}, {spec.n_resamples} resamples)" if spec.ci == "bootstrap"
-                                    else " z-transform, Fieller–Hartley–Pearson standard errors")],
+                                    else " z-transform, Fieller–Hartley–Pearson standard errors")]
+        + ([(f"'within {STRATA[spec.stratify]}' rows: size-weighted mean of the per-stratum "
+              f"correlations (strata with ≥ 3 models); CI by stratified paired bootstrap, p by permutation "
+              f"inside strata (seed {spec.seed}, {spec.n_resamples} resamples)")] if strata is not None else []),
     )
 
 

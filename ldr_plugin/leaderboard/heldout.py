@@ -3,7 +3,8 @@
 A k* record of model ``domainbed:<run dir>`` scored on the run's test environment (dataset
 ``run:env<t>`` or ``run:<t>``) is joined with that run's own accuracy on the same environment at
 its final step (``env<t>_in_acc`` of the last ``results.jsonl`` record, in percent): the final model
-is the one ``model.pkl`` holds, so the features and the accuracy come from the same weights.
+is the one ``model.pkl`` holds, so the features and the accuracy come from the same weights. Its
+held-out domain (``<dataset> env<t>``) is the stratum of within-domain correlations.
 """
 
 from __future__ import annotations
@@ -34,9 +35,9 @@ def _last_record(run_dir: Path) -> dict | None:
     return last
 
 
-def heldout_accuracies(project: ProjectRecords) -> dict[str, dict[str, float | None]]:
-    """{model_id: {"heldout_acc_pct": percent}} for k* records of runs scored on their test domain."""
-    out: dict[str, dict[str, float | None]] = {}
+def heldout_runs(project: ProjectRecords) -> dict[str, tuple[float | None, str]]:
+    """{model_id: (held-out accuracy in percent or None, "<dataset> env<t>")} of the scored runs."""
+    out: dict[str, tuple[float | None, str]] = {}
     for _, record in project.records:
         model_id = record["model_id"]
         match = _ENV.match(record["dataset"])
@@ -45,8 +46,8 @@ def heldout_accuracies(project: ProjectRecords) -> dict[str, dict[str, float | N
         last = _last_record(Path(model_id.split(":", 1)[1]))
         if last is None:
             continue
-        test_envs = last.get("args", {}).get("test_envs", [])
+        args = last.get("args", {})
         env = int(match.group(1))
-        value = last.get(f"env{env}_in_acc") if test_envs == [env] else None
-        out[model_id] = {FIELD: None if value is None else 100.0 * float(value)}
+        value = last.get(f"env{env}_in_acc") if args.get("test_envs", []) == [env] else None
+        out[model_id] = (None if value is None else 100.0 * float(value), f"{args.get('dataset', '?')} env{env}")
     return out

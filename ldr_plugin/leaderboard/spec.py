@@ -14,6 +14,7 @@ A spec names its kind and what goes in it::
     published = ["domainbed_2020"]        # published rows added beside ours
     sort = "domainbed"                    # or "avg_desc", or a column name for cross-model tables
     env_names = { RotatedDigits = ["0", "30", "60"] }
+    stratify = "heldout_domain"           # cross_model: also correlate within each run's held-out domain
 
 Unknown keys are errors naming the file and the key, so a typo never silently changes a table.
 """
@@ -66,6 +67,7 @@ class LeaderboardSpec:
     layer: str = ""
     accuracies: list[str] = field(default_factory=list)
     ci: str = "fisher"
+    stratify: str = ""  # "heldout_domain": also the correlation within each run's held-out domain
     confidence: float = 0.95
     seed: int = 0
     n_resamples: int = 2000
@@ -116,6 +118,8 @@ def parse_spec(data: dict[str, Any], path: str = "<spec>") -> LeaderboardSpec:
         raise LdrError(f"{path}: {exc}") from exc
     _check_list(spec, "selection", SELECTION_METHODS)
     _check_list(spec, "published", PUBLISHED_SOURCES)
+    if spec.stratify not in ("", "heldout_domain"):
+        raise LdrError(f"{path}: 'stratify' must be '' or 'heldout_domain', got {spec.stratify!r}")
     if spec.order not in ("sorted", "listdir"):
         raise LdrError(f"{path}: 'order' must be 'sorted' or 'listdir', got {spec.order!r}")
     if spec.ci not in ("fisher", "bootstrap"):
