@@ -197,3 +197,11 @@ def test_heldout_correlation_within_domains_from_runs(tmp_path):
         assert float(within[column]["value"]) == pytest.approx(expected)
         assert int(float(within["n models"]["value"])) == n == 15
     assert float(pooled["Spearman ρ"]["value"]) == pytest.approx(scipy.stats.spearmanr(acc, gamma).statistic)
+
+
+def test_unknown_stratify_value_is_an_error_naming_the_spec(tmp_path):
+    from ldr_plugin.errors import LdrError
+
+    spec = _spec(tmp_path, id="bad", title="t", kind="cross_model", stratify="dataset")
+    with pytest.raises(LdrError, match=r"bad\.toml: 'stratify' must be '' or 'heldout_domain', got 'dataset'"):
+        build_leaderboards([spec], [tmp_path], tmp_path / "out", progress=False)

@@ -129,6 +129,8 @@ def stratified_rank_correlation(x, y, strata, method: str = "spearman", *, confi
     >>> round(r.statistic, 3), r.n
     (-1.0, 6)
     """
+    if method not in _BATCH:
+        raise ValueError(f"unknown rank correlation {method!r}; expected 'spearman' or 'kendall'")
     by_stratum: dict = {}
     for a, b, s in zip(x, y, strata):
         if a is not None and b is not None and math.isfinite(float(a)) and math.isfinite(float(b)):
@@ -137,8 +139,6 @@ def stratified_rank_correlation(x, y, strata, method: str = "spearman", *, confi
               for pts in by_stratum.values() if len(pts) >= 3 and len({p[0] for p in pts}) > 1
               and len({p[1] for p in pts}) > 1]
     n = sum(g[0].shape[1] for g in groups)
-    if method not in _BATCH:
-        raise ValueError(f"unknown rank correlation {method!r}; expected 'spearman' or 'kendall'")
     if not groups:
         return RankCorrelation(method, math.nan, math.nan, math.nan, math.nan, n, "stratified bootstrap", confidence)
     statistic = float(_pooled(method, groups)[0])
