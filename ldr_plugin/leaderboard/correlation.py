@@ -59,6 +59,11 @@ def _bootstrap_ci(method: str, x, y, confidence: float, seed: int, n_resamples: 
     return float(res.confidence_interval.low), float(res.confidence_interval.high)
 
 
+def _complete(a, b) -> bool:
+    """Both values present and finite (a pair the correlations use)."""
+    return a is not None and b is not None and math.isfinite(float(a)) and math.isfinite(float(b))
+
+
 def rank_correlation(x, y, method: str = "spearman", *, ci: str = "fisher", confidence: float = 0.95,
                      seed: int = 0, n_resamples: int = 2000) -> RankCorrelation:
     """Rank correlation of paired values (pairs with a missing value are dropped first).
@@ -66,8 +71,7 @@ def rank_correlation(x, y, method: str = "spearman", *, ci: str = "fisher", conf
     >>> round(rank_correlation([1, 2, 3, 4, 5], [2, 1, 4, 3, 5]).statistic, 3)
     0.8
     """
-    pairs = [(float(a), float(b)) for a, b in zip(x, y)
-             if a is not None and b is not None and math.isfinite(float(a)) and math.isfinite(float(b))]
+    pairs = [(float(a), float(b)) for a, b in zip(x, y) if _complete(a, b)]
     n = len(pairs)
     xs, ys = np.array([p[0] for p in pairs]), np.array([p[1] for p in pairs])
     if n < 3 or len(set(xs)) < 2 or len(set(ys)) < 2:
@@ -121,7 +125,8 @@ def stratified_rank_correlation(x, y, strata, method: str = "spearman", *, confi
 
     A pooled correlation over strata of different difficulty (held-out domains, datasets) mixes the
     between-strata relation into the one asked about; this one compares only points of the same
-    stratum. Strata with fewer than 3 complete pairs, or constant x or y, are left out. CI:
+    stratum. Points without a stratum (``None``), strata with fewer than 3 complete pairs, and
+    strata constant in x or y are left out. CI:
     stratified paired bootstrap (percentile; resampling inside each stratum); p-value: two-sided
     permutation test shuffling y inside each stratum. Both seeded, so results are reproducible.
 
@@ -133,7 +138,7 @@ def stratified_rank_correlation(x, y, strata, method: str = "spearman", *, confi
         raise ValueError(f"unknown rank correlation {method!r}; expected 'spearman' or 'kendall'")
     by_stratum: dict = {}
     for a, b, s in zip(x, y, strata):
-        if a is not None and b is not None and math.isfinite(float(a)) and math.isfinite(float(b)):
+        if s is not None and _complete(a, b):
             by_stratum.setdefault(s, []).append((float(a), float(b)))
     groups = [(np.array([p[0] for p in pts])[None], np.array([p[1] for p in pts])[None])
               for pts in by_stratum.values() if len(pts) >= 3 and len({p[0] for p in pts}) > 1

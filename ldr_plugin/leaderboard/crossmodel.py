@@ -133,10 +133,9 @@ def correlation_table(spec: LeaderboardSpec, models: Table, strata: list[str | N
         rows.append(_correlation_row(column.name, [rank_correlation(acc, gamma, m, ci=spec.ci, **kw)
                                                    for m in ("spearman", "kendall")]))
         if strata is not None:
-            pairs = [(a, g, s) for a, g, s in zip(acc, gamma, strata) if s is not None]
-            a, g, s = (list(t) for t in zip(*pairs)) if pairs else ([], [], [])
             rows.append(_correlation_row(f"{column.name}, within {STRATA[spec.stratify]}",
-                                         [stratified_rank_correlation(a, g, s, m, **kw) for m in ("spearman", "kendall")]))
+                                         [stratified_rank_correlation(acc, gamma, strata, m, **kw)
+                                          for m in ("spearman", "kendall")]))
     pct = f"{100 * spec.confidence:g}%"
     return Table(
         table_id=f"{spec.id}__correlation", title=f"{spec.title}: rank correlation of Γ′ with accuracy",
