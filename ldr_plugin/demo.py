@@ -5,7 +5,10 @@
    selection in the full run): DomainBed's own ``sweep`` when DomainBed is importable, the built-in
    loop otherwise. Both write DomainBed's run folders (``results.jsonl``, ``model.pkl``, ``done``).
 2. **Score** each run's final featurizer on its held-out domain with every registered metric
-   (k*, alignment, uniformity): one result record per (run, metric family).
+   (k*, alignment, uniformity): one result record per (run, metric family). With the built-in
+   loop every checkpoint is saved (``model_step<k>.pkl``), and the checkpoints the selection
+   methods pick are scored too, so the leaderboard's k* columns are those of the selected
+   checkpoints (DomainBed's sweep cannot save them: its tables fall back to final models, marked).
 3. **Build** the leaderboards (Markdown, CSV, LaTeX, HTML, plots) and print a summary.
 
 Re-running with the same ``--out`` skips finished runs and records and resumes the rest.
@@ -50,14 +53,14 @@ class DemoConfig:
             base = cls()
         return replace(base, **{k: v for k, v in overrides.items() if v is not None})
 
-    def sweep_config(self):
+    def sweep_config(self, save_model_every_checkpoint: bool = False):
         from ldr_plugin.training.sweep import SweepConfig
 
         return SweepConfig(
             datasets=list(self.datasets), algorithms=list(self.algorithms), n_trials=self.n_trials,
             n_hparams_from=0, n_hparams=1, steps=self.steps,
             hparams=json.dumps({"batch_size": self.batch_size}, sort_keys=True),
-            single_test_envs=self.single_test_envs,
+            single_test_envs=self.single_test_envs, save_model_every_checkpoint=save_model_every_checkpoint,
         )
 
 
@@ -65,16 +68,16 @@ def train_stage(config: DemoConfig, sweep_dir: Path, log) -> dict[str, Any]:
     """Run (or resume) the sweep with DomainBed's scripts when available, else the built-in loop."""
     from ldr_plugin.training.sweep import run_domainbed_sweep, run_sweep
 
-    sweep = config.sweep_config()
     root = domainbed_root() if config.engine in ("auto", "domainbed") else None
     if config.engine == "domainbed" and root is None:
         raise LdrError("--engine domainbed: DomainBed is not importable (set DOMAINBED_DIR to a clone)")
     if root is not None:
         log(f"training with DomainBed's own sweep (DomainBed at {root})")
-        counts = run_domainbed_sweep(sweep, sweep_dir, root)
+        counts = run_domainbed_sweep(config.sweep_config(), sweep_dir, root)
         return {"engine": "domainbed", "domainbed_root": str(root), **counts}
-    log("training with the built-in loop (DomainBed not importable)")
-    return {"engine": "builtin", **run_sweep(sweep, sweep_dir)}
+    why = "--engine builtin" if config.engine == "builtin" else "DomainBed not importable"
+    log(f"training with the built-in loop ({why}), saving every checkpoint")
+    return {"engine": "builtin", **run_sweep(config.sweep_config(save_model_every_checkpoint=True), sweep_dir)}
 
 
 def heldout_cells(sweep_dir: Path) -> list:
@@ -88,6 +91,23 @@ def heldout_cells(sweep_dir: Path) -> list:
             test_envs = json.loads(handle.readline())["args"]["test_envs"]
         if len(test_envs) == 1:
             cells.append(Cell(f"domainbed:{run.resolve()}", f"run:env{test_envs[0]}", "in", "featurizer"))
+    return cells
+
+
+def selected_cells(sweep_dir: Path) -> list:
+    """One scoring cell per checkpoint a selection method picked before its run's last step, when
+    that checkpoint was saved (``model_step<k>.pkl``): its featurizer on the group's test domain."""
+    from ldr_plugin.leaderboard.domainbed_tables import SweepSelection
+    from ldr_plugin.leaderboard.extras import selected_checkpoints
+    from ldr_plugin.results.sweep import read_sweep
+    from ldr_plugin.scoring.cells import Cell
+
+    sel = SweepSelection.build(read_sweep(str(sweep_dir), progress=False))
+    cells = []
+    for run, step, env in sorted(selected_checkpoints(sel)):
+        checkpoint = Path(run).resolve() / f"model_step{step}.pkl"
+        if checkpoint.is_file():
+            cells.append(Cell(f"domainbed:{checkpoint}", f"run:env{env}", "in", "featurizer"))
     return cells
 
 
@@ -105,7 +125,7 @@ def score_stage(cells: list, scores_dir: Path, log) -> int:
             failed.append(f"{cell.model_id} {cell.dataset}: {exc}")
     if failed:
         raise LdrError(f"{len(failed)} of {len(cells)} scoring cells failed:\n  " + "\n  ".join(failed))
-    log(f"scored {len(cells)} held-out domains into {scores_dir}")
+    log(f"scored {len(cells)} (model, held-out domain) cells into {scores_dir}")
     return len(cells)
 
 
@@ -139,7 +159,7 @@ def run_demo(config: DemoConfig, log=print) -> dict[str, Any]:
     training = train_stage(config, sweep_dir, log)
     timings["train_s"] = time.perf_counter() - start
     mark = time.perf_counter()
-    n_scored = score_stage(heldout_cells(sweep_dir), scores_dir, log)
+    n_scored = score_stage(heldout_cells(sweep_dir) + selected_cells(sweep_dir), scores_dir, log)
     timings["score_s"] = time.perf_counter() - mark
     mark = time.perf_counter()
     paths = build_stage(sweep_dir, scores_dir, board_dir)

@@ -14,7 +14,10 @@ import scipy.stats
 
 from ldr_plugin.leaderboard.build import build_leaderboards
 from ldr_plugin.leaderboard.correlation import rank_correlation, stratified_rank_correlation
+from ldr_plugin.leaderboard.domainbed_tables import SweepSelection
+from ldr_plugin.leaderboard.extras import selected_checkpoints
 from ldr_plugin.results import metric, new_record, write_record
+from ldr_plugin.results.sweep import read_sweep
 
 MODELS = {  # RobustBench cifar10 Linf entries (published clean / AutoAttack in the shared data) -> Γ′
     "robustbench:cifar10/Linf/Carmon2019Unlabeled": 0.9,
@@ -127,6 +130,38 @@ def test_kstar_columns_of_selected_checkpoints(shared_data, tmp_path):
     assert "final_checkpoint" in gamma["VLCS__iid"]["flags"]  # earlier checkpoints stood in for by the final one
     unif = next(r for r in rows if r["column"] == "uniformity (selected)" and r["table"] == "VLCS__iid")
     assert unif["text"] == "—" and "not_scored" in unif["flags"]
+
+    # score the earlier checkpoints training-domain validation selected (Γ′ = 1 + 0.1 t): the iid column
+    # then uses them, not the final-model stand-ins, and loses its flag
+    earlier = selected_checkpoints(SweepSelection.build(read_sweep(str(sweep), progress=False), ("iid",)))
+    assert earlier == _iid_earlier_reference(sweep)
+    for run, step, env in earlier:
+        rec = new_record(kind="kstar", model_id=f"domainbed:{run}/model_step{step}.pkl", dataset=f"run:env{env}",
+                         split="in", layer="featurizer", metric_family="kstar", seed=0, command=["test"],
+                         metrics={"gamma_prime": metric(1 + 0.1 * env, higher_is_better=False)})
+        write_record(rec, records)
+    build_leaderboards([spec], [sweep, records], tmp_path / "out2", progress=False)
+    iid = next(r for r in _rows(tmp_path / "out2" / "dg.csv") if r["column"] == "Γ′ (selected)" and r["table"] == "VLCS__iid")
+    assert iid["flags"] == "" and iid["n"] == "8"
+    assert float(iid["value"]) == pytest.approx(0.15 + len(earlier) / 8)
+
+
+def _iid_earlier_reference(sweep):
+    """Brute force over results.jsonl: per (trial, algorithm, test env) the single-test-env record of highest
+    mean training-domain out-split accuracy (first in file order on ties), kept when it is not its run's last."""
+    best = {}
+    for run in sorted(p for p in sweep.iterdir() if p.is_dir()):
+        recs = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
+        if len(recs[0]["args"]["test_envs"]) != 1:
+            continue
+        t = recs[0]["args"]["test_envs"][0]
+        last = max(r["step"] for r in recs)
+        for r in recs:
+            val = np.mean([r[f"env{i}_out_acc"] for i in range(4) if i != t])
+            key = (r["args"]["trial_seed"], r["args"]["algorithm"], t)
+            if key not in best or val > best[key][0]:
+                best[key] = (val, str(run), r["step"], last, t)
+    return {(run, step, t) for _, run, step, last, t in best.values() if step != last}
 
 
 def _within_reference(x, y, strata, method):

@@ -58,6 +58,32 @@ def test_score_cell_on_a_run_environment(run_dir, tmp_path):
     assert record["detail"]["dataset"]["test_env"] is True
 
 
+@pytest.mark.slow
+def test_every_checkpoint_saved_and_loadable_as_the_model_of_its_record(tmp_path):
+    """``model_step<k>.pkl`` is the model that logged step k's accuracies (train.py's flag)."""
+    from ldr_plugin.training.loop import train
+
+    run = train("ERM", "RotatedDigits", [0], tmp_path / "run", steps=3, checkpoint_freq=1,
+                save_model_every_checkpoint=True)
+    records = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [0, 1, 2] and all(r["args"]["save_model_every_checkpoint"] for r in records)
+    assert sorted(p.name for p in run.glob("model*.pkl")) == ["model.pkl", "model_step0.pkl", "model_step1.pkl",
+                                                              "model_step2.pkl"]
+    source = get_source("domainbed")
+    data = source.run_dataset(str(run), "env1", "out")
+    x = torch.stack([data.samples[i] for i in range(len(data))])
+    for record in records:
+        loaded = source.load(str(run / f"model_step{record['step']}.pkl"))
+        accuracy = float((loaded.extract(x, ("logits",))["logits"].argmax(1).numpy() == data.labels).mean())
+        assert accuracy == pytest.approx(record["env1_out_acc"], abs=1e-9)
+    final, last = (torch.load(run / name, weights_only=True)["model_dict"] for name in ("model.pkl", "model_step2.pkl"))
+    assert all(torch.equal(final[k], last[k]) for k in final)
+    # a step that was not a checkpoint is named, with what would have written it
+    with pytest.raises(CheckpointError, match="no model_step7.pkl.*--save_model_every_checkpoint"):
+        source.load(str(run / "model_step7.pkl"))
+    assert not any(train("ERM", "RotatedDigits", [0], tmp_path / "plain", steps=2, checkpoint_freq=1).glob("model_step*"))
+
+
 def test_bad_runs(tmp_path):
     source = get_source("domainbed")
     with pytest.raises(CheckpointError, match="no model.pkl"):

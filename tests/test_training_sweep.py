@@ -14,6 +14,7 @@ from ldr_plugin.training.hparams import seed_hash
 from ldr_plugin.training.sweep import (
     SweepConfig,
     all_test_env_combinations,
+    domainbed_sweep_command,
     job_dir,
     make_args_list,
     run_sweep,
@@ -80,3 +81,17 @@ def test_cli_builtin_sweep(toy, tmp_path, capsys):
     assert "jobs 3" in capsys.readouterr().out
     assert main(["train", "--sweep", "--algorithm", "Toy,Nope", "--output_dir", str(tmp_path / "t")]) == 2
     assert not (tmp_path / "t").exists()
+
+
+def test_save_model_every_checkpoint_keeps_domainbeds_folder_names(toy, tmp_path):
+    config = SweepConfig(datasets=["ToyDomains"], algorithms=["Toy"], n_trials=1, n_hparams=1, steps=2,
+                         single_test_envs=True, save_model_every_checkpoint=True)
+    code = main(["train", "--sweep", "--algorithm", "Toy", "--dataset", "ToyDomains", "--n_trials", "1",
+                 "--n_hparams", "1", "--single_test_envs", "--steps", "2", "--save_model_every_checkpoint",
+                 "--output_dir", str(tmp_path / "s")])
+    assert code == 0
+    for args in make_args_list(config):  # the flag is not a job argument: the folder is DomainBed's
+        run = job_dir(tmp_path / "s", args)
+        assert sorted(p.name for p in run.glob("model*.pkl")) == ["model.pkl", "model_step0.pkl", "model_step1.pkl"]
+    with pytest.raises(LdrError, match="sweep.py cannot pass --save_model_every_checkpoint"):
+        domainbed_sweep_command(config, tmp_path / "d")

@@ -50,9 +50,12 @@ def _names(values: tuple[str, ...]) -> list[str]:
 @click.option("--single_test_envs", "--single-test-envs", is_flag=True, help="Sweep: no test-env pairs.")
 @click.option("--engine", type=click.Choice(["auto", "builtin", "domainbed"]), default="auto", show_default=True,
               help="Sweep: DomainBed's own sweep when importable (auto), or the built-in one.")
+@click.option("--save_model_every_checkpoint", "--save-model-every-checkpoint", is_flag=True,
+              help="Also write model_step<step>.pkl at every checkpoint (train.py's flag; built-in loop only, "
+                   "DomainBed's sweep cannot forward it).")
 def train(algorithms, datasets, test_envs, output_dir, hparams, hparams_seed, trial_seed, seed, steps,
           checkpoint_freq, holdout_fraction, data_dir, sweep, n_trials, n_hparams, n_hparams_from,
-          single_test_envs, engine):
+          single_test_envs, engine, save_model_every_checkpoint):
     """Train a DomainBed-interface algorithm on a dataset with the built-in loop (or sweep)."""
     from ldr_plugin.training.hparams import parse_hparams_json
     from ldr_plugin.training.resolve import resolve_algorithm, resolve_dataset
@@ -65,7 +68,7 @@ def train(algorithms, datasets, test_envs, output_dir, hparams, hparams_seed, tr
     overrides = parse_hparams_json(hparams)
     if sweep:
         _sweep(algorithm_names, dataset_names, output_dir, hparams, steps, holdout_fraction, data_dir,
-               n_trials, n_hparams, n_hparams_from, single_test_envs, engine)
+               n_trials, n_hparams, n_hparams_from, single_test_envs, engine, save_model_every_checkpoint)
         return
     if len(algorithm_names) != 1 or len(dataset_names) != 1:
         raise LdrError("one --algorithm and one --dataset per run; pass --sweep to train several")
@@ -74,18 +77,21 @@ def train(algorithms, datasets, test_envs, output_dir, hparams, hparams_seed, tr
     run = train_run(algorithm_names[0], dataset_names[0], _ints(test_envs, "--test_envs"), output_dir,
                     hparams=overrides or None, hparams_seed=hparams_seed, trial_seed=trial_seed, seed=seed,
                     steps=steps, checkpoint_freq=checkpoint_freq, holdout_fraction=holdout_fraction,
-                    data_dir=data_dir)
+                    data_dir=data_dir, save_model_every_checkpoint=save_model_every_checkpoint)
     click.echo(f"run folder: {run}")
 
 
 def _sweep(algorithms, datasets, output_dir, hparams, steps, holdout_fraction, data_dir, n_trials, n_hparams,
-           n_hparams_from, single_test_envs, engine):
+           n_hparams_from, single_test_envs, engine, save_model_every_checkpoint):
     from ldr_plugin.training.resolve import import_domainbed
     from ldr_plugin.training.sweep import SweepConfig, run_domainbed_sweep, run_sweep
 
     config = SweepConfig(datasets=datasets, algorithms=algorithms, n_trials=n_trials, n_hparams_from=n_hparams_from,
                          n_hparams=n_hparams, steps=steps, hparams=hparams, holdout_fraction=holdout_fraction,
-                         single_test_envs=single_test_envs, data_dir=data_dir or "./")
+                         single_test_envs=single_test_envs, data_dir=data_dir or "./",
+                         save_model_every_checkpoint=save_model_every_checkpoint)
+    if save_model_every_checkpoint and engine == "auto":
+        engine = "builtin"  # DomainBed's sweep cannot forward the flag; its runs are the same either way
     host = import_domainbed("domainbed") if engine != "builtin" else None
     if engine == "domainbed" and host is None:
         raise LdrError("--engine domainbed: DomainBed is not importable (set DOMAINBED_DIR to a clone)")

@@ -84,6 +84,20 @@ def last_steps(sel: SweepSelection) -> dict[str, int]:
     return out
 
 
+def selected_checkpoints(sel: SweepSelection) -> set[tuple[str, int, int]]:
+    """(run folder path, step, test env) of every checkpoint some method selected that is not its
+    run's final model: the checkpoints to score so the extra columns need no final-model stand-in."""
+    final_steps = last_steps(sel)
+    out = set()
+    for choices in sel.choices.values():
+        for key, choice in choices.items():
+            run_index = sel.sweep.record_runs[choice.record_index]
+            step = sel.sweep.records[choice.record_index]["step"]
+            if step != final_steps[run_index]:
+                out.add((str(sel.sweep.runs[run_index].path), int(step), int(key[3])))
+    return out
+
+
 def selected_metric(sel: SweepSelection, method: str, index, metric: str, dataset: str, algorithm: str,
                     env_names: dict[str, list[str]] | None, final_steps: dict[str, int] | None = None,
                     layer: str = "") -> tuple[list[float], int, bool]:

@@ -1,6 +1,8 @@
 """DomainBed run directories as a model source: ``domainbed:<path to run dir>``.
 
-A run's ``model.pkl`` (DomainBed's format, written by DomainBed's ``train.py`` or this project's
+``domainbed:<run dir>`` is the run's final ``model.pkl``; ``domainbed:<run dir>/model_step<k>.pkl``
+is the checkpoint of step ``k`` (written with ``--save_model_every_checkpoint``), the one a
+selection method may pick. A run's ``model.pkl`` (DomainBed's format, written by DomainBed's ``train.py`` or this project's
 loop: ``args``, ``model_input_shape``, ``model_num_classes``, ``model_num_domains``,
 ``model_hparams``, ``model_dict``) is rebuilt through the algorithm registry the training loop uses
 (plugins such as LatentDR, DomainBed's own when importable, else the host-free ERM twin).
@@ -24,16 +26,25 @@ LAYERS = ("featurizer", "logits")
 REQUIRED_KEYS = ("args", "model_input_shape", "model_num_classes", "model_num_domains", "model_hparams", "model_dict")
 
 
-def read_model_pkl(run_dir: str | Path, *, trust_checkpoint: bool = False) -> dict[str, Any]:
-    """The run's ``model.pkl`` (``weights_only`` unless trusted), its keys checked."""
-    path = Path(run_dir) / "model.pkl"
+def model_file(identifier: str | Path) -> Path:
+    """The checkpoint file an id names: ``<run>/model.pkl``, or the ``.pkl`` file itself."""
+    path = Path(identifier)
+    return path if path.suffix == ".pkl" else path / "model.pkl"
+
+
+def read_model_pkl(identifier: str | Path, *, trust_checkpoint: bool = False) -> dict[str, Any]:
+    """The run's ``model.pkl`` or named checkpoint (``weights_only`` unless trusted), its keys checked."""
+    path = model_file(identifier)
     if not path.is_file():
-        raise CheckpointError(f"DomainBed run {run_dir}: no model.pkl (is the run finished? is this a run directory?)")
+        if path.name != "model.pkl":
+            raise CheckpointError(f"DomainBed run {path.parent}: no {path.name} (was it trained with "
+                                  "--save_model_every_checkpoint, and is that step one of its checkpoints?)")
+        raise CheckpointError(f"DomainBed run {identifier}: no model.pkl (is the run finished? is this a run directory?)")
     sniff_checkpoint(path)
     try:
         save = torch.load(path, map_location="cpu", weights_only=not trust_checkpoint)
     except Exception as exc:
-        raise explain_load_error(exc, [str(path)], f"domainbed:{run_dir}") from exc
+        raise explain_load_error(exc, [str(path)], f"domainbed:{identifier}") from exc
     missing = [k for k in REQUIRED_KEYS if not isinstance(save, dict) or k not in save]
     if missing:
         raise CheckpointError(f"{path}: not a DomainBed model.pkl, missing key(s) {', '.join(missing)}")
@@ -51,7 +62,10 @@ class DomainBedRunSource:
         return []
 
     def required_files(self, identifier: str, weights_dir: str | Path | None = None) -> list[tuple[str, str]]:
-        return [(str(Path(identifier) / "model.pkl"), "a finished training run (ldr train / DomainBed train.py)")]
+        path = model_file(identifier)
+        what = ("a finished training run (ldr train / DomainBed train.py)" if path.name == "model.pkl"
+                else "a checkpoint of a run trained with --save_model_every_checkpoint")
+        return [(str(path), what)]
 
     def check_available(self, ids: list[str], weights_dir: str | Path | None = None) -> list[MissingFile]:
         return [MissingFile(f"domainbed:{i}", p, d) for i in ids for p, d in self.required_files(i) if not Path(p).is_file()]
@@ -69,7 +83,7 @@ class DomainBedRunSource:
         try:
             algorithm.load_state_dict(save["model_dict"])
         except RuntimeError as exc:
-            raise explain_load_error(exc, [str(Path(identifier) / "model.pkl")], f"domainbed:{identifier}") from exc
+            raise explain_load_error(exc, [str(model_file(identifier))], f"domainbed:{identifier}") from exc
         algorithm.to(device).eval()
         if not hasattr(algorithm, "featurizer"):
             raise LdrError(f"domainbed:{identifier}: algorithm {name} has no 'featurizer'; its features are undefined")
@@ -85,7 +99,7 @@ class DomainBedRunSource:
 
         preprocessing = {"host": "the run's dataset (DomainBed dataset tensors, as in training)",
                          "dataset": save["args"].get("dataset")}
-        detail = {"algorithm": name, "args": save["args"], "files": [str(Path(identifier) / "model.pkl")]}
+        detail = {"algorithm": name, "args": save["args"], "files": [str(model_file(identifier))]}
         return LoadedModel(f"domainbed:{identifier}", algorithm, None, LAYERS, extract, preprocessing, detail)
 
     def run_environments(self, identifier: str) -> list[str]:
@@ -120,7 +134,7 @@ class DomainBedRunSource:
         part = in_part if split == "in" else out_part
         labels = _labels(part)
         indices = subsample_per_class(labels, n_per_class, seed)
-        info = {"run": str(identifier), "dataset_class": args.get("dataset"), "environment": cls.ENVIRONMENTS[env_i],
+        info = {"run": str(model_file(identifier).parent), "dataset_class": args.get("dataset"), "environment": cls.ENVIRONMENTS[env_i],
                 "test_env": env_i in args.get("test_envs", []), "split_seed": split_seed}
         samples = _Subset(_Images(part), indices)
         data = ScoringData(f"run:{env}", split, samples, labels[indices],

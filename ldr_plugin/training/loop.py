@@ -73,12 +73,12 @@ def _splits(dataset, test_envs, holdout_fraction, trial_seed, class_balanced):
 
 
 def _run_args(algorithm, dataset, test_envs, output_dir, hparams, hparams_seed, trial_seed, seed, steps,
-              checkpoint_freq, holdout_fraction, data_dir) -> dict[str, Any]:
+              checkpoint_freq, holdout_fraction, data_dir, save_model_every_checkpoint) -> dict[str, Any]:
     # exactly the keys of train.py's argparse namespace (vars(args))
     return {
         "algorithm": algorithm, "checkpoint_freq": checkpoint_freq, "data_dir": data_dir, "dataset": dataset,
         "holdout_fraction": holdout_fraction, "hparams": json.dumps(hparams) if hparams else None,
-        "hparams_seed": hparams_seed, "output_dir": str(output_dir), "save_model_every_checkpoint": False,
+        "hparams_seed": hparams_seed, "output_dir": str(output_dir), "save_model_every_checkpoint": bool(save_model_every_checkpoint),
         "seed": seed, "skip_model_save": False, "steps": steps, "task": "domain_generalization",
         "test_envs": list(test_envs), "trial_seed": trial_seed, "uda_holdout_fraction": 0,
     }
@@ -98,11 +98,14 @@ def train(
     checkpoint_freq: int | None = None,
     holdout_fraction: float = 0.2,
     data_dir: str | None = None,
+    save_model_every_checkpoint: bool = False,
 ) -> Path:
     """Train ``algorithm`` on ``dataset`` holding out ``test_envs``; return the run folder.
 
     Names are resolved (unknown ones rejected with close matches) before any data is loaded. A
     folder that already has ``done`` is returned as it is; an unfinished one is started afresh.
+    ``save_model_every_checkpoint`` also writes ``model_step<step>.pkl`` at every checkpoint
+    (DomainBed's flag of that name), so the checkpoint a selection method picks can be scored.
     """
     algorithm_cls, dataset_cls = resolve_algorithm(algorithm), resolve_dataset(dataset)
     algorithm_name = algorithm if isinstance(algorithm, str) else algorithm_cls.__name__
@@ -116,7 +119,7 @@ def train(
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.jsonl").unlink(missing_ok=True)
     args = _run_args(algorithm_name, dataset_name, test_envs, out, hparams, hparams_seed, trial_seed, seed,
-                     steps, checkpoint_freq, holdout_fraction, data_dir)
+                     steps, checkpoint_freq, holdout_fraction, data_dir, save_model_every_checkpoint)
     with tee_output(out / "out.txt", out / "err.txt"):
         _train(algorithm_cls, dataset_cls, args, hparams or {}, out)
     return out
@@ -157,17 +160,22 @@ def _train(algorithm_cls: type, dataset_cls: type, args: dict, overrides: dict, 
     steps_per_epoch = min(len(env) / hparams["batch_size"] for env, _ in in_splits)
     n_steps = args["steps"] or dataset.N_STEPS
     checkpoint_freq = args["checkpoint_freq"] or dataset.CHECKPOINT_FREQ
-    _run_steps(model, train_iters, evals, device, n_steps, checkpoint_freq, steps_per_epoch, hparams, args, out)
 
-    save = {
-        "args": args, "model_input_shape": dataset.input_shape, "model_num_classes": dataset.num_classes,
-        "model_num_domains": n_domains, "model_hparams": hparams, "model_dict": model.state_dict(),
-    }
-    atomic_write_with(out / "model.pkl", lambda handle: torch.save(save, handle))
+    def save_checkpoint(filename: str) -> None:  # train.py's save_checkpoint: the same keys
+        save = {
+            "args": args, "model_input_shape": dataset.input_shape, "model_num_classes": dataset.num_classes,
+            "model_num_domains": n_domains, "model_hparams": hparams, "model_dict": model.state_dict(),
+        }
+        atomic_write_with(out / filename, lambda handle: torch.save(save, handle))
+
+    _run_steps(model, train_iters, evals, device, n_steps, checkpoint_freq, steps_per_epoch, hparams, args, out,
+               save_checkpoint)
+    save_checkpoint("model.pkl")
     atomic_write_text(out / "done", "done")
 
 
-def _run_steps(model, train_iters, evals, device, n_steps, checkpoint_freq, steps_per_epoch, hparams, args, out):
+def _run_steps(model, train_iters, evals, device, n_steps, checkpoint_freq, steps_per_epoch, hparams, args, out,
+               save_checkpoint):
     from tqdm.auto import tqdm
 
     checkpoint_vals: dict[str, list] = collections.defaultdict(list)
@@ -195,3 +203,5 @@ def _run_steps(model, train_iters, evals, device, n_steps, checkpoint_freq, step
             with open(out / "results.jsonl", "a") as handle:
                 handle.write(json.dumps(results, sort_keys=True) + "\n")
             checkpoint_vals = collections.defaultdict(list)
+            if args["save_model_every_checkpoint"]:
+                save_checkpoint(f"model_step{step}.pkl")

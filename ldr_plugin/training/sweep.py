@@ -19,7 +19,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +53,9 @@ class SweepConfig:
     single_test_envs: bool = False
     data_dir: str = "./"
     task: str = "domain_generalization"
-    extra: dict[str, Any] = field(default_factory=dict)
+    # not one of sweep.py's arguments and not part of a job's arguments (so not of its folder name):
+    # train.py's --save_model_every_checkpoint, which DomainBed's sweep has no way to forward
+    save_model_every_checkpoint: bool = False
 
 
 def make_args_list(config: SweepConfig) -> list[dict[str, Any]]:
@@ -106,7 +108,8 @@ def run_sweep(config: SweepConfig, sweep_dir: str | Path) -> dict[str, int]:
         try:
             train(args["algorithm"], args["dataset"], args["test_envs"], path, hparams=overrides or None,
                   hparams_seed=args["hparams_seed"], trial_seed=args["trial_seed"], seed=args["seed"],
-                  steps=args.get("steps"), holdout_fraction=args["holdout_fraction"], data_dir=args["data_dir"])
+                  steps=args.get("steps"), holdout_fraction=args["holdout_fraction"], data_dir=args["data_dir"],
+                  save_model_every_checkpoint=config.save_model_every_checkpoint)
         except Exception as exc:  # noqa: BLE001 - one broken job must not stop the sweep; reported below
             failed.append(f"{path.name} ({args['algorithm']} {args['dataset']} {args['test_envs']}): "
                           f"{type(exc).__name__}: {exc}")
@@ -119,6 +122,9 @@ def run_sweep(config: SweepConfig, sweep_dir: str | Path) -> dict[str, int]:
 
 def domainbed_sweep_command(config: SweepConfig, sweep_dir: str | Path, launcher: str = "local") -> list[str]:
     """``python -m domainbed.scripts.sweep launch ...`` for the same jobs (run it from the DomainBed root)."""
+    if config.save_model_every_checkpoint:
+        raise LdrError("DomainBed's sweep.py cannot pass --save_model_every_checkpoint to train.py; "
+                       "use the built-in engine (--engine builtin) to save every checkpoint")
     cmd = [sys.executable, "-m", "domainbed.scripts.sweep", "launch",
            "--datasets", *config.datasets, "--algorithms", *config.algorithms,
            "--n_trials", str(config.n_trials), "--n_hparams_from", str(config.n_hparams_from),
