@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 
 import pytest
@@ -34,6 +35,10 @@ def test_demo_trains_scores_and_builds(tmp_path):
         last = json.loads((sweep / run_dir.rsplit("/", 1)[1] / "results.jsonl").read_text().splitlines()[-1])
         assert record["dataset"] == f"run:env{last['args']['test_envs'][0]}" and record["split"] == "in"
     assert "final_checkpoint" not in (tmp_path / "demo" / "leaderboard" / "dg_study.csv").read_text()
+    # k* vs held-out accuracy: one point per run (its final model), the scored earlier checkpoints left out
+    with (tmp_path / "demo" / "leaderboard" / "kstar_vs_heldout.csv").open() as handle:
+        rows = {r["row"] for r in csv.DictReader(handle) if r["table"] == "kstar_vs_heldout__models"}
+    assert len(rows) == len(cells) and not any("model_step" in r for r in rows)
     board = (tmp_path / "demo" / "leaderboard")
     assert "LatentDR" in (board / "dg_study.md").read_text()
     assert "held-out domain acc" in (board / "kstar_vs_heldout.md").read_text()

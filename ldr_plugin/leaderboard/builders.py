@@ -97,7 +97,8 @@ def cross_model_board(spec: LeaderboardSpec, inputs: BuildInputs, out_dir: Path)
     if heldout.FIELD in spec.accuracies:  # runs trained here: accuracy on their own held-out domain
         for model_id, (acc, _) in runs.items():
             accuracies.setdefault(model_id, {})[heldout.FIELD] = acc
-    models, model_ids = crossmodel.cross_model_table(spec, inputs.project, accuracies)
+    keep = (lambda model_id: not heldout.is_run_checkpoint(model_id)) if heldout.FIELD in spec.accuracies else None
+    models, model_ids = crossmodel.cross_model_table(spec, inputs.project, accuracies, keep)
     models.sources[crossmodel.REPRODUCED] = (f"k* records computed by ldr-plugin, read from "
                                              f"{', '.join(inputs.results_dirs)}")
     if heldout.FIELD in spec.accuracies:
@@ -116,6 +117,9 @@ def cross_model_board(spec: LeaderboardSpec, inputs: BuildInputs, out_dir: Path)
     joined = [*spec.published, *(["the runs' own results.jsonl"] if heldout.FIELD in spec.accuracies else [])]
     how = [(f"{len(models.rows)} models with k* '{spec.metric}' records; accuracies joined on the model id "
            f"from {', '.join(joined) or 'no accuracy source'}.")]
+    if keep is not None:
+        how.append("One point per run, its final model: the earlier checkpoints scored for the "
+                   "selected-checkpoint columns (model_step<k>.pkl) are left out.")
     return Board(spec, [models, corr], how)
 
 

@@ -46,10 +46,12 @@ def published_accuracies(robustbench: dict | None, openclip: dict | None) -> dic
     return table
 
 
-def _kstar_rows(spec: LeaderboardSpec, project: ProjectRecords) -> dict[tuple[str, str, str], list[float | None]]:
+def _kstar_rows(spec: LeaderboardSpec, project: ProjectRecords, keep=None) -> dict[tuple[str, str, str], list[float | None]]:
     rows: dict[tuple[str, str, str], list[float | None]] = {}
     for _, record in project.records:
         if record["kind"] != "kstar" or record["metric_family"] != spec.metric_family:
+            continue
+        if keep is not None and not keep(record["model_id"]):
             continue
         if (spec.datasets and record["dataset"] not in spec.datasets) or (spec.layer and record["layer"] != spec.layer):
             continue
@@ -80,10 +82,11 @@ def _accuracy_fields(spec: LeaderboardSpec, published: dict, model_ids: list[str
     return present or ["clean_acc_pct", "autoattack_acc_pct", "zeroshot_avg_pct"]
 
 
-def cross_model_table(spec: LeaderboardSpec, project: ProjectRecords, published: dict) -> tuple[Table, list[str]]:
+def cross_model_table(spec: LeaderboardSpec, project: ProjectRecords, published: dict,
+                      keep=None) -> tuple[Table, list[str]]:
     """Γ′ per scored model (mean ± SE over seeds) and every requested published accuracy; with the
-    model id of each row (labels may carry a dataset/layer suffix)."""
-    groups = _kstar_rows(spec, project)
+    model id of each row (labels may carry a dataset/layer suffix). ``keep(model_id)`` filters models."""
+    groups = _kstar_rows(spec, project, keep)
     several = len({(d, layer) for _, d, layer in groups}) > 1
     fields = _accuracy_fields(spec, published, [k[0] for k in groups])
     rows = []

@@ -4,7 +4,9 @@ A k* record of model ``domainbed:<run dir>`` scored on the run's test environmen
 ``run:env<t>`` or ``run:<t>``) is joined with that run's own accuracy on the same environment at
 its final step (``env<t>_in_acc`` of the last ``results.jsonl`` record, in percent): the final model
 is the one ``model.pkl`` holds, so the features and the accuracy come from the same weights. Its
-held-out domain (``<dataset> env<t>``) is the stratum of within-domain correlations.
+held-out domain (``<dataset> env<t>``) is the stratum of within-domain correlations. One point per
+run: the earlier checkpoints scored for the selected-checkpoint columns
+(``domainbed:<run>/model_step<k>.pkl``) are not runs and are left out (:func:`is_run_checkpoint`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import json
 import re
 from pathlib import Path
 
+from ldr_plugin.leaderboard.extras import parse_run_model_id
 from ldr_plugin.leaderboard.records import ProjectRecords
 
 FIELD = "heldout_acc_pct"
@@ -33,6 +36,12 @@ def _last_record(run_dir: Path) -> dict | None:
         except json.JSONDecodeError:  # a torn last line: keep the last complete record
             continue
     return last
+
+
+def is_run_checkpoint(model_id: str) -> bool:
+    """True for ``domainbed:<run>/model_step<k>.pkl`` (or ``...@<k>``): a checkpoint, not the run's final model."""
+    parsed = parse_run_model_id(model_id)
+    return parsed is not None and parsed[1] is not None
 
 
 def heldout_runs(project: ProjectRecords) -> dict[str, tuple[float | None, str]]:

@@ -47,7 +47,8 @@ def tee_output(out_path: Path, err_path: Path) -> Iterator[None]:
 
 
 def environment_lines() -> list[str]:
-    """The ``Environment:`` block DomainBed prints (Python, PyTorch, Torchvision, CUDA, CUDNN, NumPy, PIL)."""
+    """The ``Environment:`` block DomainBed prints (Python, PyTorch, Torchvision, CUDA, CUDNN, NumPy, PIL),
+    plus torch's CPU thread count: on CPU, runs with the same seed differ across thread counts."""
     import torch
     import torchvision
 
@@ -66,6 +67,7 @@ def environment_lines() -> list[str]:
         f"\tCUDNN: {torch.backends.cudnn.version()}",
         f"\tNumPy: {np.__version__}",
         f"\tPIL: {pil}",
+        f"\tCPU threads: {torch.get_num_threads()}",
     ]
 
 
