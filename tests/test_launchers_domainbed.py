@@ -83,7 +83,8 @@ def test_sweep_cli_through_the_registration_hook(tmp_path):
     if hook.stdout.strip() != "True":
         pytest.skip("the DomainBed registration hook is not installed (submitit_local not in REGISTRY)")
     env = {**os.environ, "LDR_SUBMITIT_FOLDER": str(tmp_path / "logs"), "LDR_LOCAL_WORKERS": "2",
-           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(root)}
+           "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}", "PYTHONPATH": str(root),
+           "LDR_SAVE_MODEL_EVERY_CHECKPOINT": "1"}
     cmd = (f"{shlex.quote(sys.executable)} -m domainbed.scripts.sweep launch --datasets Debug28 "
            f"--algorithms ERM NoSuchAlgorithm --n_hparams 1 --n_trials 1 --single_test_envs --steps 1 "
            f"--hparams {shlex.quote(HPARAMS)} --data_dir {tmp_path / 'data'} --output_dir {tmp_path / 'sweep'} "
@@ -93,6 +94,8 @@ def test_sweep_cli_through_the_registration_hook(tmp_path):
     assert "6 item(s) in 2 job(s) via local" in first.stdout and "3 succeeded, 3 failed" in first.stdout
     assert first.stdout.count("FAILED NoSuchAlgorithm on Debug28") == 3
     assert len(list((tmp_path / "sweep").glob("*/done"))) == 3
+    # LDR_SAVE_MODEL_EVERY_CHECKPOINT: DomainBed's train.py saved its one checkpoint (step 0) as well
+    assert len(list((tmp_path / "sweep").glob("*/model_step0.pkl"))) == 3
     again = subprocess.run(shlex.split(cmd.replace(" launch ", " delete_incomplete ")), check=False, cwd=root, env=env,
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "About to delete 3 jobs." in again.stdout

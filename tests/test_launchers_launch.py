@@ -128,3 +128,17 @@ def test_slurm_job_array_carries_the_resources(tmp_path, monkeypatch):
     for line in ["--array=0-4%2", "--partition=gpu", "--gpus-per-node=1", "--time=120", "--cpus-per-task=4",
                  "--mem=16GB", "--account=lab", "--job-name=ldr-test"]:
         assert f"#SBATCH {line}\n" in sbatch, line
+
+
+def test_checkpoint_flag_is_added_to_train_commands_only_when_asked():
+    from ldr_plugin.launchers.submitit_launcher import with_checkpoint_flag
+
+    train = "python -m domainbed.scripts.train --dataset Debug28 --output_dir 'a b'"
+    other = "python -m domainbed.scripts.collect_results --input_dir x"
+    assert with_checkpoint_flag([train, other], {}) == [train, other]
+    assert with_checkpoint_flag([train], {"LDR_SAVE_MODEL_EVERY_CHECKPOINT": "0"}) == [train]
+    flagged = with_checkpoint_flag([train, other], {"LDR_SAVE_MODEL_EVERY_CHECKPOINT": "1"})
+    assert flagged == [train + " --save_model_every_checkpoint", other]
+    assert with_checkpoint_flag(flagged, {"LDR_SAVE_MODEL_EVERY_CHECKPOINT": "yes"}) == flagged  # not twice
+    with pytest.raises(LdrError, match="LDR_SAVE_MODEL_EVERY_CHECKPOINT='maybe': expected 1 or 0"):
+        with_checkpoint_flag([train], {"LDR_SAVE_MODEL_EVERY_CHECKPOINT": "maybe"})

@@ -7,6 +7,7 @@ import io
 import json
 import math
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -144,6 +145,23 @@ def test_kstar_columns_of_selected_checkpoints(shared_data, tmp_path):
     iid = next(r for r in _rows(tmp_path / "out2" / "dg.csv") if r["column"] == "Γ′ (selected)" and r["table"] == "VLCS__iid")
     assert iid["flags"] == "" and iid["n"] == "8"
     assert float(iid["value"]) == pytest.approx(0.15 + len(earlier) / 8)
+
+
+def test_cli_lists_saved_selected_checkpoints(shared_data, tmp_path, capsys):
+    from ldr_plugin.cli import main
+
+    sweep = tmp_path / "sweep"
+    shutil.copytree(shared_data / "domainbed" / "test_sweep_data", sweep)
+    earlier = sorted(_iid_earlier_reference(sweep))
+    saved = earlier[:3]
+    for run, step, _ in saved:
+        (Path(run) / f"model_step{step}.pkl").write_bytes(b"")
+    assert main(["leaderboard", "selected-checkpoints", "--input_dir", str(sweep)]) == 0
+    out, err = capsys.readouterr()
+    listed = set(out.split())
+    assert {f"domainbed:{Path(run).resolve()}/model_step{step}.pkl" for run, step, _ in saved} <= listed
+    assert all(Path(line.split(":", 1)[1]).is_file() for line in listed)  # only checkpoints that exist
+    assert "selected checkpoints were not saved" in err
 
 
 def _iid_earlier_reference(sweep):

@@ -75,3 +75,26 @@ def collect(input_dir: str, order: str, all_datasets: bool) -> None:
     tables = domainbed_tables(SweepSelection.build(sweep), domainbed_only=not all_datasets)
     click.echo(render_domainbed_text(tables, len(sweep)), nl=False)
     _echo_problems(sweep.problems)
+
+
+@leaderboard.command("selected-checkpoints")
+@click.option("--input_dir", "--input-dir", "input_dir", required=True, type=click.Path(file_okay=False),
+              help="A DomainBed sweep folder whose runs saved every checkpoint (--save_model_every_checkpoint).")
+def selected_checkpoints_cmd(input_dir: str) -> None:
+    """Print the model id (domainbed:<run>/model_step<k>.pkl) of every checkpoint a model-selection method
+    picks before its run's last step, one per line, for `ldr score`; the final models are the run folders."""
+    from ldr_plugin.leaderboard.domainbed_tables import SweepSelection
+    from ldr_plugin.leaderboard.extras import selected_checkpoints
+    from ldr_plugin.results.sweep import read_sweep
+
+    sweep = read_sweep(input_dir, progress=sys.stderr.isatty())
+    found, missing = [], []
+    for run, step in sorted({(run, step) for run, step, _ in selected_checkpoints(SweepSelection.build(sweep))}):
+        path = Path(run).resolve() / f"model_step{step}.pkl"
+        (found if path.is_file() else missing).append(path)
+    for path in found:
+        click.echo(f"domainbed:{path}")
+    if missing:
+        click.echo(f"warning: {len(missing)} selected checkpoints were not saved (train with "
+                   f"--save_model_every_checkpoint), e.g. {missing[0]}", err=True)
+    _echo_problems(sweep.problems)

@@ -5,7 +5,10 @@ DomainBed's ``sweep launch --command_launcher NAME`` calls ``REGISTRY[NAME](comm
 :mod:`shlex` and run without a shell, in the directory ``sweep`` was started from (relative
 ``--output_dir`` / ``--data_dir`` keep their meaning), with DomainBed's root on ``PYTHONPATH`` and
 ``python`` meaning the interpreter that runs the job. Resources come from ``LDR_*`` environment
-variables (see :class:`~ldr_plugin.launchers.resources.Resources`). At the end a summary counts
+variables (see :class:`~ldr_plugin.launchers.resources.Resources`). With
+``LDR_SAVE_MODEL_EVERY_CHECKPOINT=1`` each ``domainbed.scripts.train`` command gets train.py's
+``--save_model_every_checkpoint`` (``sweep.py`` has no way to pass it; job folders are unchanged, since
+DomainBed names them from the job's arguments before the command is built). At the end a summary counts
 succeeded and failed jobs and names the log of each failure; any failure raises
 :class:`~ldr_plugin.launchers.summary.LaunchFailed` (``sweep`` then exits non-zero), unlike
 DomainBed's ``local`` launcher, which ignores exit codes.
@@ -73,9 +76,29 @@ def describe_command(command: str) -> str:
     )
 
 
+SAVE_EVERY_CHECKPOINT_ENV = "LDR_SAVE_MODEL_EVERY_CHECKPOINT"
+SAVE_FLAG = "--save_model_every_checkpoint"
+
+
+def with_checkpoint_flag(commands: list[str], environ=os.environ) -> list[str]:
+    """``commands``, each train command with ``--save_model_every_checkpoint`` when the environment asks."""
+    value = environ.get(SAVE_EVERY_CHECKPOINT_ENV, "").strip().lower()
+    if value in ("", "0", "false", "no"):
+        return list(commands)
+    if value not in ("1", "true", "yes"):
+        raise LdrError(f"{SAVE_EVERY_CHECKPOINT_ENV}={environ[SAVE_EVERY_CHECKPOINT_ENV]!r}: expected 1 or 0")
+    out = []
+    for command in commands:
+        argv = split_command(command)
+        is_train = "domainbed.scripts.train" in argv or any(a.endswith("domainbed/scripts/train.py") for a in argv)
+        out.append(command + " " + SAVE_FLAG if is_train and SAVE_FLAG not in argv else command)
+    return out
+
+
 def launch_commands(commands: list[str], launcher: str, resources: Resources | None = None,
                     progress: bool = True) -> Summary:
     """Run DomainBed commands as submitit jobs, print the summary, raise if any failed."""
+    commands = with_checkpoint_flag(commands)
     root = domainbed_root()
     fn = functools.partial(run_command, cwd=os.getcwd(), pythonpath=(str(root),) if root else ())
     summary = launch(list(commands), fn, launcher, resources or Resources.from_env(), names=describe_command,
