@@ -194,3 +194,11 @@ def test_cli_single_threaded_blas_for_leaderboard_commands(tmp_path, command, us
             f"cli.get_command(None, {command!r}); print(os.environ.get('OPENBLAS_NUM_THREADS'))")
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
     assert out.strip() == str(expected)
+
+
+
+def test_every_shipped_spec_parses_and_ids_are_unique():
+    from ldr_plugin.leaderboard.spec import load_spec
+
+    ids = [load_spec(path).id for path in sorted(REGISTRY.glob("*.toml"))]
+    assert len(ids) >= 14 and len(set(ids)) == len(ids)  # a build writes <id>.md: ids must not collide
