@@ -98,17 +98,12 @@ def selected_cells(sweep_dir: Path) -> list:
     """One scoring cell per checkpoint a selection method picked before its run's last step, when
     that checkpoint was saved (``model_step<k>.pkl``): its featurizer on the group's test domain."""
     from ldr_plugin.leaderboard.domainbed_tables import SweepSelection
-    from ldr_plugin.leaderboard.extras import selected_checkpoints
+    from ldr_plugin.leaderboard.extras import saved_selected_checkpoints
     from ldr_plugin.results.sweep import read_sweep
     from ldr_plugin.scoring.cells import Cell
 
-    sel = SweepSelection.build(read_sweep(str(sweep_dir), progress=False))
-    cells = []
-    for run, step, env in sorted(selected_checkpoints(sel)):
-        checkpoint = Path(run).resolve() / f"model_step{step}.pkl"
-        if checkpoint.is_file():
-            cells.append(Cell(f"domainbed:{checkpoint}", f"run:env{env}", "in", "featurizer"))
-    return cells
+    saved, _ = saved_selected_checkpoints(SweepSelection.build(read_sweep(str(sweep_dir), progress=False)))
+    return [Cell(f"domainbed:{path}", f"run:env{env}", "in", "featurizer") for path, env in saved]
 
 
 def score_stage(cells: list, scores_dir: Path, log) -> int:

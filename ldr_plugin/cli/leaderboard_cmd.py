@@ -84,15 +84,13 @@ def selected_checkpoints_cmd(input_dir: str) -> None:
     """Print the model id (domainbed:<run>/model_step<k>.pkl) of every checkpoint a model-selection method
     picks before its run's last step, one per line, for `ldr score`; the final models are the run folders."""
     from ldr_plugin.leaderboard.domainbed_tables import SweepSelection
-    from ldr_plugin.leaderboard.extras import selected_checkpoints
+    from ldr_plugin.leaderboard.extras import saved_selected_checkpoints
     from ldr_plugin.results.sweep import read_sweep
 
     sweep = read_sweep(input_dir, progress=sys.stderr.isatty())
-    found, missing = [], []
-    for run, step in sorted({(run, step) for run, step, _ in selected_checkpoints(SweepSelection.build(sweep))}):
-        path = Path(run).resolve() / f"model_step{step}.pkl"
-        (found if path.is_file() else missing).append(path)
-    for path in found:
+    saved, missing = saved_selected_checkpoints(SweepSelection.build(sweep))
+    missing = sorted(set(missing))
+    for path in dict.fromkeys(path for path, _ in saved):  # a checkpoint picked for two envs: listed once
         click.echo(f"domainbed:{path}")
     if missing:
         click.echo(f"warning: {len(missing)} selected checkpoints were not saved (train with "

@@ -12,7 +12,7 @@ record of the selected step exists.
 from __future__ import annotations
 
 import re
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -96,6 +96,19 @@ def selected_checkpoints(sel: SweepSelection) -> set[tuple[str, int, int]]:
             if step != final_steps[run_index]:
                 out.add((str(sel.sweep.runs[run_index].path), int(step), int(key[3])))
     return out
+
+
+def saved_selected_checkpoints(sel: SweepSelection) -> tuple[list[tuple[Path, int]], list[Path]]:
+    """(``model_step<k>.pkl`` file, test env) of every :func:`selected_checkpoints` entry whose file
+    exists (``--save_model_every_checkpoint``), sorted; and the files of those that were not saved."""
+    saved, missing = [], []
+    for run, step, env in sorted(selected_checkpoints(sel)):
+        path = Path(run).resolve() / f"model_step{step}.pkl"
+        if path.is_file():
+            saved.append((path, env))
+        else:
+            missing.append(path)
+    return saved, missing
 
 
 def selected_metric(sel: SweepSelection, method: str, index, metric: str, dataset: str, algorithm: str,

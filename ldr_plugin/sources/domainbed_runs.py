@@ -2,9 +2,9 @@
 
 ``domainbed:<run dir>`` is the run's final ``model.pkl``; ``domainbed:<run dir>/model_step<k>.pkl``
 is the checkpoint of step ``k`` (written with ``--save_model_every_checkpoint``), the one a
-selection method may pick. A run's ``model.pkl`` (DomainBed's format, written by DomainBed's ``train.py`` or this project's
-loop: ``args``, ``model_input_shape``, ``model_num_classes``, ``model_num_domains``,
-``model_hparams``, ``model_dict``) is rebuilt through the algorithm registry the training loop uses
+selection method may pick. A run's ``model.pkl`` (DomainBed's format, written by DomainBed's
+``train.py`` or this project's loop: ``args``, ``model_input_shape``, ``model_num_classes``,
+``model_num_domains``, ``model_hparams``, ``model_dict``) is rebuilt through the algorithm registry the training loop uses
 (plugins such as LatentDR, DomainBed's own when importable, else the host-free ERM twin).
 Layers: ``featurizer`` (the algorithm's featurizer output) and ``logits``. The run's datasets are
 its environments, split in/out exactly as training split them (``env{i}_in`` / ``env{i}_out``).
