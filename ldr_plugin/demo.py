@@ -83,12 +83,13 @@ def train_stage(config: DemoConfig, sweep_dir: Path, log) -> dict[str, Any]:
 def heldout_cells(sweep_dir: Path) -> list:
     """One scoring cell per finished single-test-domain run of a sweep folder: its final featurizer
     on its held-out domain (in split). Pair runs (for leave-one-domain-out) are not scored."""
+    from ldr_plugin.results.sweep import read_run_records
     from ldr_plugin.scoring.cells import Cell
 
     cells = []
     for run in sorted(p for p in Path(sweep_dir).iterdir() if (p / "done").is_file()):
-        with (run / "results.jsonl").open() as handle:
-            test_envs = json.loads(handle.readline())["args"]["test_envs"]
+        records = read_run_records(run)
+        test_envs = records[0]["args"]["test_envs"] if records else []
         if len(test_envs) == 1:
             cells.append(Cell(f"domainbed:{run.resolve()}", f"run:env{test_envs[0]}", "in", "featurizer"))
     return cells

@@ -63,3 +63,15 @@ def test_gamma_scatter_title_has_spearman(tmp_path):
     assert png.read_bytes()[:8] == PNG_MAGIC
     few = plot_gamma_scatter(pts[:2], "acc", tmp_path / "few.svg").read_text()
     assert "fewer than 3 models" in few
+
+
+def test_gamma_scatter_colours_groups_with_a_legend(tmp_path):
+    pts = [("m1", 60.0, 2.1), ("m2", 65.0, 1.7), ("m3", 71.5, 1.9), ("m4", 80.0, 0.4)]
+    text = plot_gamma_scatter(pts, "acc", tmp_path / "g.svg", groups=["ERM", "LatentDR", "ERM", "LatentDR"],
+                              annotate=False).read_text()
+    assert ">ERM<" in text and ">LatentDR<" in text  # legend entries
+    assert "#1f77b4" in text and "#ff7f0e" in text  # two colours (C0, C1)
+    plain = plot_gamma_scatter(pts, "acc", tmp_path / "p.svg", annotate=False).read_text()
+    assert "#ff7f0e" not in plain
+    with pytest.raises(LdrError, match="3 groups for 4 points"):
+        plot_gamma_scatter(pts, "acc", tmp_path / "bad.svg", groups=["a", "b", "c"])

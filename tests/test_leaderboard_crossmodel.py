@@ -226,18 +226,22 @@ def test_stratified_correlation_separates_within_from_between_strata():
 
 def test_heldout_correlation_within_domains_from_runs(tmp_path):
     rng = np.random.default_rng(2)
-    records, points = tmp_path / "records", []
+    records, points, labels = tmp_path / "records", [], set()
     for dataset, envs in (("RotatedDigitsFlat", (0, 3)), ("CorruptedDigitsFlat", (1,))):
         for env in envs:
             for i in range(5):
                 run = tmp_path / "sweep" / f"{dataset}_{env}_{i}"
                 run.mkdir(parents=True)
                 acc = float(rng.uniform(0.3, 0.95))
-                last = {"args": {"dataset": dataset, "test_envs": [env]}, f"env{env}_in_acc": acc}
-                (run / "results.jsonl").write_text(json.dumps({"args": last["args"]}) + "\n" + json.dumps(last) + "\n")
+                args = {"dataset": dataset, "test_envs": [env], "algorithm": "ERM" if i % 2 else "LatentDR",
+                        "trial_seed": i, "hparams_seed": 0}
+                first = {"args": args, "step": 0, f"env{env}_in_acc": 0.1, f"env{env}_out_acc": 0.1}
+                last = {**first, "step": 100, f"env{env}_in_acc": acc}  # the final model's accuracy counts
+                (run / "results.jsonl").write_text(json.dumps(first) + "\n" + json.dumps(last) + "\n")
                 gamma = float(rng.normal())
                 _kstar(records, f"domainbed:{run}", gamma, dataset=f"run:env{env}", split="in", layer="featurizer")
                 points.append((100 * acc, gamma, f"{dataset} env{env}"))
+                labels.add(f"{args['algorithm']} · {dataset} env{env} · trial {i} · {run.name[:8]}")
     spec = _spec(tmp_path, id="kh", title="k* vs held-out", kind="cross_model", accuracies=["heldout_acc_pct"],
                  layer="featurizer", stratify="heldout_domain", ci="bootstrap", n_resamples=300)
     build_leaderboards([spec], [records], tmp_path / "out", progress=False)
@@ -250,6 +254,10 @@ def test_heldout_correlation_within_domains_from_runs(tmp_path):
         assert float(within[column]["value"]) == pytest.approx(expected)
         assert int(float(within["n models"]["value"])) == n == 15
     assert float(pooled["Spearman ρ"]["value"]) == pytest.approx(scipy.stats.spearmanr(acc, gamma).statistic)
+    # rows are named by algorithm, held-out domain, trial and run folder; the plot colours by algorithm
+    assert {r["row"] for r in _rows(tmp_path / "out" / "kh.csv") if r["table"] == "kh__models"} == labels
+    svg = (tmp_path / "out" / "plots" / "kh__gamma_vs_1.svg").read_text()
+    assert ">ERM<" in svg and ">LatentDR<" in svg
 
 
 def test_unknown_stratify_value_is_an_error_naming_the_spec(tmp_path):

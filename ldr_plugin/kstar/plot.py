@@ -124,12 +124,14 @@ def plot_gamma_scatter(
     title: str | None = None,
     y_label: str = "Γ′ (mean per-class k* skewness; lower = less fractured)",
     annotate: bool | None = None,
+    groups: Sequence[str] | None = None,
 ) -> Path:
     """Scatter of Γ′ (y) against an accuracy (x), one point per model, Spearman ρ in the title.
 
     ``points``: (model label, x value, Γ′) triples; a triple with a missing or non-finite value is
     left out and counted in the title. Points are labelled with their model when ``annotate`` is
     true (default: only up to ``MAX_LABELLED`` points, beyond which labels hide the data).
+    ``groups`` (one name per point, e.g. the algorithm) colours the points, with a legend.
     Writes PNG or SVG by the suffix of ``path``.
 
     >>> plot_gamma_scatter([("a", 70.1, 1.2), ("b", 75.0, 0.8), ("c", 80.2, 0.5)],
@@ -137,15 +139,24 @@ def plot_gamma_scatter(
     """
     import scipy.stats
 
-    ok = [(str(n), float(x), float(y)) for n, x, y in points
+    if groups is not None and len(groups) != len(points):
+        raise LdrError(f"plot_gamma_scatter: {len(groups)} groups for {len(points)} points")
+    named = zip(points, groups if groups is not None else [""] * len(points))
+    ok = [(str(n), float(x), float(y), g) for (n, x, y), g in named
           if x is not None and y is not None and math.isfinite(float(x)) and math.isfinite(float(y))]
     skipped = len(points) - len(ok)
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.8))
     xs, ys = [p[1] for p in ok], [p[2] for p in ok]
-    ax.scatter(xs, ys, color="tab:blue", zorder=3)
+    names = sorted({p[3] for p in ok})
+    for i, group in enumerate(names):
+        mine = [p for p in ok if p[3] == group]
+        ax.scatter([p[1] for p in mine], [p[2] for p in mine], zorder=3, label=group or None,
+                   color=f"C{i % 10}" if groups is not None else "tab:blue")
+    if groups is not None and names:
+        ax.legend(fontsize=8, title=None)
     if annotate if annotate is not None else len(ok) <= MAX_LABELLED:
-        for name, x, y in ok:
+        for name, x, y, _ in ok:
             ax.annotate(name, (x, y), fontsize=7, xytext=(3, 3), textcoords="offset points")
     rho_text = "Spearman ρ = n/a (fewer than 3 models)"
     if len(ok) >= 3 and len(set(xs)) > 1 and len(set(ys)) > 1:

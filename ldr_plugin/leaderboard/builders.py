@@ -95,10 +95,11 @@ def cross_model_board(spec: LeaderboardSpec, inputs: BuildInputs, out_dir: Path)
     accuracies = crossmodel.published_accuracies(rb, oc)
     runs = heldout.heldout_runs(inputs.project) if heldout.FIELD in spec.accuracies or spec.stratify else {}
     if heldout.FIELD in spec.accuracies:  # runs trained here: accuracy on their own held-out domain
-        for model_id, (acc, _) in runs.items():
-            accuracies.setdefault(model_id, {})[heldout.FIELD] = acc
+        for model_id, run in runs.items():
+            accuracies.setdefault(model_id, {})[heldout.FIELD] = run.acc_pct
     keep = (lambda model_id: not heldout.is_run_checkpoint(model_id)) if heldout.FIELD in spec.accuracies else None
-    models, model_ids = crossmodel.cross_model_table(spec, inputs.project, accuracies, keep)
+    labels = {model_id: run.label for model_id, run in runs.items()}
+    models, model_ids = crossmodel.cross_model_table(spec, inputs.project, accuracies, keep, labels)
     models.sources[crossmodel.REPRODUCED] = (f"k* records computed by ldr-plugin, read from "
                                              f"{', '.join(inputs.results_dirs)}")
     if heldout.FIELD in spec.accuracies:
@@ -109,11 +110,12 @@ def cross_model_board(spec: LeaderboardSpec, inputs: BuildInputs, out_dir: Path)
         models.sources[published_tables.OC_KEY] = published_tables.openclip.SOURCE_TEXT
     strata = None
     if spec.stratify == "heldout_domain":
-        strata = [runs[model_id][1] if model_id in runs else None for model_id in model_ids]
+        strata = [runs[model_id].domain if model_id in runs else None for model_id in model_ids]
     corr = crossmodel.correlation_table(spec, models, strata)
     corr.sources = dict(models.sources)
     if models.rows:
-        corr.plots = crossmodel.scatter_plots(spec, models, out_dir)
+        groups = [runs[m].algorithm for m in model_ids] if runs and all(m in runs for m in model_ids) else None
+        corr.plots = crossmodel.scatter_plots(spec, models, out_dir, groups)
     joined = [*spec.published, *(["the runs' own results.jsonl"] if heldout.FIELD in spec.accuracies else [])]
     how = [(f"{len(models.rows)} models with k* '{spec.metric}' records; accuracies joined on the model id "
            f"from {', '.join(joined) or 'no accuracy source'}.")]

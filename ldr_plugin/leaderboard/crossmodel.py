@@ -83,15 +83,21 @@ def _accuracy_fields(spec: LeaderboardSpec, published: dict, model_ids: list[str
 
 
 def cross_model_table(spec: LeaderboardSpec, project: ProjectRecords, published: dict,
-                      keep=None) -> tuple[Table, list[str]]:
+                      keep=None, labels: dict[str, str] | None = None) -> tuple[Table, list[str]]:
     """Γ′ per scored model (mean ± SE over seeds) and every requested published accuracy; with the
-    model id of each row (labels may carry a dataset/layer suffix). ``keep(model_id)`` filters models."""
+    model id of each row. A row is labelled by ``labels[model_id]`` where given (with a dataset/layer
+    suffix if that model was scored on several), else by the model id (with the suffix when the table
+    mixes several). ``keep(model_id)`` filters models."""
     groups = _kstar_rows(spec, project, keep)
     several = len({(d, layer) for _, d, layer in groups}) > 1
     fields = _accuracy_fields(spec, published, [k[0] for k in groups])
     rows = []
     for (model_id, dataset, layer), values in groups.items():
-        label = model_id + (f" [{dataset}, {layer}]" if several else "")
+        if labels and model_id in labels:  # a named run: its label names the domain it is scored on
+            suffix = sum(k[0] == model_id for k in groups) > 1
+            label = labels[model_id] + (f" [{dataset}, {layer}]" if suffix else "")
+        else:
+            label = model_id + (f" [{dataset}, {layer}]" if several else "")
         cells = [_metric_cell(values)]
         for f in fields:
             value = published.get(model_id, {}).get(f)
@@ -154,8 +160,10 @@ def correlation_table(spec: LeaderboardSpec, models: Table, strata: list[str | N
     )
 
 
-def scatter_plots(spec: LeaderboardSpec, models: Table, out_dir: Path) -> list[str]:
-    """One Γ′-vs-accuracy scatter per accuracy column (kstar.plot); returns paths relative to out_dir."""
+def scatter_plots(spec: LeaderboardSpec, models: Table, out_dir: Path,
+                  groups: list[str] | None = None) -> list[str]:
+    """One Γ′-vs-accuracy scatter per accuracy column (kstar.plot), points coloured by ``groups``
+    (one per row, e.g. the algorithm) when given; returns paths relative to out_dir."""
     from ldr_plugin.kstar.plot import plot_gamma_scatter
 
     written = []
@@ -164,6 +172,6 @@ def scatter_plots(spec: LeaderboardSpec, models: Table, out_dir: Path) -> list[s
         if not any(p[1] is not None and p[2] is not None for p in points):
             continue
         name = f"plots/{spec.id}__gamma_vs_{j}.svg"
-        plot_gamma_scatter(points, column.name, out_dir / name, title=spec.title)
+        plot_gamma_scatter(points, column.name, out_dir / name, title=spec.title, groups=groups)
         written.append(name)
     return written

@@ -11,12 +11,13 @@ run: the earlier checkpoints scored for the selected-checkpoint columns
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
+from typing import NamedTuple
 
 from ldr_plugin.leaderboard.extras import parse_run_model_id
 from ldr_plugin.leaderboard.records import ProjectRecords
+from ldr_plugin.results.sweep import read_run_records
 
 FIELD = "heldout_acc_pct"
 SOURCE_KEY = "reproduced-runs"
@@ -25,17 +26,21 @@ SOURCE_TEXT = ("trained by ldr-plugin (DomainBed protocol): accuracy of the fina
 _ENV = re.compile(r"^run:(?:env)?(\d+)$")
 
 
-def _last_record(run_dir: Path) -> dict | None:
-    path = run_dir / "results.jsonl"
-    if not path.is_file():
-        return None
-    last = None
-    for line in path.read_text().splitlines():
-        try:
-            last = json.loads(line)
-        except json.JSONDecodeError:  # a torn last line: keep the last complete record
-            continue
-    return last
+class HeldoutRun(NamedTuple):
+    """A scored run: its accuracy on its held-out domain (percent, or None), that domain
+    (``"<dataset> env<t>"``), and what a reader needs to tell the runs apart."""
+
+    acc_pct: float | None
+    domain: str
+    algorithm: str
+    trial_seed: int | None
+    folder: str
+
+    @property
+    def label(self) -> str:
+        """``"<algorithm> · <dataset> env<t> · trial <k> · <run folder, first 8 characters>"``."""
+        trial = "?" if self.trial_seed is None else self.trial_seed
+        return f"{self.algorithm} · {self.domain} · trial {trial} · {self.folder[:8]}"
 
 
 def is_run_checkpoint(model_id: str) -> bool:
@@ -44,19 +49,22 @@ def is_run_checkpoint(model_id: str) -> bool:
     return parsed is not None and parsed[1] is not None
 
 
-def heldout_runs(project: ProjectRecords) -> dict[str, tuple[float | None, str]]:
-    """{model_id: (held-out accuracy in percent or None, "<dataset> env<t>")} of the scored runs."""
-    out: dict[str, tuple[float | None, str]] = {}
+def heldout_runs(project: ProjectRecords) -> dict[str, HeldoutRun]:
+    """{model_id: HeldoutRun} of the scored runs (final models scored on a ``run:env<t>`` domain)."""
+    out: dict[str, HeldoutRun] = {}
     for _, record in project.records:
         model_id = record["model_id"]
         match = _ENV.match(record["dataset"])
         if not model_id.startswith("domainbed:") or match is None or model_id in out:
             continue
-        last = _last_record(Path(model_id.split(":", 1)[1]))
-        if last is None:
+        run_dir = Path(model_id.split(":", 1)[1])
+        records = read_run_records(run_dir)
+        if not records:
             continue
-        args = last.get("args", {})
+        last, args = records[-1], records[-1].get("args", {})
         env = int(match.group(1))
         value = last.get(f"env{env}_in_acc") if args.get("test_envs", []) == [env] else None
-        out[model_id] = (None if value is None else 100.0 * float(value), f"{args.get('dataset', '?')} env{env}")
+        out[model_id] = HeldoutRun(None if value is None else 100.0 * float(value),
+                                   f"{args.get('dataset', '?')} env{env}", str(args.get("algorithm", "?")),
+                                   args.get("trial_seed"), run_dir.name)
     return out

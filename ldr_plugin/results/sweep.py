@@ -38,7 +38,7 @@ try:  # msgspec decodes only the fields selection reads; without it every file t
 except ModuleNotFoundError:  # pragma: no cover - exercised where msgspec is absent
     decode_files = regular = None
 
-__all__ = ["SUPPORTED_SWEEP_SCHEMAS", "Problem", "Sweep", "SweepRun", "read_sweep"]
+__all__ = ["SUPPORTED_SWEEP_SCHEMAS", "Problem", "Sweep", "SweepRun", "read_run_records", "read_sweep"]
 
 
 @dataclass
@@ -184,6 +184,14 @@ def _read_bytes(path: str) -> bytes | None:
         return None
     finally:
         os.close(fd)
+
+
+def read_run_records(run_dir: str | os.PathLike) -> list[dict[str, Any]]:
+    """The valid records of one run folder's ``results.jsonl`` in order; ``[]`` without the file.
+    Bad lines and a torn last line are skipped, as :func:`read_sweep` skips them."""
+    path = os.path.join(os.fspath(run_dir), "results.jsonl")
+    data = _read_bytes(path)
+    return [] if data is None else read_lines(path, data, [])
 
 
 def _read_parts(paths: list[str]) -> list[_RunPart | None]:
