@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from ldr_plugin.errors import LdrError
-from ldr_plugin.results.sweep import read_sweep
+from ldr_plugin.results.sweep import read_run_records, read_sweep
 
 
 @pytest.fixture
@@ -27,6 +27,17 @@ def test_reads_real_sweep(shared_data):
     assert len(sweep.records) == 200  # the count collect_results prints
     assert len(sweep.runs) == 40 and not sweep.problems and not sweep.incomplete_runs()
     assert {r["args"]["dataset"] for r in sweep.records} == {"VLCS"}
+
+
+def test_one_run_read_like_the_sweep_reader_reads_it(sweep_copy, tmp_path):
+    run = _first_run(sweep_copy)
+    lines = (run / "results.jsonl").read_text().splitlines()
+    expected = [json.loads(line) for line in lines]
+    assert read_run_records(run) == expected
+    lines[1] = lines[1][:40] + "}{garbage"  # a bad line and a torn last line are skipped
+    (run / "results.jsonl").write_text("\n".join(lines) + "\n" + lines[-1][:30])
+    assert read_run_records(run) == expected[:1] + expected[2:]
+    assert read_run_records(tmp_path / "no_such_run") == []
 
 
 def test_malformed_line_named_and_rest_read(sweep_copy):
