@@ -95,3 +95,54 @@ def test_save_model_every_checkpoint_keeps_domainbeds_folder_names(toy, tmp_path
         assert sorted(p.name for p in run.glob("model*.pkl")) == ["model.pkl", "model_step0.pkl", "model_step1.pkl"]
     with pytest.raises(LdrError, match="sweep.py cannot pass --save_model_every_checkpoint"):
         domainbed_sweep_command(config, tmp_path / "d")
+
+
+def _records_without_timing(run):
+    """The run's records without what differs between two copies of one run: timings and its folder."""
+    records = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
+    for record in records:
+        del record["step_time"], record["mem_gb"], record["args"]["output_dir"]
+    return records
+
+
+@pytest.mark.slow
+def test_parallel_workers_train_what_a_serial_one_thread_sweep_trains(tmp_path):
+    """LatentDR's attention sums depend on the CPU thread count; workers use one thread each, so two
+    workers must write the same records as a serial sweep at one thread, run for run."""
+    import torch
+
+    config = SweepConfig(datasets=["RotatedDigitsFlat"], algorithms=["LatentDR"], n_trials=1, n_hparams=1, steps=3,
+                         single_test_envs=True, hparams='{"batch_size": 8}')
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert run_sweep(config, tmp_path / "serial")["trained"] == 6
+    finally:
+        torch.set_num_threads(threads)
+    assert run_sweep(config, tmp_path / "parallel", workers=2) == {"jobs": 6, "already_done": 0, "trained": 6,
+                                                                 "failed": 0}
+    for args in make_args_list(config):
+        serial, parallel = job_dir(tmp_path / "serial", args), job_dir(tmp_path / "parallel", args)
+        assert (parallel / "done").exists() and "CPU threads: 1" in (parallel / "out.txt").read_text()
+        assert _records_without_timing(parallel) == _records_without_timing(serial)
+    assert run_sweep(config, tmp_path / "parallel", workers=2)["already_done"] == 6
+
+
+def test_parallel_workers_report_failed_jobs(toy, tmp_path):
+    config = SweepConfig(datasets=["ToyDomains"], algorithms=["Toy"], n_trials=1, n_hparams=1, steps=1,
+                         single_test_envs=True, hparams='{"batch_size": 100000}')
+    with pytest.raises(LdrError, match="3 of 3 sweep jobs failed") as info:
+        run_sweep(config, tmp_path / "sweep", workers=2)
+    assert "batch_size 100000" in str(info.value)
+    with pytest.raises(LdrError, match="workers must be at least 1"):
+        run_sweep(config, tmp_path / "sweep", workers=0)
+
+
+def test_cli_workers_need_a_builtin_sweep(toy, tmp_path, capsys):
+    assert main(["train", "--algorithm", "Toy", "--dataset", "ToyDomains", "--workers", "2",
+                 "--output_dir", str(tmp_path / "one")]) == 2
+    assert "pass --sweep" in capsys.readouterr().err
+    assert main(["train", "--sweep", "--engine", "domainbed", "--algorithm", "Toy", "--dataset", "ToyDomains",
+                 "--workers", "2", "--output_dir", str(tmp_path / "d")]) == 2
+    assert "--workers is the built-in engine's" in capsys.readouterr().err
+    assert not (tmp_path / "one").exists() and not (tmp_path / "d").exists()

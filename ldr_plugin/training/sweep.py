@@ -88,35 +88,69 @@ def job_dir(sweep_dir: str | Path, train_args: dict[str, Any]) -> Path:
     return Path(sweep_dir) / digest
 
 
-def run_sweep(config: SweepConfig, sweep_dir: str | Path) -> dict[str, int]:
-    """Train every job of ``config`` that has no ``done`` file, serially; return counts by outcome.
+def _train_job(args: dict[str, Any], path: Path, overrides: dict | None, save_every: bool,
+               threads: int | None = None, quiet: bool = False) -> str | None:
+    """Train one sweep job; returns None, or what went wrong (named by its run folder)."""
+    from ldr_plugin.training.loop import train
 
-    Names are checked first; a job that fails is reported and the sweep goes on; if any failed,
-    :class:`LdrError` lists them at the end (DomainBed's local launcher would ignore them).
+    if threads is not None:  # a worker of a parallel sweep: one CPU thread each (reproducible, see run_sweep)
+        import torch
+
+        torch.set_num_threads(threads)
+    if quiet:  # workers would interleave their tables on the console; out.txt still gets everything
+        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the worker process's console, for its lifetime
+    try:
+        train(args["algorithm"], args["dataset"], args["test_envs"], path, hparams=overrides or None,
+              hparams_seed=args["hparams_seed"], trial_seed=args["trial_seed"], seed=args["seed"],
+              steps=args.get("steps"), holdout_fraction=args["holdout_fraction"], data_dir=args["data_dir"],
+              save_model_every_checkpoint=save_every)
+    except Exception as exc:  # noqa: BLE001 - one broken job must not stop the sweep; reported below
+        return f"{path.name} ({args['algorithm']} {args['dataset']} {args['test_envs']}): {type(exc).__name__}: {exc}"
+    return None
+
+
+def run_sweep(config: SweepConfig, sweep_dir: str | Path, workers: int = 1) -> dict[str, int]:
+    """Train every job of ``config`` that has no ``done`` file; return counts by outcome.
+
+    ``workers = 1`` trains the jobs one after another in this process. ``workers > 1`` trains them
+    in that many processes of one machine (``concurrent.futures``), each with one CPU thread:
+    on CPU, runs with attention layers differ in their last digits across thread counts, so one
+    thread per job makes the records the same as a serial sweep's at one thread
+    (``OMP_NUM_THREADS=1``), whatever the number of workers. Names are checked first; a job that
+    fails is reported and the sweep goes on; if any failed, :class:`LdrError` lists them at the end
+    (DomainBed's local launcher would ignore them).
     """
     from tqdm.auto import tqdm
 
-    from ldr_plugin.training.loop import train
-
+    if workers < 1:
+        raise LdrError(f"workers must be at least 1, got {workers}")
     for name in config.algorithms:
         resolve_algorithm(name)
     overrides = parse_hparams_json(config.hparams)
     jobs = [(args, job_dir(sweep_dir, args)) for args in make_args_list(config)]
     todo = [(args, path) for args, path in jobs if not (path / "done").exists()]
     failed: list[str] = []
-    for args, path in tqdm(todo, desc="sweep", unit="job", disable=None):
-        try:
-            train(args["algorithm"], args["dataset"], args["test_envs"], path, hparams=overrides or None,
-                  hparams_seed=args["hparams_seed"], trial_seed=args["trial_seed"], seed=args["seed"],
-                  steps=args.get("steps"), holdout_fraction=args["holdout_fraction"], data_dir=args["data_dir"],
-                  save_model_every_checkpoint=config.save_model_every_checkpoint)
-        except Exception as exc:  # noqa: BLE001 - one broken job must not stop the sweep; reported below
-            failed.append(f"{path.name} ({args['algorithm']} {args['dataset']} {args['test_envs']}): "
-                          f"{type(exc).__name__}: {exc}")
+    save_every = config.save_model_every_checkpoint
+    if workers == 1:
+        outcomes = (_train_job(args, path, overrides, save_every) for args, path in todo)
+        failed = [f for f in tqdm(outcomes, total=len(todo), desc="sweep", unit="job", disable=None) if f]
+    else:
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor, as_completed
+
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+            futures = {pool.submit(_train_job, args, path, overrides, save_every, 1, True): path for args, path in todo}
+            for future in tqdm(as_completed(futures), total=len(futures), desc="sweep", unit="job", disable=None):
+                try:
+                    outcome = future.result()
+                except Exception as exc:  # noqa: BLE001 - a worker process died (killed, out of memory)
+                    outcome = f"{futures[future].name}: its worker process died ({type(exc).__name__}: {exc})"
+                if outcome:
+                    failed.append(outcome)
     counts = {"jobs": len(jobs), "already_done": len(jobs) - len(todo), "trained": len(todo) - len(failed),
               "failed": len(failed)}
     if failed:
-        raise LdrError(f"{len(failed)} of {len(todo)} sweep jobs failed:\n  " + "\n  ".join(failed))
+        raise LdrError(f"{len(failed)} of {len(todo)} sweep jobs failed:\n  " + "\n  ".join(sorted(failed)))
     return counts
 
 
