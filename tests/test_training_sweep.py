@@ -106,10 +106,12 @@ def _records_without_timing(run):
 
 
 @pytest.mark.slow
-def test_parallel_workers_train_what_a_serial_one_thread_sweep_trains(tmp_path):
-    """LatentDR's attention sums depend on the CPU thread count; workers use one thread each, so two
-    workers must write the same records as a serial sweep at one thread, run for run."""
+def test_local_workers_train_what_a_serial_one_thread_sweep_trains(tmp_path):
+    """LatentDR's attention sums depend on the CPU thread count; local workers (submitit) use one
+    thread each, so two of them must write the same records as a serial sweep at one thread."""
     import torch
+
+    from ldr_plugin.launchers.resources import Resources
 
     config = SweepConfig(datasets=["RotatedDigitsFlat"], algorithms=["LatentDR"], n_trials=1, n_hparams=1, steps=3,
                          single_test_envs=True, hparams='{"batch_size": 8}')
@@ -119,30 +121,39 @@ def test_parallel_workers_train_what_a_serial_one_thread_sweep_trains(tmp_path):
         assert run_sweep(config, tmp_path / "serial")["trained"] == 6
     finally:
         torch.set_num_threads(threads)
-    assert run_sweep(config, tmp_path / "parallel", workers=2) == {"jobs": 6, "already_done": 0, "trained": 6,
-                                                                 "failed": 0}
+    resources = Resources(folder=str(tmp_path / "logs"), local_workers=2)
+    counts = run_sweep(config, tmp_path / "parallel", "local", resources, progress=False)
+    assert counts == {"jobs": 6, "already_done": 0, "trained": 6, "failed": 0}
+    assert len(list((tmp_path / "logs").glob("*_log.err"))) == 2  # two submitit jobs, three runs each
     for args in make_args_list(config):
         serial, parallel = job_dir(tmp_path / "serial", args), job_dir(tmp_path / "parallel", args)
         assert (parallel / "done").exists() and "CPU threads: 1" in (parallel / "out.txt").read_text()
         assert _records_without_timing(parallel) == _records_without_timing(serial)
-    assert run_sweep(config, tmp_path / "parallel", workers=2)["already_done"] == 6
+    assert run_sweep(config, tmp_path / "parallel", "local", resources)["already_done"] == 6
 
 
-def test_parallel_workers_report_failed_jobs(toy, tmp_path):
-    config = SweepConfig(datasets=["ToyDomains"], algorithms=["Toy"], n_trials=1, n_hparams=1, steps=1,
+@pytest.mark.slow
+def test_local_workers_report_failed_jobs_with_their_logs(tmp_path):
+    from ldr_plugin.launchers.resources import Resources
+
+    config = SweepConfig(datasets=["RotatedDigitsFlat"], algorithms=["ERM"], n_trials=1, n_hparams=1, steps=1,
                          single_test_envs=True, hparams='{"batch_size": 100000}')
-    with pytest.raises(LdrError, match="3 of 3 sweep jobs failed") as info:
-        run_sweep(config, tmp_path / "sweep", workers=2)
-    assert "batch_size 100000" in str(info.value)
-    with pytest.raises(LdrError, match="workers must be at least 1"):
-        run_sweep(config, tmp_path / "sweep", workers=0)
+    resources = Resources(folder=str(tmp_path / "logs"), local_workers=2)
+    with pytest.raises(LdrError, match="6 of 6 sweep jobs failed") as info:
+        run_sweep(config, tmp_path / "sweep", "local", resources, progress=False)
+    assert "batch_size 100000" in str(info.value) and "(log: " in str(info.value)
+    with pytest.raises(LdrError, match="unknown launcher 'cluster'"):
+        run_sweep(config, tmp_path / "sweep", "cluster")
 
 
-def test_cli_workers_need_a_builtin_sweep(toy, tmp_path, capsys):
+def test_cli_launcher_needs_a_builtin_sweep(toy, tmp_path, capsys):
     assert main(["train", "--algorithm", "Toy", "--dataset", "ToyDomains", "--workers", "2",
                  "--output_dir", str(tmp_path / "one")]) == 2
     assert "pass --sweep" in capsys.readouterr().err
     assert main(["train", "--sweep", "--engine", "domainbed", "--algorithm", "Toy", "--dataset", "ToyDomains",
                  "--workers", "2", "--output_dir", str(tmp_path / "d")]) == 2
-    assert "--workers is the built-in engine's" in capsys.readouterr().err
-    assert not (tmp_path / "one").exists() and not (tmp_path / "d").exists()
+    assert "are the built-in engine's" in capsys.readouterr().err
+    assert main(["train", "--sweep", "--launcher", "slurm", "--workers", "2", "--algorithm", "Toy",
+                 "--dataset", "ToyDomains", "--output_dir", str(tmp_path / "s")]) == 2
+    assert "does not apply to --launcher slurm" in capsys.readouterr().err
+    assert not any((tmp_path / d).exists() for d in ("one", "d", "s"))

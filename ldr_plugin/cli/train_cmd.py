@@ -53,11 +53,15 @@ def _names(values: tuple[str, ...]) -> list[str]:
 @click.option("--save_model_every_checkpoint", "--save-model-every-checkpoint", is_flag=True,
               help="Also write model_step<step>.pkl at every checkpoint (train.py's flag; built-in loop only, "
                    "DomainBed's sweep cannot forward it).")
-@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True,
-              help="Sweep, built-in engine: train this many jobs at once on this machine, one CPU thread each.")
+@click.option("--launcher", type=click.Choice(["inline", "local", "slurm"]), default=None,
+              help="Sweep, built-in engine: inline (one job after another, the default), local (--workers jobs "
+                   "at once on this machine, one CPU thread each; submitit) or slurm (a job array; LDR_SLURM_*).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Sweep, built-in engine: jobs at once for --launcher local (implies it; default: "
+                   "LDR_LOCAL_WORKERS, else the number of CPUs).")
 def train(algorithms, datasets, test_envs, output_dir, hparams, hparams_seed, trial_seed, seed, steps,
           checkpoint_freq, holdout_fraction, data_dir, sweep, n_trials, n_hparams, n_hparams_from,
-          single_test_envs, engine, save_model_every_checkpoint, workers):
+          single_test_envs, engine, save_model_every_checkpoint, launcher, workers):
     """Train a DomainBed-interface algorithm on a dataset with the built-in loop (or sweep)."""
     from ldr_plugin.training.hparams import parse_hparams_json
     from ldr_plugin.training.resolve import resolve_algorithm, resolve_dataset
@@ -70,10 +74,11 @@ def train(algorithms, datasets, test_envs, output_dir, hparams, hparams_seed, tr
     overrides = parse_hparams_json(hparams)
     if sweep:
         _sweep(algorithm_names, dataset_names, output_dir, hparams, steps, holdout_fraction, data_dir,
-               n_trials, n_hparams, n_hparams_from, single_test_envs, engine, save_model_every_checkpoint, workers)
+               n_trials, n_hparams, n_hparams_from, single_test_envs, engine, save_model_every_checkpoint,
+               launcher, workers)
         return
-    if workers != 1:
-        raise LdrError("--workers trains the jobs of a sweep in parallel; pass --sweep (one run uses one process)")
+    if launcher is not None or workers is not None:
+        raise LdrError("--launcher / --workers run the jobs of a sweep; pass --sweep (one run is one process)")
     if len(algorithm_names) != 1 or len(dataset_names) != 1:
         raise LdrError("one --algorithm and one --dataset per run; pass --sweep to train several")
     from ldr_plugin.training.loop import train as train_run
@@ -86,7 +91,7 @@ def train(algorithms, datasets, test_envs, output_dir, hparams, hparams_seed, tr
 
 
 def _sweep(algorithms, datasets, output_dir, hparams, steps, holdout_fraction, data_dir, n_trials, n_hparams,
-           n_hparams_from, single_test_envs, engine, save_model_every_checkpoint, workers):
+           n_hparams_from, single_test_envs, engine, save_model_every_checkpoint, launcher, workers):
     from ldr_plugin.training.resolve import import_domainbed
     from ldr_plugin.training.sweep import SweepConfig, run_domainbed_sweep, run_sweep
 
@@ -94,11 +99,15 @@ def _sweep(algorithms, datasets, output_dir, hparams, steps, holdout_fraction, d
                          n_hparams=n_hparams, steps=steps, hparams=hparams, holdout_fraction=holdout_fraction,
                          single_test_envs=single_test_envs, data_dir=data_dir or "./",
                          save_model_every_checkpoint=save_model_every_checkpoint)
-    if (save_model_every_checkpoint or workers > 1) and engine == "auto":
+    if workers is not None and launcher in (None, "local"):
+        launcher = "local"
+    elif workers is not None:
+        raise LdrError(f"--workers is the number of local workers; it does not apply to --launcher {launcher}")
+    if (save_model_every_checkpoint or launcher is not None) and engine == "auto":
         engine = "builtin"  # DomainBed's sweep cannot forward the flag; its runs are the same either way
-    if workers > 1 and engine == "domainbed":
-        raise LdrError("--workers is the built-in engine's; DomainBed's sweep runs its jobs through a "
-                       "command launcher (local: one at a time; slurm / submitit_local: see docs/scale-out.md)")
+    if launcher is not None and engine == "domainbed":
+        raise LdrError("--launcher / --workers are the built-in engine's; DomainBed's sweep runs its jobs "
+                       "through its --command_launcher (ours: slurm, submitit_local; see docs/scale-out.md)")
     host = import_domainbed("domainbed") if engine != "builtin" else None
     if engine == "domainbed" and host is None:
         raise LdrError("--engine domainbed: DomainBed is not importable (set DOMAINBED_DIR to a clone)")
@@ -106,5 +115,8 @@ def _sweep(algorithms, datasets, output_dir, hparams, steps, holdout_fraction, d
         root = Path(os.environ.get("DOMAINBED_DIR") or Path(host.__file__).resolve().parents[1])
         counts = run_domainbed_sweep(config, Path(output_dir).resolve(), root)
     else:
-        counts = run_sweep(config, output_dir, workers=workers)
+        from ldr_plugin.launchers.resources import Resources
+
+        resources = Resources.from_env(local_workers=workers) if launcher not in (None, "inline") else None
+        counts = run_sweep(config, output_dir, launcher=launcher or "inline", resources=resources)
     click.echo(f"sweep {output_dir}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))

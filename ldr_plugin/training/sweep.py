@@ -88,65 +88,70 @@ def job_dir(sweep_dir: str | Path, train_args: dict[str, Any]) -> Path:
     return Path(sweep_dir) / digest
 
 
-def _train_job(args: dict[str, Any], path: Path, overrides: dict | None, save_every: bool,
-               threads: int | None = None, quiet: bool = False) -> str | None:
-    """Train one sweep job; returns None, or what went wrong (named by its run folder)."""
+def train_job(job: tuple[dict[str, Any], Path], overrides: dict | None = None, save_every: bool = False,
+              threads: int | None = None) -> str:
+    """Train one sweep job ``(args, run folder)``; returns the folder. ``threads`` sets torch's CPU
+    thread count first (the parallel sweep's one thread per job, see :func:`run_sweep`)."""
     from ldr_plugin.training.loop import train
 
-    if threads is not None:  # a worker of a parallel sweep: one CPU thread each (reproducible, see run_sweep)
+    args, path = job
+    if threads is not None:
         import torch
 
         torch.set_num_threads(threads)
-    if quiet:  # workers would interleave their tables on the console; out.txt still gets everything
-        sys.stdout = open(os.devnull, "w")  # noqa: SIM115 - the worker process's console, for its lifetime
-    try:
-        train(args["algorithm"], args["dataset"], args["test_envs"], path, hparams=overrides or None,
-              hparams_seed=args["hparams_seed"], trial_seed=args["trial_seed"], seed=args["seed"],
-              steps=args.get("steps"), holdout_fraction=args["holdout_fraction"], data_dir=args["data_dir"],
-              save_model_every_checkpoint=save_every)
-    except Exception as exc:  # noqa: BLE001 - one broken job must not stop the sweep; reported below
-        return f"{path.name} ({args['algorithm']} {args['dataset']} {args['test_envs']}): {type(exc).__name__}: {exc}"
-    return None
+    train(args["algorithm"], args["dataset"], args["test_envs"], path, hparams=overrides or None,
+          hparams_seed=args["hparams_seed"], trial_seed=args["trial_seed"], seed=args["seed"],
+          steps=args.get("steps"), holdout_fraction=args["holdout_fraction"], data_dir=args["data_dir"],
+          save_model_every_checkpoint=save_every)
+    return str(path)
 
 
-def run_sweep(config: SweepConfig, sweep_dir: str | Path, workers: int = 1) -> dict[str, int]:
+def _job_name(job: tuple[dict[str, Any], Path]) -> str:
+    args, path = job
+    return f"{path.name} ({args['algorithm']} {args['dataset']} {args['test_envs']})"
+
+
+def run_sweep(config: SweepConfig, sweep_dir: str | Path, launcher: str = "inline",
+              resources: Any = None, progress: bool | None = None) -> dict[str, int]:
     """Train every job of ``config`` that has no ``done`` file; return counts by outcome.
 
-    ``workers = 1`` trains the jobs one after another in this process. ``workers > 1`` trains them
-    in that many processes of one machine (``concurrent.futures``), each with one CPU thread:
-    on CPU, runs with attention layers differ in their last digits across thread counts, so one
-    thread per job makes the records the same as a serial sweep's at one thread
-    (``OMP_NUM_THREADS=1``), whatever the number of workers. Names are checked first; a job that
-    fails is reported and the sweep goes on; if any failed, :class:`LdrError` lists them at the end
-    (DomainBed's local launcher would ignore them).
+    ``launcher``: ``inline`` trains the jobs one after another in this process; ``local`` trains
+    them in ``resources.local_workers`` processes of this machine at once through submitit's local
+    executor, ``slurm`` as a Slurm job array (:mod:`ldr_plugin.launchers.launch`; resources from
+    ``LDR_*`` variables by default). Local workers train with one CPU thread each: on CPU, runs
+    with attention layers differ in their last digits across thread counts, so this makes their
+    records the same as a serial sweep's at one thread (``OMP_NUM_THREADS=1``), whatever the number
+    of workers. Jobs are dealt to local workers in turn, so each gets a mix of algorithms. Names
+    are checked first; a job that fails (or whose worker dies) is reported and the others go on;
+    if any failed, :class:`LdrError` lists them at the end (DomainBed's local launcher would
+    ignore them).
     """
-    from tqdm.auto import tqdm
+    import functools
 
-    if workers < 1:
-        raise LdrError(f"workers must be at least 1, got {workers}")
+    from ldr_plugin.launchers.launch import LAUNCHERS, launch
+    from ldr_plugin.launchers.resources import Resources
+
+    if launcher not in LAUNCHERS:
+        raise LdrError(f"unknown launcher '{launcher}'; expected one of {', '.join(LAUNCHERS)}")
     for name in config.algorithms:
         resolve_algorithm(name)
     overrides = parse_hparams_json(config.hparams)
     jobs = [(args, job_dir(sweep_dir, args)) for args in make_args_list(config)]
     todo = [(args, path) for args, path in jobs if not (path / "done").exists()]
-    failed: list[str] = []
-    save_every = config.save_model_every_checkpoint
-    if workers == 1:
-        outcomes = (_train_job(args, path, overrides, save_every) for args, path in todo)
-        failed = [f for f in tqdm(outcomes, total=len(todo), desc="sweep", unit="job", disable=None) if f]
-    else:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor, as_completed
-
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {pool.submit(_train_job, args, path, overrides, save_every, 1, True): path for args, path in todo}
-            for future in tqdm(as_completed(futures), total=len(futures), desc="sweep", unit="job", disable=None):
-                try:
-                    outcome = future.result()
-                except Exception as exc:  # noqa: BLE001 - a worker process died (killed, out of memory)
-                    outcome = f"{futures[future].name}: its worker process died ({type(exc).__name__}: {exc})"
-                if outcome:
-                    failed.append(outcome)
+    if launcher != "inline":
+        resources = resources or Resources.from_env()
+        if launcher == "local" and "LDR_SLURM_TIME" not in os.environ:
+            resources = resources.with_(timeout_min=7 * 24 * 60)  # a worker trains many runs; no 4-hour cap
+        if launcher == "local":  # deal jobs in turn: worker k gets jobs k, k + W, ... (contiguous chunks)
+            w = min(resources.local_workers, len(todo)) or 1
+            todo = [todo[i] for k in range(w) for i in range(k, len(todo), w)]
+            resources = resources.with_(local_workers=w)
+    fn = functools.partial(train_job, overrides=overrides, save_every=config.save_model_every_checkpoint,
+                           threads=1 if launcher == "local" else None)
+    summary = launch(todo, fn, launcher, resources, names=_job_name, job_name="ldr-train",
+                     progress=progress if progress is not None else launcher != "inline" or len(todo) > 1)
+    failed = [f"{o.name}: {(o.error or '').strip().splitlines()[-1] if o.error else 'failed'}"
+              + (f" (log: {o.log})" if o.log else "") for o in summary.failed]
     counts = {"jobs": len(jobs), "already_done": len(jobs) - len(todo), "trained": len(todo) - len(failed),
               "failed": len(failed)}
     if failed:
