@@ -1,0 +1,65 @@
+"""Training-domain-validation accuracy of a DomainBed sweep, by set of trials.
+
+DomainBed's "Averages" computation (per trial the mean over the held-out domains of the checkpoint
+training-domain validation picks, then mean ± SE over trials, SE = population std / sqrt(n) as in
+``collect_results``), restricted to each given set of trials; plus the per-trial (paired)
+difference of two algorithms with its sample SE. Only trials with every held-out domain finished
+count. Used for the 5001-step study, whose trials 3-5 were added after trials 0-2
+(``leaderboards/dg_study_5001/STUDY.md``).
+
+Usage:
+  python benchmarks/dg_trial_sets.py study5001/RotatedDigitsFlat/sweep --sets 0,1,2 3,4,5 0,1,2,3,4,5
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+
+from ldr_plugin.leaderboard.domainbed_tables import SweepSelection
+from ldr_plugin.results.sweep import Sweep, read_sweep
+
+
+def trial_means(sweep: Sweep, trials: set[int]) -> dict[str, dict[int, float]]:
+    """{algorithm: {trial: mean held-out accuracy (%) over the test domains}}, complete trials only."""
+    records = [r for r, run in zip(sweep.records, sweep.record_runs)
+               if r["args"]["trial_seed"] in trials and sweep.runs[run].done]  # finished runs only
+    choices = SweepSelection.build(Sweep(records=records), ("iid",)).choices["iid"] if records else {}
+    n_envs = {}
+    per: dict[str, dict[int, list[float]]] = {}
+    for (trial, dataset, algorithm, env), choice in choices.items():
+        per.setdefault(algorithm, {}).setdefault(trial, []).append(100 * choice.test_acc)
+        n_envs[dataset] = max(n_envs.get(dataset, 0), env + 1)
+    if len(n_envs) > 1:
+        raise SystemExit(f"one dataset per sweep, please; found {sorted(n_envs)}")
+    full = max(n_envs.values(), default=0)
+    return {a: {t: float(np.mean(v)) for t, v in d.items() if len(v) == full} for a, d in per.items()}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sweep_dir")
+    parser.add_argument("--sets", nargs="+", default=["0,1,2"], help="comma-separated trial seeds, one set each")
+    parser.add_argument("--method", default="LatentDR")
+    parser.add_argument("--baseline", default="ERM")
+    args = parser.parse_args()
+    sweep = read_sweep(args.sweep_dir, progress=False)
+    for text in args.sets:
+        trials = {int(t) for t in text.split(",")}
+        means = trial_means(sweep, trials)
+        print(f"trials {text}:")
+        for algorithm, by_trial in sorted(means.items()):
+            v = np.array(list(by_trial.values()))
+            if len(v):
+                print(f"  {algorithm:<22} {v.mean():6.2f} ± {v.std() / np.sqrt(len(v)):.2f}  ({len(v)} trials)")
+        common = sorted(set(means.get(args.method, {})) & set(means.get(args.baseline, {})))
+        if common:
+            diff = np.array([means[args.method][t] - means[args.baseline][t] for t in common])
+            se = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else float("nan")
+            print(f"  {args.method} - {args.baseline}: {diff.mean():+.2f} (paired SE {se:.2f}, {len(diff)} trials; "
+                  f"per trial {', '.join(f'{d:+.2f}' for d in diff)})")
+
+
+if __name__ == "__main__":
+    main()
