@@ -114,6 +114,7 @@ def _fmt(value: float) -> str:
 
 
 MAX_LABELLED = 25
+DENSE = 200  # beyond this many points the scatter uses small translucent markers
 
 
 def plot_gamma_scatter(
@@ -149,10 +150,12 @@ def plot_gamma_scatter(
     fig, ax = plt.subplots(figsize=(6.4, 4.8))
     xs, ys = [p[1] for p in ok], [p[2] for p in ok]
     names = sorted({p[3] for p in ok})
+    dense = len(ok) > DENSE  # many points: smaller and translucent, so overlaps stay visible
     for i, group in enumerate(names):
         mine = [p for p in ok if p[3] == group]
         ax.scatter([p[1] for p in mine], [p[2] for p in mine], zorder=3, label=group or None,
-                   color=f"C{i % 10}" if groups is not None else "tab:blue")
+                   color=f"C{i % 10}" if groups is not None else "tab:blue",
+                   s=10 if dense else None, alpha=0.6 if dense else None, linewidths=0 if dense else None)
     if groups is not None and names:
         ax.legend(fontsize=8, title=None)
     if annotate if annotate is not None else len(ok) <= MAX_LABELLED:
