@@ -8,6 +8,11 @@ class LdrError(Exception):
     """
 
 
+class DatasetError(LdrError):
+    """A dataset a cell cannot score (too few samples of a class, an unknown split ...): that cell
+    fails, the model's other cells still run."""
+
+
 class UnknownNameError(LdrError, KeyError):
     """A name that no registry provider declares; the message lists close matches."""
 

@@ -142,3 +142,28 @@ def test_dataset_run_expands_to_every_environment_and_split(run_dir):
 
     cells = plan_cells(ScoreConfig(models=[f"domainbed:{run_dir}"], datasets=["run"]))
     assert [(c.dataset, c.split) for c in cells] == [(f"run:env{i}", s) for i in range(6) for s in ("in", "out")]
+
+
+@pytest.mark.slow
+def test_dataset_run_keeps_an_explicit_in_or_out_split(run_dir):
+    from ldr_plugin.scoring.run import ScoreConfig, plan_cells
+
+    cells = plan_cells(ScoreConfig(models=[f"domainbed:{run_dir}"], datasets=["run"], split="in"))
+    assert [(c.dataset, c.split) for c in cells] == [(f"run:env{i}", "in") for i in range(6)]
+
+
+@pytest.mark.slow
+def test_a_dataset_a_cell_cannot_score_fails_that_cell_only(run_dir, tmp_path):
+    """A run's split with too few samples of a class (or an unknown environment) is the dataset's
+    problem, not the model's: the model's other cells are still scored."""
+    from ldr_plugin.errors import DatasetError
+    from ldr_plugin.scoring.run import run_inline
+
+    model = f"domainbed:{run_dir}"
+    bad = Cell(model, "run:env9", split="in", n_per_class=3)
+    good = Cell(model, "run:env0", split="out", n_per_class=3)
+    with pytest.raises(DatasetError, match="unknown environment 'env9'"):
+        score_cell(bad, tmp_path, device="cpu", progress=False)
+    first, second = run_inline([bad, good], str(tmp_path), device="cpu")
+    assert "unknown environment 'env9'" in first.error and "skipped" not in first.error
+    assert second.error is None and all(p.exists() for p in second.paths)

@@ -19,7 +19,7 @@ from typing import Any
 
 import torch
 
-from ldr_plugin.errors import LdrError
+from ldr_plugin.errors import DatasetError, LdrError
 from ldr_plugin.results import expected_path, new_record, read_record, write_record
 from ldr_plugin.scoring.datasets import ScoringData, load_scoring_dataset
 from ldr_plugin.scoring.features import FeatureSet, get_features
@@ -138,7 +138,12 @@ def score_cell(
             loaded_models[cell.model_id] = loaded
         return loaded
 
-    data = cell_data(cell)
+    try:
+        data = cell_data(cell)
+    except CheckpointError:  # a run's dataset is read from its checkpoint: that is the model's problem
+        raise
+    except LdrError as exc:
+        raise DatasetError(str(exc)) from exc
     feats = get_features(
         cell.model_id, data, cell.resolved_layer(), load_model=load, weights_files=files,
         cache_dir=cache_dir, batch_size=cell.batch_size, device=device, progress=progress,

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ldr_plugin.errors import LdrError
+from ldr_plugin.errors import DatasetError, LdrError
 from ldr_plugin.scoring.cells import Cell, score_cell
 from ldr_plugin.sources import check_identifier, get_source, parse_model_id
 from ldr_plugin.sources.base import CheckpointError, missing_files_message
@@ -58,7 +58,8 @@ def _cells_for(config: ScoreConfig, model_id: str) -> list[Cell]:
             source = get_source(source_name)
             if not hasattr(source, "run_environments"):
                 raise LdrError(f"--dataset run needs a domainbed: model (a run's environments), not {model_id}")
-            pairs = [(f"run:{env}", split) for env in source.run_environments(identifier) for split in ("in", "out")]
+            splits = [config.split] if config.split in ("in", "out") else ["in", "out"]
+            pairs = [(f"run:{env}", split) for env in source.run_environments(identifier) for split in splits]
         else:
             pairs = [(dataset, config.split)]
         for spec, split in pairs:
@@ -97,7 +98,8 @@ def _score_kwargs(config: ScoreConfig) -> dict[str, Any]:
 
 
 def run_inline(cells: list[Cell], out_dir: str, **kwargs: Any) -> list[CellOutcome]:
-    """Score cells in this process; a model that fails once is not retried for its other cells."""
+    """Score cells in this process; a model that fails once is not retried for its other cells
+    (a dataset the cell cannot score fails that cell only)."""
     outcomes, broken, loaded = [], {}, {}
     for cell in cells:
         if cell.model_id in broken:
@@ -107,6 +109,8 @@ def run_inline(cells: list[Cell], out_dir: str, **kwargs: Any) -> list[CellOutco
             loaded.clear()  # cells come grouped by model: keep one model in memory
         try:
             outcomes.append(CellOutcome(cell, score_cell(cell, out_dir, loaded_models=loaded, **kwargs)))
+        except DatasetError as exc:
+            outcomes.append(CellOutcome(cell, error=str(exc)))
         except LdrError as exc:
             broken[cell.model_id] = str(exc)
             outcomes.append(CellOutcome(cell, error=str(exc)))
