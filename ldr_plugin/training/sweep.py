@@ -142,7 +142,7 @@ def run_sweep(config: SweepConfig, sweep_dir: str | Path, launcher: str = "inlin
         resources = resources or Resources.from_env()
         if launcher == "local" and "LDR_SLURM_TIME" not in os.environ:
             resources = resources.with_(timeout_min=7 * 24 * 60)  # a worker trains many runs; no 4-hour cap
-        if launcher == "local":  # deal jobs in turn: worker k gets jobs k, k + W, ... (contiguous chunks)
+        if launcher == "local":  # deal jobs in turn (launch cuts contiguous chunks): worker k gets k, k + W, ...
             w = min(resources.local_workers, len(todo)) or 1
             todo = [todo[i] for k in range(w) for i in range(k, len(todo), w)]
             resources = resources.with_(local_workers=w)
