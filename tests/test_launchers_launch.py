@@ -43,6 +43,12 @@ def test_inline_results_and_failures_match_a_plain_loop():
         summary.raise_for_failures()
 
 
+def test_inline_progress_bar_counts_every_item_under_its_label(capsys):
+    launch([1, 2, 3], cube_or_fail, progress=True, desc="sweep (inline)")
+    err = capsys.readouterr().err
+    assert "sweep (inline): 100%" in err and "3/3" in err
+
+
 @pytest.mark.slow
 def test_local_executor_matches_inline_and_names_the_log_of_each_failure(tmp_path):
     items = list(range(12))

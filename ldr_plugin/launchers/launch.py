@@ -53,9 +53,9 @@ def _names(items: Sequence[Any], names: Callable[[Any], str] | Sequence[str] | N
     return list(names)
 
 
-def _run_inline(fn, items, names, progress) -> Summary:
+def _run_inline(fn, items, names, progress, desc: str = "inline") -> Summary:
     summary = Summary(launcher="inline", n_jobs=0)
-    for item, name in zip(items, tqdm(names, desc="inline", disable=not progress)):
+    for item, name in tqdm(list(zip(items, names)), desc=desc, disable=not progress):
         ok, value = _call(fn, item)
         summary.outcomes.append(Outcome(name, ok, None if ok else value, result=value if ok else None))
     return summary
@@ -123,12 +123,12 @@ def _job_outcomes(job: Any, chunk: range, names: list[str], local: bool) -> list
 
 
 def wait(jobs: list[Any], chunks: list[range], names: list[str], launcher: str, *,
-         progress: bool = True, poll_s: float | None = None) -> Summary:
+         progress: bool = True, poll_s: float | None = None, desc: str | None = None) -> Summary:
     """Wait for every job, collecting one outcome per item (in item order); Ctrl-C cancels the jobs."""
     poll_s = poll_s if poll_s is not None else (0.1 if launcher == "local" else 5.0)
     outcomes: dict[int, Outcome] = {}
     pending = list(range(len(jobs)))
-    with tqdm(total=len(names), desc=launcher, disable=not progress) as bar:
+    with tqdm(total=len(names), desc=desc or launcher, disable=not progress) as bar:
         try:
             while pending:
                 still = []
@@ -158,11 +158,13 @@ def launch(
     names: Callable[[Any], str] | Sequence[str] | None = None,
     job_name: str = "ldr",
     progress: bool = True,
+    desc: str | None = None,
 ) -> Summary:
     """Run ``fn(item)`` for every item with ``launcher`` (``inline``, ``local`` or ``slurm``) and wait.
 
     Returns a :class:`Summary` (results in item order, failures with their logs); it never raises
-    for a failing item -- call ``summary.raise_for_failures()`` for that.
+    for a failing item -- call ``summary.raise_for_failures()`` for that. ``desc`` labels the
+    progress bar (default: the launcher's name).
     """
     if launcher not in LAUNCHERS:
         raise LdrError(f"unknown launcher '{launcher}'; expected one of {', '.join(LAUNCHERS)}")
@@ -170,7 +172,7 @@ def launch(
     labels = _names(items, names)
     start = time.perf_counter()
     if launcher == "inline":
-        summary = _run_inline(fn, items, labels, progress)
+        summary = _run_inline(fn, items, labels, progress, desc or "inline")
     else:
         resources = resources or Resources.from_env()
         chunks = plan_chunks(len(items), launcher, resources)
@@ -178,6 +180,6 @@ def launch(
             return Summary(launcher=launcher)
         executor = make_executor(launcher, resources, job_name)
         jobs = submit(items, fn, executor, chunks, resources.max_array_size)
-        summary = wait(jobs, chunks, labels, launcher, progress=progress)
+        summary = wait(jobs, chunks, labels, launcher, progress=progress, desc=desc)
     summary.seconds = time.perf_counter() - start
     return summary

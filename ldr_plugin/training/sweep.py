@@ -148,7 +148,7 @@ def run_sweep(config: SweepConfig, sweep_dir: str | Path, launcher: str = "inlin
             resources = resources.with_(local_workers=w)
     fn = functools.partial(train_job, overrides=overrides, save_every=config.save_model_every_checkpoint,
                            threads=1 if launcher == "local" else None)
-    summary = launch(todo, fn, launcher, resources, names=_job_name, job_name="ldr-train",
+    summary = launch(todo, fn, launcher, resources, names=_job_name, job_name="ldr-train", desc=f"sweep ({launcher})",
                      progress=progress if progress is not None else launcher != "inline" or len(todo) > 1)
     failed = [f"{o.name}: {(o.error or '').strip().splitlines()[-1] if o.error else 'failed'}"
               + (f" (log: {o.log})" if o.log else "") for o in summary.failed]
