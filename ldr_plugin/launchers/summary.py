@@ -28,6 +28,11 @@ class Outcome:
     job_id: str | None = None
     result: Any = None
 
+    @property
+    def reason(self) -> str:
+        """The last line of the error (an exception's type and message), or ``"failed"``."""
+        return ((self.error or "failed").strip().splitlines()[-1:] or ["failed"])[0]
+
 
 @dataclass
 class Summary:
@@ -62,8 +67,7 @@ class Summary:
         )
         lines = [head]
         for outcome in self.failed:
-            last = (outcome.error or "failed").strip().splitlines()[-1:] or ["failed"]
-            lines.append(f"  FAILED {outcome.name}: {last[0]}")
+            lines.append(f"  FAILED {outcome.name}: {outcome.reason}")
             if outcome.log:
                 lines.append(f"         log: {outcome.log}")
             elif not brief and outcome.error:

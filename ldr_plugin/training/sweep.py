@@ -140,18 +140,18 @@ def run_sweep(config: SweepConfig, sweep_dir: str | Path, launcher: str = "inlin
     todo = [(args, path) for args, path in jobs if not (path / "done").exists()]
     if launcher != "inline":
         resources = resources or Resources.from_env()
-        if launcher == "local" and "LDR_SLURM_TIME" not in os.environ:
+    if launcher == "local":
+        if "LDR_SLURM_TIME" not in os.environ:
             resources = resources.with_(timeout_min=7 * 24 * 60)  # a worker trains many runs; no 4-hour cap
-        if launcher == "local":  # deal jobs in turn (launch cuts contiguous chunks): worker k gets k, k + W, ...
-            w = min(resources.local_workers, len(todo)) or 1
-            todo = [todo[i] for k in range(w) for i in range(k, len(todo), w)]
-            resources = resources.with_(local_workers=w)
+        # deal jobs in turn (launch cuts contiguous chunks): worker k gets k, k + W, ...
+        w = min(resources.local_workers, len(todo)) or 1
+        todo = [todo[i] for k in range(w) for i in range(k, len(todo), w)]
+        resources = resources.with_(local_workers=w)
     fn = functools.partial(train_job, overrides=overrides, save_every=config.save_model_every_checkpoint,
                            threads=1 if launcher == "local" else None)
     summary = launch(todo, fn, launcher, resources, names=_job_name, job_name="ldr-train", desc=f"sweep ({launcher})",
                      progress=progress if progress is not None else launcher != "inline" or len(todo) > 1)
-    failed = [f"{o.name}: {(o.error or '').strip().splitlines()[-1] if o.error else 'failed'}"
-              + (f" (log: {o.log})" if o.log else "") for o in summary.failed]
+    failed = [f"{o.name}: {o.reason}" + (f" (log: {o.log})" if o.log else "") for o in summary.failed]
     counts = {"jobs": len(jobs), "already_done": len(jobs) - len(todo), "trained": len(todo) - len(failed),
               "failed": len(failed)}
     if failed:
