@@ -8,6 +8,7 @@ all in percent. A scored model absent from every published source stays, with vi
 from __future__ import annotations
 
 import math
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -90,12 +91,12 @@ def cross_model_table(spec: LeaderboardSpec, project: ProjectRecords, published:
     mixes several). ``keep(model_id)`` filters models."""
     groups = _kstar_rows(spec, project, keep)
     several = len({(d, layer) for _, d, layer in groups}) > 1
+    per_model = Counter(model_id for model_id, _, _ in groups)
     fields = _accuracy_fields(spec, published, [k[0] for k in groups])
     rows = []
     for (model_id, dataset, layer), values in groups.items():
         if labels and model_id in labels:  # a named run: its label names the domain it is scored on
-            suffix = sum(k[0] == model_id for k in groups) > 1
-            label = labels[model_id] + (f" [{dataset}, {layer}]" if suffix else "")
+            label = labels[model_id] + (f" [{dataset}, {layer}]" if per_model[model_id] > 1 else "")
         else:
             label = model_id + (f" [{dataset}, {layer}]" if several else "")
         cells = [_metric_cell(values)]
