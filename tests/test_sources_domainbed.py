@@ -5,6 +5,7 @@ from our logits), and ``score_cell`` scores its held-out domain."""
 from __future__ import annotations
 
 import json
+import shutil
 
 import numpy as np
 import pytest
@@ -167,3 +168,26 @@ def test_a_dataset_a_cell_cannot_score_fails_that_cell_only(run_dir, tmp_path):
     first, second = run_inline([bad, good], str(tmp_path), device="cpu")
     assert "unknown environment 'env9'" in first.error and "skipped" not in first.error
     assert second.error is None and all(p.exists() for p in second.paths)
+
+
+@pytest.mark.slow
+def test_scoring_every_cell_of_a_run_reads_its_checkpoint_once(run_dir, tmp_path, monkeypatch):
+    """Planning, the model and the environment cells of a run share one read of model.pkl; a
+    rewritten file is read again."""
+    from ldr_plugin.scoring.run import ScoreConfig, plan_cells, run_inline
+    from ldr_plugin.sources import domainbed_runs
+
+    run = tmp_path / "run"
+    shutil.copytree(run_dir, run)
+    reads = []
+    real_load = torch.load
+    monkeypatch.setattr(domainbed_runs.torch, "load", lambda *a, **k: reads.append(a[0]) or real_load(*a, **k))
+    cells = plan_cells(ScoreConfig(models=[f"domainbed:{run}"], datasets=["run"], split="in", n_per_class=3))
+    outcomes = run_inline(cells, str(tmp_path / "scores"), device="cpu", metrics={"count": Count()}, progress=False)
+    assert len(outcomes) == 6 and all(o.error is None for o in outcomes)
+    assert reads == [run / "model.pkl"]
+
+    save = real_load(run / "model.pkl", map_location="cpu", weights_only=True)
+    torch.save({**save, "args": {**save["args"], "trial_seed": 7}}, run / "model.pkl")
+    assert domainbed_runs.read_model_pkl(str(run))["args"]["trial_seed"] == 7
+    assert reads == [run / "model.pkl"] * 2

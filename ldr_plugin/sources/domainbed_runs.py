@@ -12,6 +12,7 @@ its environments, split in/out exactly as training split them (``env{i}_in`` / `
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -33,18 +34,30 @@ def model_file(identifier: str | Path) -> Path:
 
 
 def read_model_pkl(identifier: str | Path, *, trust_checkpoint: bool = False) -> dict[str, Any]:
-    """The run's ``model.pkl`` or named checkpoint (``weights_only`` unless trusted), its keys checked."""
+    """The run's ``model.pkl`` or named checkpoint (``weights_only`` unless trusted), its keys checked.
+
+    The last file read is kept (keyed by path, size and modification time): scoring a run reads
+    it once for the model and once per environment cell for the run's arguments. Callers must
+    not modify the returned dict.
+    """
     path = model_file(identifier)
     if not path.is_file():
         if path.name != "model.pkl":
             raise CheckpointError(f"DomainBed run {path.parent}: no {path.name} (was it trained with "
                                   "--save_model_every_checkpoint, and is that step one of its checkpoints?)")
         raise CheckpointError(f"DomainBed run {identifier}: no model.pkl (is the run finished? is this a run directory?)")
+    stat = path.stat()
+    return _read_checked(str(path), stat.st_size, stat.st_mtime_ns, trust_checkpoint)
+
+
+@functools.lru_cache(maxsize=1)
+def _read_checked(file: str, size: int, mtime_ns: int, trust_checkpoint: bool) -> dict[str, Any]:
+    path = Path(file)
     sniff_checkpoint(path)
     try:
         save = torch.load(path, map_location="cpu", weights_only=not trust_checkpoint)
     except Exception as exc:
-        raise explain_load_error(exc, [str(path)], f"domainbed:{identifier}") from exc
+        raise explain_load_error(exc, [str(path)], f"domainbed:{path}") from exc
     missing = [k for k in REQUIRED_KEYS if not isinstance(save, dict) or k not in save]
     if missing:
         raise CheckpointError(f"{path}: not a DomainBed model.pkl, missing key(s) {', '.join(missing)}")
