@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from ldr_plugin.registry import Registry
+from ldr_plugin.plugins import plugin_group
 
 pytestmark = pytest.mark.domainbed
 TESTS_DIR = Path(__file__).resolve().parent
@@ -50,7 +50,7 @@ def _records(run: Path) -> list[dict]:
 
 
 def _plugin_algorithms() -> list[str]:
-    return Registry("algorithms").names()
+    return plugin_group("algorithms").names()
 
 
 @pytest.mark.parametrize(("dataset", "extra"), [("RotatedDigits", []), ("Debug28", ["--hparams", '{"batch_size": 8}'])])

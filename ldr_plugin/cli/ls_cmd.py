@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import click
 
-from ldr_plugin.registry import GROUPS, Registry
+from ldr_plugin.plugins import GROUPS, plugin_group
 
 
 def list_registered(kinds: list[str] | None = None) -> list[tuple[str, str, str, str]]:
     """Rows (kind, name, distribution, value) for the given kinds (default: all groups)."""
     rows = []
     for kind in kinds or list(GROUPS):
-        for name, entry in sorted(Registry(GROUPS[kind]).entries().items()):
+        for name, entry in sorted(plugin_group(kind).entries().items()):
             rows.append((kind, name, entry.distribution, entry.value))
     return rows
 

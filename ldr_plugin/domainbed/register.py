@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import functools
 import importlib
-import importlib.metadata
 import os
 import sys
 import warnings
 from types import ModuleType
 from typing import Any
 
-from ldr_plugin.registry import GROUPS, Entry, Registry
+from ldr_plugin.plugins import Entry, plugin_group
 
 STATE = "__ldr_plugin_patch__"  # per patched module: what we added, so it can be removed
 MARK = "__ldr_plugin_wrapper__"
@@ -61,22 +60,11 @@ def _warn(message: str) -> None:
         sys.stderr.write(f"warning: {message}\n")
 
 
-def declared_entries(group: str) -> list[Entry]:
-    """Every entry point of ``group`` with its distribution's name, from one ``entry_points()`` read.
-
-    Faster than scanning each distribution's metadata: only the distributions that declare an
-    entry in the group have their metadata parsed (for the name used in clash messages).
-    """
-    group = GROUPS.get(group, group)
-    return [Entry(group, ep.name, ep.value, (ep.dist.metadata["Name"] if ep.dist else None) or "?")
-            for ep in importlib.metadata.entry_points().select(group=group)]
-
-
 def plugin_entries(group: str) -> dict[str, Entry]:
     """Entry points of one group (``algorithms``, ``datasets``, ``hparams``, ``launchers``), minus opted-out names."""
     if group not in _entries_cache:
         try:
-            _entries_cache[group] = Registry(group, entries=declared_entries(group)).entries()
+            _entries_cache[group] = plugin_group(group).entries()
         except Exception as exc:  # noqa: BLE001 - e.g. two distributions declaring one name
             _warn(f"ldr-plugin: DomainBed plugins of group {group} not registered: {exc}")
             _entries_cache[group] = {}

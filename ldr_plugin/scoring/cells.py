@@ -2,7 +2,7 @@
 
 :func:`score_cell` is idempotent: records that already exist are skipped, missing ones are
 computed (from cached features when present) and written atomically, one per metric family of
-the ``ldr_plugin.metrics`` registry. An interrupted run leaves no partial record; the next run
+the ``ldr_plugin.metrics`` group. An interrupted run leaves no partial record; the next run
 resumes where it stopped.
 
 >>> cell = Cell("robustbench:cifar10/Linf/Standard", "cifar10:/data", n_per_class=100)
@@ -20,6 +20,7 @@ from typing import Any
 import torch
 
 from ldr_plugin.errors import DatasetError, LdrError
+from ldr_plugin.plugins import plugin_group
 from ldr_plugin.results import expected_path, new_record, read_record, write_record
 from ldr_plugin.scoring.datasets import ScoringData, load_scoring_dataset
 from ldr_plugin.scoring.features import FeatureSet, get_features
@@ -68,12 +69,10 @@ class Cell:
 
 def registered_metrics() -> dict[str, Any]:
     """family -> metric object, for every entry of the ``ldr_plugin.metrics`` group."""
-    from ldr_plugin.registry import Registry
-
-    registry = Registry("ldr_plugin.metrics")
+    group = plugin_group("metrics")
     metrics = {}
-    for name in registry.names():
-        obj = registry.load(name)()
+    for name in group.names():
+        obj = group.load(name)()
         metrics[obj.family] = obj
     return metrics
 

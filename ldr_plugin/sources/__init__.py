@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from ldr_plugin.errors import LdrError, UnknownNameError
-from ldr_plugin.registry import Registry, unknown_name_message
+from ldr_plugin.plugins import plugin_group, unknown_name_message
 from ldr_plugin.sources.base import CheckpointError, LoadedModel, MissingFile, ModelSource
 
 GROUP = "ldr_plugin.model_sources"
@@ -31,7 +31,7 @@ _INSTANCES: dict[str, Any] = {}
 def get_source(name: str) -> ModelSource:
     """The source registered under ``name`` (instantiated once); unknown names list close matches."""
     if name not in _INSTANCES:
-        _INSTANCES[name] = Registry(GROUP).load(name)()
+        _INSTANCES[name] = plugin_group(GROUP).load(name)()
     return _INSTANCES[name]
 
 
@@ -43,13 +43,13 @@ def list_model_ids(source: str) -> list[str]:
 def parse_model_id(model_id: str) -> tuple[str, str]:
     """Split ``source:identifier``; a missing prefix or an unknown source is an :class:`LdrError`."""
     if ":" not in model_id:
-        names = Registry(GROUP).names()
+        names = plugin_group(GROUP).names()
         raise LdrError(
             f"model id '{model_id}' has no source prefix; expected 'source:identifier' "
             f"with source one of {', '.join(names)} (e.g. robustbench:cifar10/Linf/Standard)"
         )
     source, identifier = model_id.split(":", 1)
-    names = Registry(GROUP).names()
+    names = plugin_group(GROUP).names()
     if source not in names:
         raise UnknownNameError(unknown_name_message(source, names, what="model source"))
     if not identifier:

@@ -9,7 +9,6 @@ close matches, before any data is loaded.
 
 from __future__ import annotations
 
-import functools
 import importlib
 import importlib.util
 import os
@@ -18,22 +17,9 @@ from pathlib import Path
 from types import ModuleType
 
 from ldr_plugin.errors import LdrError, UnknownNameError
-from ldr_plugin.registry import Registry, unknown_name_message
+from ldr_plugin.plugins import plugin_group, unknown_name_message
 
 HOST_FREE_ALGORITHMS = {"ERM": "ldr_plugin.domainbed.erm:ERM", "Mixup": "ldr_plugin.domainbed.mixup:Mixup"}
-
-
-@functools.lru_cache(maxsize=16)
-def _cached_registry(group: str, search_path: tuple[str, ...]) -> Registry:
-    # reading entry points parses every installed distribution's metadata (slow): once per sys.path
-    from ldr_plugin.domainbed.register import declared_entries
-
-    return Registry(group, entries=list(Registry(group, entries=declared_entries(group)).entries().values()))
-
-
-def registry(group: str) -> Registry:
-    """The entry-point :class:`Registry` of ``group``, read once per ``sys.path``."""
-    return _cached_registry(group, tuple(sys.path))
 
 
 def import_domainbed(module: str = "domainbed") -> ModuleType | None:
@@ -71,14 +57,14 @@ def _domainbed_list(module: str, attr: str) -> list[str]:
 
 def algorithm_names() -> list[str]:
     """Every algorithm name the loop can train (plugins, then DomainBed's or the ERM twin)."""
-    names = registry("algorithms").names()
+    names = plugin_group("algorithms").names()
     host = _domainbed_list("domainbed.algorithms", "ALGORITHMS") or list(HOST_FREE_ALGORITHMS)
     return names + [n for n in host if n not in names]
 
 
 def dataset_names() -> list[str]:
     """Every dataset name the loop can train on (plugins, then DomainBed's)."""
-    names = registry("datasets").names()
+    names = plugin_group("datasets").names()
     return names + [n for n in _domainbed_list("domainbed.datasets", "DATASETS") if n not in names]
 
 
@@ -86,7 +72,7 @@ def resolve_algorithm(algorithm: str | type) -> type:
     """A DomainBed-interface algorithm class from its name (or the class itself)."""
     if not isinstance(algorithm, str):
         return algorithm
-    plugins = registry("algorithms")
+    plugins = plugin_group("algorithms")
     if algorithm in plugins.names():
         return plugins.load(algorithm)
     host = import_domainbed("domainbed.algorithms")
@@ -103,7 +89,7 @@ def resolve_dataset(dataset: str | type) -> type:
     """A DomainBed-interface dataset class from its name (or the class itself)."""
     if not isinstance(dataset, str):
         return dataset
-    plugins = registry("datasets")
+    plugins = plugin_group("datasets")
     if dataset in plugins.names():
         return plugins.load(dataset)
     host = import_domainbed("domainbed.datasets")
@@ -114,5 +100,5 @@ def resolve_dataset(dataset: str | type) -> type:
 
 def hparams_function(algorithm: str):
     """The ``domainbed.hparams`` entry point declared for ``algorithm``, or ``None``."""
-    plugins = registry("hparams")
+    plugins = plugin_group("hparams")
     return plugins.load(algorithm) if algorithm in plugins.names() else None

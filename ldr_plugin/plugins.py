@@ -1,19 +1,23 @@
-"""Entry-point registry: one small typed lookup over ``importlib.metadata`` groups.
+"""Plugin groups: one small typed lookup over ``importlib.metadata`` entry-point groups.
 
-Every pluggable thing (DomainBed algorithms, hparams, datasets, launchers, model sources, metrics)
-is found here, lazily: listing names reads only package metadata, and a value is imported on
-``load(name)``. Our own built-ins are declared in our ``pyproject.toml`` under the same groups, so
-third parties and built-ins share one code path.
+Every pluggable thing (DomainBed algorithms, hparams, datasets, launchers, model sources, metrics,
+published sources, leaderboard kinds) is found here, lazily: listing names reads only package
+metadata (once per process and ``sys.path``), and a value is imported on ``load(name)``. Our own
+built-ins are declared in our ``pyproject.toml`` under the same groups, so third parties and
+built-ins share one code path. (``registry/`` is something else: the folder of declarative TOML
+files, see :mod:`ldr_plugin.registry_files`.)
 
->>> from ldr_plugin.registry import Registry
->>> "kstar" in Registry("ldr_plugin.metrics").names()
+>>> from ldr_plugin.plugins import plugin_group
+>>> "kstar" in plugin_group("metrics").names()
 True
 """
 
 from __future__ import annotations
 
 import difflib
+import functools
 import importlib.metadata as md
+import sys
 import warnings
 from dataclasses import dataclass
 from typing import Any
@@ -59,50 +63,55 @@ def _canonical(name: str) -> str:
     return name.lower().replace("_", "-")
 
 
-def _group_entries(group: str) -> list[Entry]:
+def declared_entries(group: str) -> list[Entry]:
+    """Every entry point of ``group`` with its distribution's name, from one ``entry_points()`` read.
+
+    The same distribution visible twice on ``sys.path`` (an editable install and a build folder)
+    counts once.
+    """
     seen: dict[tuple[str, str], Entry] = {}
     for ep in md.entry_points(group=group):
         dist_name = (ep.dist.metadata["Name"] if ep.dist is not None else None) or "?"
-        # the same distribution can be visible twice on sys.path (editable + build dir)
         seen.setdefault((ep.name, _canonical(dist_name)), Entry(group, ep.name, ep.value, dist_name))
     return list(seen.values())
 
 
-class Registry:
+class PluginGroup:
     """The names declared in one entry-point group.
 
     A name declared by two third-party distributions is a :class:`ClashError` naming both;
     a third party that re-declares one of our own names is ignored with a warning (built-ins win).
     """
 
-    def __init__(self, group: str, entries: list[Entry] | None = None):
-        self.group = GROUPS.get(group, group)
-        self._entries = entries
+    def __init__(self, group: str, entries: list[Entry]):
+        self.group = group
+        self._raw = entries
+        self._by_name: dict[str, Entry] | None = None
         self._loaded: dict[str, Any] = {}
 
     def entries(self) -> dict[str, Entry]:
-        raw = self._entries if self._entries is not None else _group_entries(self.group)
+        if self._by_name is None:
+            self._by_name = self._resolve()
+        return self._by_name
+
+    def _resolve(self) -> dict[str, Entry]:
         by_name: dict[str, Entry] = {}
-        for entry in sorted(raw, key=lambda e: (e.name, e.distribution)):
+        for entry in sorted(self._raw, key=lambda e: (e.name, e.distribution)):
             other = by_name.get(entry.name)
             if other is None or other == entry:
                 by_name[entry.name] = entry
                 continue
             ours = [e for e in (other, entry) if _canonical(e.distribution) == OUR_DISTRIBUTION]
-            if ours:
-                theirs = entry if ours[0] is other else other
-                warnings.warn(
-                    f"{self.group}: '{entry.name}' from '{theirs.distribution}' is ignored; "
-                    f"the built-in from '{OUR_DISTRIBUTION}' wins",
-                    stacklevel=2,
+            if not ours:
+                raise ClashError(
+                    f"{self.group}: the name '{entry.name}' is declared by two distributions, "
+                    f"'{other.distribution}' ({other.value}) and '{entry.distribution}' ({entry.value}); "
+                    "uninstall one of them"
                 )
-                by_name[entry.name] = ours[0]
-                continue
-            raise ClashError(
-                f"{self.group}: the name '{entry.name}' is declared by two distributions, "
-                f"'{other.distribution}' ({other.value}) and '{entry.distribution}' ({entry.value}); "
-                "uninstall one of them"
-            )
+            theirs = entry if ours[0] is other else other
+            warnings.warn(f"{self.group}: '{entry.name}' from '{theirs.distribution}' is ignored; "
+                          f"the built-in from '{OUR_DISTRIBUTION}' wins", stacklevel=3)
+            by_name[entry.name] = ours[0]
         return by_name
 
     def names(self) -> list[str]:
@@ -118,6 +127,21 @@ class Registry:
         if name not in self._loaded:
             self._loaded[name] = self.get(name).load()
         return self._loaded[name]
+
+
+@functools.lru_cache(maxsize=64)
+def _cached_group(group: str, search_path: tuple[str, ...]) -> PluginGroup:
+    return PluginGroup(group, declared_entries(group))
+
+
+def plugin_group(group: str) -> PluginGroup:
+    """The :class:`PluginGroup` of ``group`` (a key of :data:`GROUPS` or a full group name).
+
+    Entry points are read once per process and ``sys.path`` (reading them parses every installed
+    distribution's metadata, ~8 ms); a distribution added to ``sys.path`` is seen at the next call.
+    """
+    group = GROUPS.get(group, group)
+    return _cached_group(group, tuple(sys.path))
 
 
 def unknown_name_message(name: str, known: list[str], *, what: str) -> str:
