@@ -17,7 +17,7 @@ import argparse
 
 import numpy as np
 
-from ldr_plugin.leaderboard.domainbed_tables import SweepSelection
+from ldr_plugin.domainbed.tables import SweepSelection
 from ldr_plugin.results.sweep import Sweep, read_sweep
 
 

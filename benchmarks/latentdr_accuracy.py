@@ -1,7 +1,7 @@
 """LatentDR vs ERM (and ablations) on RotatedDigits: leave-one-domain-out, trials, training-domain validation.
 
 Every run is a DomainBed run folder (``results.jsonl``, ``done``) written by the project's built-in
-loop (``ldr_plugin.training.loop.train``), so ``collect_results`` and the leaderboard read them.
+loop (``ldr_plugin.domainbed.loop.train``), so ``collect_results`` and the leaderboard read them.
 Selection is DomainBed's training-domain validation: per run, the checkpoint with the best mean
 ``env{i}_out_acc`` over the training domains; reported accuracy is ``env{t}_in_acc`` of the held-out
 domain. Cells are mean ± SE over trials (population std / sqrt(n), as collect_results).
@@ -27,10 +27,10 @@ DATASET = "RotatedDigits"
 def _algorithm(name: str):
     """Host-free twins for names the loop cannot resolve without DomainBed (Mixup)."""
     if name == "Mixup":
-        from ldr_plugin.training.resolve import import_domainbed
+        from ldr_plugin.domainbed.host import import_domainbed
 
         if import_domainbed("domainbed.algorithms") is None:
-            from ldr_plugin.domainbed.mixup import Mixup
+            from ldr_plugin.domainbed.twins import Mixup
 
             return Mixup
     return name
@@ -40,7 +40,7 @@ def run_one(job: dict) -> str:
     """Train one (algorithm, test env, trial) with one torch thread; returns the run folder."""
     import torch
 
-    from ldr_plugin.training.loop import train
+    from ldr_plugin.domainbed.loop import train
 
     torch.set_num_threads(1)
     out = train(_algorithm(job["algorithm"]), DATASET, [job["test_env"]], job["dir"], hparams=job["hparams"],

@@ -14,7 +14,7 @@ import time
 import torch
 
 from ldr_plugin.domainbed.algorithm import LatentDR
-from ldr_plugin.domainbed.erm import ERM
+from ldr_plugin.domainbed.twins import ERM
 
 HPARAMS = {"lr": 1e-3, "weight_decay": 0.0, "nonlinear_classifier": False, "resnet18": False,
            "resnet50_augmix": False, "resnet_dropout": 0.0, "freeze_bn": False}

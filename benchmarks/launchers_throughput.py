@@ -55,8 +55,8 @@ def time_noop_jobs(n_jobs: int, folder: Path) -> float:
 
 def time_commands(n: int, folder: Path) -> tuple[float, float]:
     """Seconds per trivial ``python -c pass`` command: plain subprocess loop vs our submitit_local path."""
+    from ldr_plugin.domainbed.launchers import launch_commands
     from ldr_plugin.launchers.resources import Resources
-    from ldr_plugin.launchers.submitit_launcher import launch_commands
 
     commands = [f"python -c 'import sys; sys.exit({0})'"] * n
     start = time.perf_counter()

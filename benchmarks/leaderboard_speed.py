@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ldr_plugin.leaderboard.synthetic_sweep import write_synthetic_sweep
+from ldr_plugin.domainbed.synthetic_sweep import write_synthetic_sweep
 
 
 def _timed(cmd: list[str], cwd: str | None = None, env: dict | None = None) -> tuple[float, float, str]:
@@ -41,7 +41,7 @@ def _timed(cmd: list[str], cwd: str | None = None, env: dict | None = None) -> t
 
 
 def _breakdown(sweep: Path) -> dict[str, float]:
-    from ldr_plugin.leaderboard.domainbed_tables import SweepSelection, domainbed_tables
+    from ldr_plugin.domainbed.tables import SweepSelection, domainbed_tables
     from ldr_plugin.results.sweep import read_sweep
 
     t0 = time.process_time()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from ldr_plugin.leaderboard.synthetic_sweep import write_synthetic_sweep
+from ldr_plugin.domainbed.synthetic_sweep import write_synthetic_sweep
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -26,8 +26,8 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from ldr_plugin.domainbed.host import domainbed_root
 from ldr_plugin.errors import LdrError
-from ldr_plugin.training.resolve import domainbed_root
 
 SPECS = ("dg_study.toml", "kstar_vs_heldout.toml")
 
@@ -54,7 +54,7 @@ class DemoConfig:
         return replace(base, **{k: v for k, v in overrides.items() if v is not None})
 
     def sweep_config(self, save_model_every_checkpoint: bool = False):
-        from ldr_plugin.training.sweep import SweepConfig
+        from ldr_plugin.domainbed.sweep import SweepConfig
 
         return SweepConfig(
             datasets=list(self.datasets), algorithms=list(self.algorithms), n_trials=self.n_trials,
@@ -66,7 +66,7 @@ class DemoConfig:
 
 def train_stage(config: DemoConfig, sweep_dir: Path, log) -> dict[str, Any]:
     """Run (or resume) the sweep with DomainBed's scripts when available, else the built-in loop."""
-    from ldr_plugin.training.sweep import run_domainbed_sweep, run_sweep
+    from ldr_plugin.domainbed.sweep import run_domainbed_sweep, run_sweep
 
     root = domainbed_root() if config.engine in ("auto", "domainbed") else None
     if config.engine == "domainbed" and root is None:
@@ -98,8 +98,8 @@ def heldout_cells(sweep_dir: Path) -> list:
 def selected_cells(sweep_dir: Path) -> list:
     """One scoring cell per checkpoint a selection method picked before its run's last step, when
     that checkpoint was saved (``model_step<k>.pkl``): its featurizer on the group's test domain."""
-    from ldr_plugin.leaderboard.domainbed_tables import SweepSelection
-    from ldr_plugin.leaderboard.extras import saved_selected_checkpoints
+    from ldr_plugin.domainbed.extras import saved_selected_checkpoints
+    from ldr_plugin.domainbed.tables import SweepSelection
     from ldr_plugin.results.sweep import read_sweep
     from ldr_plugin.scoring.cells import Cell
 
@@ -137,8 +137,7 @@ def build_stage(sweep_dir: Path, scores_dir: Path, board_dir: Path) -> list[Path
 
 def summary_text(sweep_dir: Path) -> str:
     """DomainBed's 'Averages' tables (all three selection methods) of the demo's sweep, as text."""
-    from ldr_plugin.leaderboard.domainbed_tables import SweepSelection, domainbed_tables
-    from ldr_plugin.leaderboard.render_domainbed import render_domainbed_text
+    from ldr_plugin.domainbed.tables import SweepSelection, domainbed_tables, render_domainbed_text
     from ldr_plugin.results.sweep import read_sweep
 
     sweep = read_sweep(str(sweep_dir), progress=False)

@@ -68,7 +68,7 @@ def test_domainbed_train_runs_latentdr(domainbed_root, tmp_path, dataset, extra)
 
 def test_builtin_loop_reproduces_domainbed_train(domainbed_root, tmp_path):
     """Same arguments, same seeds: the built-in loop writes DomainBed's records, value for value."""
-    from ldr_plugin.training.loop import train
+    from ldr_plugin.domainbed.loop import train
 
     args = ["--algorithm", "ERM", "--dataset", "CorruptedDigits", "--test_envs", "2", "--steps", "3",
             "--checkpoint_freq", "2", "--seed", "5", "--trial_seed", "1", "--hparams", '{"batch_size": 16}']
@@ -114,7 +114,7 @@ def test_domainbed_sweep_and_collect_results(domainbed_root, tmp_path):
           "--output_dir", str(sweep_dir), "--command_launcher", "local", "--skip_confirmation"], domainbed_root, 1800)
     done = sorted(p.parent.name for p in sweep_dir.glob("*/done"))
     assert len(done) == 12  # the local launcher ignores exit codes: count done files
-    from ldr_plugin.training.sweep import SweepConfig, job_dir, make_args_list
+    from ldr_plugin.domainbed.sweep import SweepConfig, job_dir, make_args_list
 
     config = SweepConfig(datasets=["RotatedDigits"], algorithms=["ERM", "LatentDR"], n_trials=1, n_hparams=1,
                          steps=1, single_test_envs=True, data_dir=str(tmp_path))
@@ -130,7 +130,7 @@ def test_domainbed_sweep_and_collect_results(domainbed_root, tmp_path):
 
 
 def test_host_free_base_hparams_equal_domainbed(domainbed_root):
-    from ldr_plugin.training.hparams import host_free_base, seed_hash
+    from ldr_plugin.domainbed.hparams_table import host_free_base, seed_hash
 
     registry = importlib.import_module("domainbed.hparams_registry")
     misc = importlib.import_module("domainbed.lib.misc")
@@ -143,7 +143,7 @@ def test_host_free_base_hparams_equal_domainbed(domainbed_root):
 
 def test_sweep_jobs_equal_domainbed_sweep(domainbed_root, tmp_path):
     host_sweep = importlib.import_module("domainbed.scripts.sweep")
-    from ldr_plugin.training.sweep import SweepConfig, job_dir, make_args_list
+    from ldr_plugin.domainbed.sweep import SweepConfig, job_dir, make_args_list
 
     config = SweepConfig(datasets=["RotatedDigits", "Debug28"], algorithms=["ERM", "LatentDR"], n_trials=2,
                          n_hparams_from=1, n_hparams=3, steps=7, hparams='{"batch_size": 8}', data_dir="/data")

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from ldr_plugin.domainbed.launchers import describe_command, launch_commands
 from ldr_plugin.launchers.resources import Resources
-from ldr_plugin.launchers.submitit_launcher import describe_command, launch_commands
 from ldr_plugin.launchers.summary import LaunchFailed
 
 pytestmark = [pytest.mark.domainbed, pytest.mark.slow]

@@ -137,7 +137,7 @@ def test_slurm_job_array_carries_the_resources(tmp_path, monkeypatch):
 
 
 def test_checkpoint_flag_is_added_to_train_commands_only_when_asked():
-    from ldr_plugin.launchers.submitit_launcher import with_checkpoint_flag
+    from ldr_plugin.domainbed.launchers import with_checkpoint_flag
 
     train = "python -m domainbed.scripts.train --dataset Debug28 --output_dir 'a b'"
     other = "python -m domainbed.scripts.collect_results --input_dir x"

@@ -12,9 +12,9 @@ from pathlib import Path
 import cloudpickle
 import pytest
 
+from ldr_plugin.domainbed.launchers import launch_commands
 from ldr_plugin.launchers.launch import launch
 from ldr_plugin.launchers.resources import Resources
-from ldr_plugin.launchers.submitit_launcher import launch_commands
 from ldr_plugin.launchers.summary import LaunchFailed
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])

@@ -13,10 +13,10 @@ import numpy as np
 import pytest
 import scipy.stats
 
+from ldr_plugin.domainbed.extras import selected_checkpoints
+from ldr_plugin.domainbed.tables import SweepSelection
 from ldr_plugin.leaderboard.build import build_leaderboards
 from ldr_plugin.leaderboard.correlation import rank_correlation, stratified_rank_correlation
-from ldr_plugin.leaderboard.domainbed_tables import SweepSelection
-from ldr_plugin.leaderboard.extras import selected_checkpoints
 from ldr_plugin.results import metric, new_record, write_record
 from ldr_plugin.results.sweep import read_sweep
 

@@ -11,10 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from ldr_plugin.leaderboard.domainbed_tables import SweepSelection, domainbed_tables
-from ldr_plugin.leaderboard.render_domainbed import render_domainbed_text
-from ldr_plugin.leaderboard.selection import group_records, select
-from ldr_plugin.leaderboard.synthetic_sweep import write_synthetic_sweep
+from ldr_plugin.domainbed.selection import group_records, select
+from ldr_plugin.domainbed.synthetic_sweep import write_synthetic_sweep
+from ldr_plugin.domainbed.tables import SweepSelection, domainbed_tables, render_domainbed_text
 from ldr_plugin.results.sweep import read_sweep
 
 NUMBER = re.compile(r"-?\d+\.\d+|\bX\b")

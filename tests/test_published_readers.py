@@ -8,9 +8,9 @@ import re
 
 import pytest
 
+from ldr_plugin.domainbed.published import SOURCE_TEXT, read_domainbed_tex
 from ldr_plugin.errors import LdrError
 from ldr_plugin.leaderboard.published_tables import openclip_table, robustbench_tables
-from ldr_plugin.published.domainbed_tex import SOURCE_TEXT, read_domainbed_tex
 from ldr_plugin.published.openclip import read_openclip
 from ldr_plugin.published.robustbench import read_robustbench
 

@@ -21,7 +21,7 @@ from ldr_plugin.sources.base import CheckpointError
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    from ldr_plugin.training.loop import train
+    from ldr_plugin.domainbed.loop import train
 
     return train("ERM", "RotatedDigits", [0], tmp_path_factory.mktemp("dbrun") / "run", steps=1, checkpoint_freq=1)
 
@@ -62,7 +62,7 @@ def test_score_cell_on_a_run_environment(run_dir, tmp_path):
 @pytest.mark.slow
 def test_every_checkpoint_saved_and_loadable_as_the_model_of_its_record(tmp_path):
     """``model_step<k>.pkl`` is the model that logged step k's accuracies (train.py's flag)."""
-    from ldr_plugin.training.loop import train
+    from ldr_plugin.domainbed.loop import train
 
     run = train("ERM", "RotatedDigits", [0], tmp_path / "run", steps=3, checkpoint_freq=1,
                 save_model_every_checkpoint=True)

@@ -7,9 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from ldr_plugin.leaderboard.domainbed_tables import SweepSelection, domainbed_tables
-from ldr_plugin.leaderboard.render_domainbed import render_domainbed_text
-from ldr_plugin.leaderboard.synthetic_sweep import write_synthetic_sweep
+from ldr_plugin.domainbed.synthetic_sweep import write_synthetic_sweep
+from ldr_plugin.domainbed.tables import SweepSelection, domainbed_tables, render_domainbed_text
 from ldr_plugin.results import sweep as sweep_module
 from ldr_plugin.results.sweep import read_sweep
 from ldr_plugin.results.sweep_columns import columns_from_records

@@ -11,10 +11,10 @@ import torch
 from domainbed_fake_dist import make_fake_dist
 
 from ldr_plugin.cli import main
+from ldr_plugin.domainbed import loaders
+from ldr_plugin.domainbed.hparams_table import seed_hash
+from ldr_plugin.domainbed.loop import train
 from ldr_plugin.errors import LdrError, UnknownNameError
-from ldr_plugin.training import loaders
-from ldr_plugin.training.hparams import seed_hash
-from ldr_plugin.training.loop import train
 
 # vars(args) of DomainBed's train.py argparse (b93c22a)
 DOMAINBED_ARGS = {

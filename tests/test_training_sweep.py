@@ -9,9 +9,8 @@ import pytest
 from domainbed_fake_dist import make_fake_dist
 
 from ldr_plugin.cli import main
-from ldr_plugin.errors import LdrError
-from ldr_plugin.training.hparams import seed_hash
-from ldr_plugin.training.sweep import (
+from ldr_plugin.domainbed.hparams_table import seed_hash
+from ldr_plugin.domainbed.sweep import (
     SweepConfig,
     all_test_env_combinations,
     domainbed_sweep_command,
@@ -19,6 +18,7 @@ from ldr_plugin.training.sweep import (
     make_args_list,
     run_sweep,
 )
+from ldr_plugin.errors import LdrError
 
 
 @pytest.fixture

@@ -67,8 +67,7 @@ def build(specs: tuple[str, ...], results: tuple[str, ...], out: str, published_
 @click.option("--all-datasets", is_flag=True, help="Keep datasets DomainBed does not know (it drops them).")
 def collect(input_dir: str, order: str, all_datasets: bool) -> None:
     """Print what DomainBed's collect_results prints for a sweep, without DomainBed."""
-    from ldr_plugin.leaderboard.domainbed_tables import SweepSelection, domainbed_tables
-    from ldr_plugin.leaderboard.render_domainbed import render_domainbed_text
+    from ldr_plugin.domainbed.tables import SweepSelection, domainbed_tables, render_domainbed_text
     from ldr_plugin.results.sweep import read_sweep
 
     sweep = read_sweep(input_dir, order=order, progress=sys.stderr.isatty())
@@ -83,8 +82,8 @@ def collect(input_dir: str, order: str, all_datasets: bool) -> None:
 def selected_checkpoints_cmd(input_dir: str) -> None:
     """Print the model id (domainbed:<run>/model_step<k>.pkl) of every checkpoint a model-selection method
     picks before its run's last step, one per line, for `ldr score`; the final models are the run folders."""
-    from ldr_plugin.leaderboard.domainbed_tables import SweepSelection
-    from ldr_plugin.leaderboard.extras import saved_selected_checkpoints
+    from ldr_plugin.domainbed.extras import saved_selected_checkpoints
+    from ldr_plugin.domainbed.tables import SweepSelection
     from ldr_plugin.results.sweep import read_sweep
 
     sweep = read_sweep(input_dir, progress=sys.stderr.isatty())

@@ -63,8 +63,8 @@ def train(algorithms, datasets, test_envs, output_dir, hparams, hparams_seed, tr
           checkpoint_freq, holdout_fraction, data_dir, sweep, n_trials, n_hparams, n_hparams_from,
           single_test_envs, engine, save_model_every_checkpoint, launcher, workers):
     """Train a DomainBed-interface algorithm on a dataset with the built-in loop (or sweep)."""
-    from ldr_plugin.training.hparams import parse_hparams_json
-    from ldr_plugin.training.resolve import resolve_algorithm, resolve_dataset
+    from ldr_plugin.domainbed.host import resolve_algorithm, resolve_dataset
+    from ldr_plugin.domainbed.hparams_table import parse_hparams_json
 
     algorithm_names, dataset_names = _names(algorithms), _names(datasets)
     for name in algorithm_names:
@@ -81,7 +81,7 @@ def train(algorithms, datasets, test_envs, output_dir, hparams, hparams_seed, tr
         raise LdrError("--launcher / --workers run the jobs of a sweep; pass --sweep (one run is one process)")
     if len(algorithm_names) != 1 or len(dataset_names) != 1:
         raise LdrError("one --algorithm and one --dataset per run; pass --sweep to train several")
-    from ldr_plugin.training.loop import train as train_run
+    from ldr_plugin.domainbed.loop import train as train_run
 
     run = train_run(algorithm_names[0], dataset_names[0], _ints(test_envs, "--test_envs"), output_dir,
                     hparams=overrides or None, hparams_seed=hparams_seed, trial_seed=trial_seed, seed=seed,
@@ -92,8 +92,8 @@ def train(algorithms, datasets, test_envs, output_dir, hparams, hparams_seed, tr
 
 def _sweep(algorithms, datasets, output_dir, hparams, steps, holdout_fraction, data_dir, n_trials, n_hparams,
            n_hparams_from, single_test_envs, engine, save_model_every_checkpoint, launcher, workers):
-    from ldr_plugin.training.resolve import import_domainbed
-    from ldr_plugin.training.sweep import SweepConfig, run_domainbed_sweep, run_sweep
+    from ldr_plugin.domainbed.host import import_domainbed
+    from ldr_plugin.domainbed.sweep import SweepConfig, run_domainbed_sweep, run_sweep
 
     config = SweepConfig(datasets=datasets, algorithms=algorithms, n_trials=n_trials, n_hparams_from=n_hparams_from,
                          n_hparams=n_hparams, steps=steps, hparams=hparams, holdout_fraction=holdout_fraction,

@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from ldr_plugin.domainbed.erm import ERM
+from ldr_plugin.domainbed.twins import ERM
 from ldr_plugin.latentdr.config import LatentDRConfig, variant_overrides
 from ldr_plugin.latentdr.module import LatentDR as LatentDRModule
 

@@ -6,27 +6,13 @@ weight_decay, ...) stay DomainBed's, so a LatentDR run and an ERM run with the s
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from ldr_plugin.domainbed.hparams_table import seed_hash
 from ldr_plugin.latentdr.config import HPARAM_PREFIX, LatentDRConfig, variant_overrides
-
-
-def _seed_hash_builtin(*args: Any) -> int:
-    """Same as DomainBed's ``misc.seed_hash``: md5 of ``str(args)`` modulo 2**31."""
-    return int(hashlib.md5(str(args).encode("utf-8")).hexdigest(), 16) % (2**31)
-
-
-def seed_hash(*args: Any) -> int:
-    """DomainBed's ``misc.seed_hash`` when importable, else the identical built-in implementation."""
-    try:
-        from domainbed.lib.misc import seed_hash as host_seed_hash
-    except ImportError:
-        return _seed_hash_builtin(*args)
-    return host_seed_hash(*args)
 
 
 def _log_uniform(lo: float, hi: float) -> Callable[[np.random.RandomState], float]:

@@ -16,6 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ldr_plugin.domainbed.host import import_domainbed
 from ldr_plugin.errors import LdrError
 
 # Values used when an hparams dict lacks a key the networks read (DomainBed's defaults, except
@@ -29,14 +30,8 @@ NETWORK_DEFAULTS: dict[str, Any] = {
 
 def host_networks() -> ModuleType:
     """DomainBed's ``networks`` module when importable (unless ``LDR_BUILTIN_NETWORKS=1``), else this one."""
-    if os.environ.get("LDR_BUILTIN_NETWORKS", "") != "1":
-        try:
-            from domainbed import networks
-
-            return networks
-        except ImportError:
-            pass
-    return sys.modules[__name__]
+    host = import_domainbed("domainbed.networks") if os.environ.get("LDR_BUILTIN_NETWORKS", "") != "1" else None
+    return host if host is not None else sys.modules[__name__]
 
 
 def with_network_defaults(hparams: dict[str, Any]) -> dict[str, Any]:

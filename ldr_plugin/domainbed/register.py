@@ -22,13 +22,14 @@ Names listed in ``DOMAINBED_PLUGINS_DISABLE`` are skipped (``1`` disables everyt
 from __future__ import annotations
 
 import functools
-import importlib
 import os
 import sys
 import warnings
 from types import ModuleType
 from typing import Any
 
+from ldr_plugin.domainbed.host import import_domainbed
+from ldr_plugin.domainbed.hparams_table import hparams_table
 from ldr_plugin.plugins import Entry, plugin_group
 
 STATE = "__ldr_plugin_patch__"  # per patched module: what we added, so it can be removed
@@ -173,7 +174,9 @@ def _patch_list_module(module: ModuleType) -> None:
 def _plugin_names(module_name: str) -> list[str]:
     module = sys.modules.get(module_name)
     if module is None:
-        module = importlib.import_module(module_name)  # the hook (or the fallback below) patches it
+        module = import_domainbed(module_name)  # the hook (or the fallback below) patches it
+        if module is None:
+            return []
     if STATE not in module.__dict__:
         patch_module(module)
     return list(module.__dict__[STATE]["names"])
@@ -181,8 +184,6 @@ def _plugin_names(module_name: str) -> list[str]:
 
 def _make_hparams(original):
     def _hparams(algorithm, dataset, random_seed):
-        from ldr_plugin.training.hparams import hparams_table
-
         algorithm_fn = dataset_cls = None
         if algorithm in _plugin_names("domainbed.algorithms"):
             entry = plugin_entries("hparams").get(algorithm)

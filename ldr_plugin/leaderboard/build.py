@@ -15,11 +15,11 @@ import shlex
 from pathlib import Path
 
 from ldr_plugin import __version__
+from ldr_plugin.domainbed.tables import render_domainbed_text
 from ldr_plugin.errors import LdrError
 from ldr_plugin.leaderboard.builders import BUILDERS, Board
 from ldr_plugin.leaderboard.inputs import BuildInputs
 from ldr_plugin.leaderboard.render_csv import render_csv
-from ldr_plugin.leaderboard.render_domainbed import render_domainbed_text
 from ldr_plugin.leaderboard.render_html import render_html
 from ldr_plugin.leaderboard.render_latex import render_latex
 from ldr_plugin.leaderboard.render_markdown import render_markdown

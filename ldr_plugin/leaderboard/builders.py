@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ldr_plugin.domainbed import heldout
+from ldr_plugin.domainbed.extras import add_extra_columns
+from ldr_plugin.domainbed.tables import domainbed_tables
 from ldr_plugin.errors import LdrError
-from ldr_plugin.leaderboard import crossmodel, heldout, published_tables
-from ldr_plugin.leaderboard.domainbed_tables import domainbed_tables
-from ldr_plugin.leaderboard.extras import add_extra_columns
+from ldr_plugin.leaderboard import crossmodel, published_tables
 from ldr_plugin.leaderboard.inputs import BuildInputs
 from ldr_plugin.leaderboard.plots import plot_average_bars
 from ldr_plugin.leaderboard.spec import LeaderboardSpec

@@ -14,9 +14,9 @@ from typing import Any
 
 import numpy as np
 
+from ldr_plugin.domainbed.heldout import FIELD as HELDOUT_FIELD
+from ldr_plugin.domainbed.heldout import SOURCE_KEY as HELDOUT_KEY
 from ldr_plugin.leaderboard.correlation import rank_correlation, stratified_rank_correlation
-from ldr_plugin.leaderboard.heldout import FIELD as HELDOUT_FIELD
-from ldr_plugin.leaderboard.heldout import SOURCE_KEY as HELDOUT_KEY
 from ldr_plugin.leaderboard.published_tables import OC_KEY, RB_KEY
 from ldr_plugin.leaderboard.records import ProjectRecords, metric_value
 from ldr_plugin.leaderboard.spec import LeaderboardSpec

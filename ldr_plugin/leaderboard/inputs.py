@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ldr_plugin.leaderboard.domainbed_tables import SweepSelection
+from ldr_plugin.domainbed.tables import SweepSelection
 from ldr_plugin.leaderboard.records import ProjectRecords, read_project_records
 from ldr_plugin.leaderboard.spec import LeaderboardSpec
 from ldr_plugin.results.sweep import Problem, read_sweep
@@ -48,7 +48,7 @@ class BuildInputs:
             elif source == "openclip":
                 from ldr_plugin.published.openclip import read_openclip as reader
             else:
-                from ldr_plugin.published.domainbed_tex import read_domainbed_tex as reader
+                from ldr_plugin.domainbed.published import read_domainbed_tex as reader
             self._published[key] = reader(path)
         return self._published[key]
 

@@ -4,7 +4,7 @@ Specs (``--dataset``): ``cifar10:ROOT`` / ``cifar100:ROOT`` (a torchvision-layou
 locally, never downloaded), ``imagefolder:PATH`` (one sub-folder per class, e.g. ImageNet val),
 ``digits`` (sklearn's digits, embedded), ``RotatedDigits:ENV`` / ``CorruptedDigits:ENV`` (one
 domain of the embedded multi-domain digits). DomainBed run environments come from the
-``domainbed`` source (see :mod:`ldr_plugin.sources.domainbed_runs`).
+``domainbed`` source (see :mod:`ldr_plugin.domainbed.source`).
 
 >>> data = load_scoring_dataset("digits", n_per_class=5, seed=0)
 >>> len(data), data.describe()["n_per_class"]["0"]

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ldr_plugin.leaderboard.selection_ops import first_max_per_segment, segment_starts
+from ldr_plugin.domainbed.selection_ops import first_max_per_segment, segment_starts
 from ldr_plugin.results.sweep_columns import Columns
 
 if TYPE_CHECKING:
-    from ldr_plugin.leaderboard.selection import Groups
+    from ldr_plugin.domainbed.selection import Groups
 
 
 def _cells(columns: Columns, groups: Groups) -> tuple[np.ndarray, ...]:

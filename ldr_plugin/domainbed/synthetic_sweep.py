@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ldr_plugin.leaderboard.domainbed_names import DATASET_ENVIRONMENTS
+from ldr_plugin.domainbed.names import DATASET_ENVIRONMENTS
 
 DEFAULT_DATASETS = {"VLCS": 4, "PACS": 4, "RotatedMNIST": 6, "SVIRO": 10}
 DEFAULT_ALGORITHMS = ("ERM", "IRM", "CORAL", "LatentDR")

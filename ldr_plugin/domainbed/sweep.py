@@ -23,9 +23,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ldr_plugin.domainbed.host import resolve_algorithm, resolve_dataset
+from ldr_plugin.domainbed.hparams_table import parse_hparams_json, seed_hash
 from ldr_plugin.errors import LdrError
-from ldr_plugin.training.hparams import parse_hparams_json, seed_hash
-from ldr_plugin.training.resolve import resolve_algorithm, resolve_dataset
 
 
 def all_test_env_combinations(n: int) -> Iterator[list[int]]:
@@ -92,7 +92,7 @@ def train_job(job: tuple[dict[str, Any], Path], overrides: dict | None = None, s
               threads: int | None = None) -> str:
     """Train one sweep job ``(args, run folder)``; returns the folder. ``threads`` sets torch's CPU
     thread count first (the parallel sweep's one thread per job, see :func:`run_sweep`)."""
-    from ldr_plugin.training.loop import train
+    from ldr_plugin.domainbed.loop import train
 
     args, path = job
     if threads is not None:

@@ -1,4 +1,5 @@
-"""DomainBed result tables from a sweep: per dataset and selection method, plus the Averages table.
+"""DomainBed result tables from a sweep: per dataset and selection method, plus the Averages table,
+and the text ``collect_results`` prints for them (byte for byte).
 
 Numbers are computed exactly as DomainBed's ``collect_results``: a cell is ``100·mean`` and
 ``100·std(accs/√n)`` (population std) over trials in group order; "Avg" is the plain mean of the
@@ -13,8 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ldr_plugin.leaderboard import domainbed_names as names
-from ldr_plugin.leaderboard.selection import METHOD_NAMES, Choice, GroupKey, Groups, select_columns
+from ldr_plugin.domainbed import names
+from ldr_plugin.domainbed.selection import METHOD_NAMES, Choice, GroupKey, Groups, select_columns
 from ldr_plugin.leaderboard.tables import Cell, Column, Row, Table
 from ldr_plugin.results.sweep import Sweep
 
@@ -176,3 +177,28 @@ def domainbed_tables(
         table.sources[source] = source_text
         table.footnotes.update(FOOTNOTES)
     return tables
+
+
+_WIDTH = {"domainbed_dataset": 20, "domainbed_averages": 25}
+
+
+def _row(values: list[str], width: int) -> str:
+    # DomainBed pads/truncates every value to the column width, joins with two spaces and
+    # prints a trailing space (print(..., "")).
+    return "  ".join(str(v).ljust(width)[:width] for v in values) + " \n"
+
+
+def render_domainbed_text(tables: list[Table], total_records: int) -> str:
+    """The text ``collect_results`` writes to ``results.txt`` for these tables."""
+    out = [f"Total records: {total_records}\n"]
+    for table in tables:
+        width = _WIDTH.get(table.kind)
+        if width is None:
+            continue
+        core = [i for i, c in enumerate(table.columns) if not c.extra]
+        out.append("\n")
+        out.append(f"-------- {table.title}\n")
+        out.append(_row([table.row_header] + [table.columns[i].name for i in core], width))
+        for row in table.rows:
+            out.append(_row([row.label] + [row.cells[i].plain("+/-") for i in core], width))
+    return "".join(out)

@@ -86,7 +86,7 @@ class DomainBedRunSource:
     def load(self, identifier: str, *, weights_dir: str | Path | None = None, device: str | torch.device = "cpu",
              trust_checkpoint: bool = False) -> LoadedModel:
         """Rebuild the run's algorithm from ``model.pkl`` and expose its featurizer."""
-        from ldr_plugin.training.resolve import resolve_algorithm
+        from ldr_plugin.domainbed.host import resolve_algorithm
 
         save = read_model_pkl(identifier, trust_checkpoint=trust_checkpoint)
         name = save["args"].get("algorithm")
@@ -122,14 +122,14 @@ class DomainBedRunSource:
 
     def run_dataset(self, identifier: str, env: str, split: str, *, n_per_class: int | None = None, seed: int = 0):
         """The ``in`` or ``out`` split of one environment, split as training split it, then subsampled."""
+        from ldr_plugin.domainbed.hparams_table import seed_hash  # DomainBed's misc.seed_hash
+        from ldr_plugin.domainbed.loaders import split_dataset
         from ldr_plugin.scoring.datasets import (
             ScoringData,
             _check_two_per_class,
             _Subset,
             subsample_per_class,
         )
-        from ldr_plugin.training.hparams import seed_hash  # DomainBed's misc.seed_hash
-        from ldr_plugin.training.loaders import split_dataset
 
         save = read_model_pkl(identifier)
         args = save["args"]
@@ -156,7 +156,7 @@ class DomainBedRunSource:
 
     @staticmethod
     def _dataset_class(save: dict) -> type:
-        from ldr_plugin.training.resolve import resolve_dataset
+        from ldr_plugin.domainbed.host import resolve_dataset
 
         return resolve_dataset(save["args"].get("dataset"))
 

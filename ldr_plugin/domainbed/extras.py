@@ -17,8 +17,8 @@ from typing import Any
 
 import numpy as np
 
-from ldr_plugin.leaderboard import domainbed_names as names
-from ldr_plugin.leaderboard.domainbed_tables import SweepSelection
+from ldr_plugin.domainbed import names
+from ldr_plugin.domainbed.tables import SweepSelection
 from ldr_plugin.leaderboard.records import ProjectRecords, metric_value
 from ldr_plugin.leaderboard.tables import Cell, Column, Table
 

@@ -15,7 +15,7 @@ import re
 from pathlib import Path
 from typing import NamedTuple
 
-from ldr_plugin.leaderboard.extras import parse_run_model_id
+from ldr_plugin.domainbed.extras import parse_run_model_id
 from ldr_plugin.leaderboard.records import ProjectRecords
 from ldr_plugin.results.sweep import read_run_records
 

@@ -22,12 +22,12 @@ import shlex
 import subprocess
 import sys
 
+from ldr_plugin.domainbed.host import domainbed_root
 from ldr_plugin.errors import LdrError
 from ldr_plugin.launchers.launch import launch
 from ldr_plugin.launchers.resources import Resources
 from ldr_plugin.launchers.summary import Summary
 from ldr_plugin.safety import split_command
-from ldr_plugin.training.resolve import domainbed_root
 
 PYTHON_NAMES = ("python", "python3")
 

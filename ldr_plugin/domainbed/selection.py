@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from ldr_plugin.leaderboard.selection_loo import loo_run_acc
-from ldr_plugin.leaderboard.selection_ops import first_max_per_segment, last_per_segment
+from ldr_plugin.domainbed.selection_loo import loo_run_acc
+from ldr_plugin.domainbed.selection_ops import first_max_per_segment, last_per_segment
 from ldr_plugin.results.sweep_columns import Columns, columns_from_records
 
 METHOD_NAMES: dict[str, str] = {

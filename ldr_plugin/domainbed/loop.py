@@ -7,7 +7,7 @@ steps and at the last step), and writes the same files: ``results.jsonl`` (one r
 checkpoint with DomainBed's keys), ``model.pkl``, ``out.txt`` / ``err.txt`` and ``done``. So
 DomainBed's ``collect_results`` and this project's leaderboard read its runs like DomainBed's.
 
->>> from ldr_plugin.training.loop import train
+>>> from ldr_plugin.domainbed.loop import train
 >>> run = train("ERM", "RotatedDigits", [0], "/tmp/ldr-run", steps=3)  # doctest: +SKIP
 """
 
@@ -25,12 +25,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from ldr_plugin.domainbed import loaders
+from ldr_plugin.domainbed.console import environment_lines, print_row, tee_output
+from ldr_plugin.domainbed.host import hparams_function, import_domainbed, resolve_algorithm, resolve_dataset
+from ldr_plugin.domainbed.hparams_table import choose_hparams, hparams_table, python_scalar, seed_hash
 from ldr_plugin.errors import LdrError
 from ldr_plugin.results.atomic import atomic_write_text, atomic_write_with
-from ldr_plugin.training import loaders
-from ldr_plugin.training.console import environment_lines, print_row, tee_output
-from ldr_plugin.training.hparams import choose_hparams, hparams_table, python_scalar, seed_hash
-from ldr_plugin.training.resolve import hparams_function, import_domainbed, resolve_algorithm, resolve_dataset
 
 
 def resolve_hparams(algorithm: str, dataset: str, dataset_cls: type, hparams_seed: int, trial_seed: int) -> dict:

@@ -1,7 +1,9 @@
-"""Names to classes for the built-in loop: plugin entry points first, then DomainBed when importable.
+"""The one place that imports DomainBed: finding it (``DOMAINBED_DIR``), its root, and names to classes.
 
-Algorithms: ``domainbed.algorithms`` entry points (LatentDR, third-party plugins), then DomainBed's
-own (``ERM``, ``Mixup``, ...) when DomainBed is importable, else the host-free ``ERM`` twin.
+Every other module asks this one (:func:`import_domainbed`), so a missing or broken DomainBed
+is one ``None`` here, never an import error elsewhere. Names resolve plugin entry points first:
+algorithms: ``domainbed.algorithms`` entry points (LatentDR, third-party plugins), then DomainBed's
+own (``ERM``, ``Mixup``, ...) when DomainBed is importable, else the host-free ``ERM`` and ``Mixup`` twins.
 Datasets: ``domainbed.datasets`` entry points (the embedded digits), then DomainBed's
 (``Debug28``, ...). An unknown name raises :class:`~ldr_plugin.errors.UnknownNameError` listing
 close matches, before any data is loaded.
@@ -19,7 +21,7 @@ from types import ModuleType
 from ldr_plugin.errors import LdrError, UnknownNameError
 from ldr_plugin.plugins import plugin_group, unknown_name_message
 
-HOST_FREE_ALGORITHMS = {"ERM": "ldr_plugin.domainbed.erm:ERM", "Mixup": "ldr_plugin.domainbed.mixup:Mixup"}
+HOST_FREE_ALGORITHMS = ("ERM", "Mixup")  # twins of DomainBed's, in ldr_plugin.domainbed.twins
 
 
 def import_domainbed(module: str = "domainbed") -> ModuleType | None:
@@ -80,8 +82,9 @@ def resolve_algorithm(algorithm: str | type) -> type:
         if algorithm in getattr(host, "ALGORITHMS", []) or isinstance(getattr(host, algorithm, None), type):
             return host.get_algorithm_class(algorithm)
     elif algorithm in HOST_FREE_ALGORITHMS:
-        module, attr = HOST_FREE_ALGORITHMS[algorithm].split(":")
-        return getattr(importlib.import_module(module), attr)
+        from ldr_plugin.domainbed import twins  # torch: imported only when a twin is trained
+
+        return getattr(twins, algorithm)
     raise UnknownNameError(unknown_name_message(algorithm, algorithm_names(), what="algorithm"))
 
 

@@ -1,12 +1,14 @@
-"""Host-free ERM twin with DomainBed's ERM contract, for the built-in loop when DomainBed is absent.
+"""Host-free twins of DomainBed's ``ERM`` and ``Mixup`` (same contract, same RNG calls), for the
+built-in loop when DomainBed is absent, and LatentDR's base class then.
 
-Never registered into ``domainbed.algorithms`` (DomainBed's own ERM is never shadowed).
+Never registered into ``domainbed.algorithms`` (DomainBed's own classes are never shadowed).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -43,3 +45,22 @@ class ERM(nn.Module):
         """Logits for inputs ``x``."""
         return self.network(x)
 
+
+class Mixup(ERM):
+    """Inter-domain Mixup (DomainBed's ``Mixup``): mix random pairs of domain minibatches, Beta(alpha, alpha)."""
+
+    def update(self, minibatches, unlabeled=None) -> dict[str, float]:
+        objective = 0.0
+        perm = torch.randperm(len(minibatches)).tolist()
+        alpha = self.hparams.get("mixup_alpha", 0.2)
+        for i in range(len(minibatches)):
+            (xi, yi), (xj, yj) = minibatches[perm[i]], minibatches[perm[(i + 1) % len(minibatches)]]
+            n = min(len(xi), len(xj))
+            lam = np.random.beta(alpha, alpha)
+            pred = self.predict(lam * xi[:n] + (1 - lam) * xj[:n])
+            objective = objective + lam * F.cross_entropy(pred, yi[:n]) + (1 - lam) * F.cross_entropy(pred, yj[:n])
+        objective = objective / len(minibatches)
+        self.optimizer.zero_grad()
+        objective.backward()
+        self.optimizer.step()
+        return {"loss": objective.item()}
