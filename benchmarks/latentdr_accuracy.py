@@ -40,12 +40,12 @@ def run_one(job: dict) -> str:
     """Train one (algorithm, test env, trial) with one torch thread; returns the run folder."""
     import torch
 
-    from ldr_plugin.domainbed.loop import train
+    from ldr_plugin.domainbed.loop import TrainConfig, train
 
     torch.set_num_threads(1)
-    out = train(_algorithm(job["algorithm"]), DATASET, [job["test_env"]], job["dir"], hparams=job["hparams"],
+    out = train(TrainConfig(_algorithm(job["algorithm"]), DATASET, [job["test_env"]], job["dir"], hparams=job["hparams"],
                 trial_seed=job["trial"], seed=job["trial"], steps=job["steps"],
-                checkpoint_freq=job["checkpoint_freq"])
+                checkpoint_freq=job["checkpoint_freq"]))
     return str(out)
 
 

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ldr_plugin.domainbed.host import domainbed_root
+from ldr_plugin.domainbed.sweep import SweepConfig, choose_engine, sweep
 from ldr_plugin.errors import LdrError
 
 SPECS = ("dg_study.toml", "kstar_vs_heldout.toml")
@@ -53,9 +54,7 @@ class DemoConfig:
             base = cls()
         return replace(base, **{k: v for k, v in overrides.items() if v is not None})
 
-    def sweep_config(self, save_model_every_checkpoint: bool = False):
-        from ldr_plugin.domainbed.sweep import SweepConfig
-
+    def sweep_config(self, save_model_every_checkpoint: bool = False) -> SweepConfig:
         return SweepConfig(
             datasets=list(self.datasets), algorithms=list(self.algorithms), n_trials=self.n_trials,
             n_hparams_from=0, n_hparams=1, steps=self.steps,
@@ -65,19 +64,17 @@ class DemoConfig:
 
 
 def train_stage(config: DemoConfig, sweep_dir: Path, log) -> dict[str, Any]:
-    """Run (or resume) the sweep with DomainBed's scripts when available, else the built-in loop."""
-    from ldr_plugin.domainbed.sweep import run_domainbed_sweep, run_sweep
-
-    root = domainbed_root() if config.engine in ("auto", "domainbed") else None
-    if config.engine == "domainbed" and root is None:
-        raise LdrError("--engine domainbed: DomainBed is not importable (set DOMAINBED_DIR to a clone)")
-    if root is not None:
-        log(f"training with DomainBed's own sweep (DomainBed at {root})")
-        counts = run_domainbed_sweep(config.sweep_config(), sweep_dir, root)
-        return {"engine": "domainbed", "domainbed_root": str(root), **counts}
+    """Run (or resume) the sweep with DomainBed's scripts when available, else the built-in loop
+    (which also saves every checkpoint, so the selected ones can be scored)."""
+    engine = choose_engine(config.engine)
+    if engine == "domainbed":
+        log(f"training with DomainBed's own sweep (DomainBed at {domainbed_root()})")
+        counts = sweep(config.sweep_config(), sweep_dir, engine=engine)
+        return {"engine": "domainbed", "domainbed_root": str(domainbed_root()), **counts}
     why = "--engine builtin" if config.engine == "builtin" else "DomainBed not importable"
     log(f"training with the built-in loop ({why}), saving every checkpoint")
-    return {"engine": "builtin", **run_sweep(config.sweep_config(save_model_every_checkpoint=True), sweep_dir)}
+    return {"engine": "builtin", **sweep(config.sweep_config(save_model_every_checkpoint=True), sweep_dir,
+                                         engine=engine)}
 
 
 def heldout_cells(sweep_dir: Path) -> list:

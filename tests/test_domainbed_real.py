@@ -68,13 +68,13 @@ def test_domainbed_train_runs_latentdr(domainbed_root, tmp_path, dataset, extra)
 
 def test_builtin_loop_reproduces_domainbed_train(domainbed_root, tmp_path):
     """Same arguments, same seeds: the built-in loop writes DomainBed's records, value for value."""
-    from ldr_plugin.domainbed.loop import train
+    from ldr_plugin.domainbed.loop import TrainConfig, train
 
     args = ["--algorithm", "ERM", "--dataset", "CorruptedDigits", "--test_envs", "2", "--steps", "3",
             "--checkpoint_freq", "2", "--seed", "5", "--trial_seed", "1", "--hparams", '{"batch_size": 16}']
     _run(["-m", "domainbed.scripts.train", *args, "--output_dir", str(tmp_path / "host")], domainbed_root)
-    ours = train("ERM", "CorruptedDigits", [2], tmp_path / "ours", steps=3, checkpoint_freq=2, seed=5, trial_seed=1,
-                 hparams={"batch_size": 16})
+    ours = train(TrainConfig("ERM", "CorruptedDigits", [2], tmp_path / "ours", steps=3, checkpoint_freq=2, seed=5, trial_seed=1,
+                 hparams={"batch_size": 16}))
     host, mine = _records(tmp_path / "host"), _records(ours)
     assert len(host) == len(mine) == 2
     for h, m in zip(host, mine):

@@ -78,5 +78,5 @@ def test_selection_file(tmp_path):
     path.write_text('models = ["robustbench:cifar10/Linf/Standard"]\ndatasets = ["cifar10:{data_root}/c"]\n')
     assert load_selection(path, data_root="/d")["datasets"] == ["cifar10:/d/c"]
     path.write_text('models = ["x"]\ndatasets = ["digits"]\nmodel = 1\n')
-    with pytest.raises(Exception, match="unknown field"):
+    with pytest.raises(Exception, match="unknown key .model."):
         load_selection(path)

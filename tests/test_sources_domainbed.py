@@ -21,9 +21,9 @@ from ldr_plugin.sources.base import CheckpointError
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    from ldr_plugin.domainbed.loop import train
+    from ldr_plugin.domainbed.loop import TrainConfig, train
 
-    return train("ERM", "RotatedDigits", [0], tmp_path_factory.mktemp("dbrun") / "run", steps=1, checkpoint_freq=1)
+    return train(TrainConfig("ERM", "RotatedDigits", [0], tmp_path_factory.mktemp("dbrun") / "run", steps=1, checkpoint_freq=1))
 
 
 @pytest.mark.slow
@@ -62,10 +62,10 @@ def test_score_cell_on_a_run_environment(run_dir, tmp_path):
 @pytest.mark.slow
 def test_every_checkpoint_saved_and_loadable_as_the_model_of_its_record(tmp_path):
     """``model_step<k>.pkl`` is the model that logged step k's accuracies (train.py's flag)."""
-    from ldr_plugin.domainbed.loop import train
+    from ldr_plugin.domainbed.loop import TrainConfig, train
 
-    run = train("ERM", "RotatedDigits", [0], tmp_path / "run", steps=3, checkpoint_freq=1,
-                save_model_every_checkpoint=True)
+    run = train(TrainConfig("ERM", "RotatedDigits", [0], tmp_path / "run", steps=3, checkpoint_freq=1,
+                save_model_every_checkpoint=True))
     records = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
     assert [r["step"] for r in records] == [0, 1, 2] and all(r["args"]["save_model_every_checkpoint"] for r in records)
     assert sorted(p.name for p in run.glob("model*.pkl")) == ["model.pkl", "model_step0.pkl", "model_step1.pkl",
@@ -82,7 +82,7 @@ def test_every_checkpoint_saved_and_loadable_as_the_model_of_its_record(tmp_path
     # a step that was not a checkpoint is named, with what would have written it
     with pytest.raises(CheckpointError, match="no model_step7.pkl.*--save_model_every_checkpoint"):
         source.load(str(run / "model_step7.pkl"))
-    assert not any(train("ERM", "RotatedDigits", [0], tmp_path / "plain", steps=2, checkpoint_freq=1).glob("model_step*"))
+    assert not any(train(TrainConfig("ERM", "RotatedDigits", [0], tmp_path / "plain", steps=2, checkpoint_freq=1)).glob("model_step*"))
 
 
 def test_bad_runs(tmp_path):

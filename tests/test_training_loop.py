@@ -13,7 +13,7 @@ from domainbed_fake_dist import make_fake_dist
 from ldr_plugin.cli import main
 from ldr_plugin.domainbed import loaders
 from ldr_plugin.domainbed.hparams_table import seed_hash
-from ldr_plugin.domainbed.loop import train
+from ldr_plugin.domainbed.loop import TrainConfig, train
 from ldr_plugin.errors import LdrError, UnknownNameError
 
 # vars(args) of DomainBed's train.py argparse (b93c22a)
@@ -39,7 +39,7 @@ def _records(run):
 
 
 def test_run_folder_has_domainbed_format(toy, tmp_path):
-    run = train("Toy", "RotatedDigits", [0], tmp_path / "run", steps=5, checkpoint_freq=2, seed=1)
+    run = train(TrainConfig("Toy", "RotatedDigits", [0], tmp_path / "run", steps=5, checkpoint_freq=2, seed=1))
     assert {p.name for p in run.iterdir()} >= {"results.jsonl", "model.pkl", "done", "out.txt", "err.txt"}
     assert (run / "done").read_text() == "done"
     records = _records(run)
@@ -66,7 +66,7 @@ def test_recorded_accuracies_match_brute_force(toy, tmp_path):
     """Re-evaluate the saved model on splits rebuilt independently with numpy: same accuracies."""
     from ldr_plugin.datasets.digits import RotatedDigits
 
-    run = train("Toy", "RotatedDigits", [2], tmp_path / "run", steps=4, checkpoint_freq=100, trial_seed=3)
+    run = train(TrainConfig("Toy", "RotatedDigits", [2], tmp_path / "run", steps=4, checkpoint_freq=100, trial_seed=3))
     last = _records(run)[-1]
     saved = torch.load(run / "model.pkl", weights_only=True)
     model = toy((1, 28, 28), 10, 5, saved["model_hparams"])
@@ -82,7 +82,7 @@ def test_recorded_accuracies_match_brute_force(toy, tmp_path):
 
 
 def test_deterministic_for_fixed_seed(toy, tmp_path):
-    runs = [train("Toy", "CorruptedDigits", [1], tmp_path / f"r{k}", steps=3, checkpoint_freq=1, seed=7) for k in (0, 1)]
+    runs = [train(TrainConfig("Toy", "CorruptedDigits", [1], tmp_path / f"r{k}", steps=3, checkpoint_freq=1, seed=7)) for k in (0, 1)]
     a, b = (_records(r) for r in runs)
     for ra, rb in zip(a, b):
         ra.pop("step_time"), rb.pop("step_time"), ra.pop("args"), rb.pop("args")
@@ -90,7 +90,7 @@ def test_deterministic_for_fixed_seed(toy, tmp_path):
 
 
 def test_random_hparams_seeded_like_domainbed(toy, tmp_path):
-    run = train("Toy", "RotatedDigits", [0], tmp_path / "run", steps=1, hparams_seed=2, trial_seed=1)
+    run = train(TrainConfig("Toy", "RotatedDigits", [0], tmp_path / "run", steps=1, hparams_seed=2, trial_seed=1))
     hp = _records(run)[0]["hparams"]
     seed = seed_hash(2, 1)
     expected_lr = np.random.RandomState(seed_hash(seed, "toy_lr")).uniform(0.01, 0.2)
@@ -107,23 +107,23 @@ def test_unknown_names_fail_before_data_is_loaded(toy, tmp_path, monkeypatch):
 
     monkeypatch.setattr(digits, "load_digit_images", boom)
     with pytest.raises(UnknownNameError, match="did you mean: Toy"):
-        train("Tyo", "RotatedDigits", [0], tmp_path / "x")
+        train(TrainConfig("Tyo", "RotatedDigits", [0], tmp_path / "x"))
     with pytest.raises(UnknownNameError, match="did you mean: RotatedDigits"):
-        train("Toy", "RotatedDigit", [0], tmp_path / "x")
+        train(TrainConfig("Toy", "RotatedDigit", [0], tmp_path / "x"))
     with pytest.raises(LdrError, match="test_envs"):
-        train("Toy", "RotatedDigits", [6], tmp_path / "x")
+        train(TrainConfig("Toy", "RotatedDigits", [6], tmp_path / "x"))
     assert not (tmp_path / "x").exists()
 
 
 def test_batch_larger_than_split_is_an_error_not_a_hang(toy, tmp_path):
     with pytest.raises(LdrError, match="batch_size 500"):
-        train("Toy", "RotatedDigits", [0], tmp_path / "run", steps=2, hparams={"batch_size": 500})
+        train(TrainConfig("Toy", "RotatedDigits", [0], tmp_path / "run", steps=2, hparams={"batch_size": 500}))
 
 
 def test_done_run_is_not_retrained(toy, tmp_path):
-    run = train("Toy", "RotatedDigits", [0], tmp_path / "run", steps=1)
+    run = train(TrainConfig("Toy", "RotatedDigits", [0], tmp_path / "run", steps=1))
     before = (run / "results.jsonl").read_text()
-    train("Toy", "RotatedDigits", [0], run, steps=3)
+    train(TrainConfig("Toy", "RotatedDigits", [0], run, steps=3))
     assert (run / "results.jsonl").read_text() == before
 
 
@@ -152,3 +152,27 @@ def test_cli_train_and_unknown_name(toy, tmp_path, capsys):
     code = main(["train", "--algorithm", "Toyy", "--dataset", "RotatedDigits", "--output_dir", str(tmp_path / "y")])
     assert code == 2 and "did you mean: Toy" in capsys.readouterr().err
     assert main(["train", "--algorithm", "Toy", "--hparams", "[1]", "--output_dir", str(tmp_path / "z")]) == 2
+
+
+def test_cli_train_from_a_toml_config_flags_win(toy, tmp_path, capsys):
+    config = tmp_path / "run.toml"
+    config.write_text('algorithms = "Toy"\ndatasets = ["CorruptedDigits"]\ntest_envs = [2]\nsteps = 5\n'
+                      'checkpoint_freq = 1\ntrial_seed = 3\nhparams = \'{"batch_size": 8}\'\n'
+                      f'output_dir = "{tmp_path / "from_toml"}"\n')
+    assert main(["train", "--config", str(config), "--steps", "2"]) == 0  # the flag wins over the file's 5
+    args = _records(tmp_path / "from_toml")[-1]["args"]
+    assert (args["algorithm"], args["dataset"], args["test_envs"], args["trial_seed"]) == ("Toy", "CorruptedDigits", [2], 3)
+    assert [r["step"] for r in _records(tmp_path / "from_toml")] == [0, 1]
+    direct = train(TrainConfig.from_table({"algorithm": "Toy", "dataset": "CorruptedDigits", "test_envs": [2], "steps": 2,
+                                           "checkpoint_freq": 1, "trial_seed": 3, "hparams": {"batch_size": 8},
+                                           "output_dir": str(tmp_path / "direct")}))
+    ours, theirs = _records(direct), _records(tmp_path / "from_toml")
+    for a, b in zip(ours, theirs):  # the same run, whichever way it was configured
+        for r in (a, b):
+            r.pop("step_time"), r["args"].pop("output_dir")
+        assert a == b
+    config.write_text('algorithms = "Toy"\nstep = 5\n')
+    assert main(["train", "--config", str(config)]) == 2
+    assert "run.toml: unknown key 'step'" in capsys.readouterr().err
+    with pytest.raises(LdrError, match="unknown key 'algoritm'"):
+        TrainConfig.from_table({"algoritm": "Toy", "dataset": "RotatedDigits"}, "run.toml")

@@ -20,7 +20,7 @@ COMMANDS = {
     "ls": ("ldr_plugin.cli.ls_cmd:ls", "List registered algorithms, datasets, launchers, model sources, metrics."),
     "kstar": ("ldr_plugin.cli.kstar_cmd:kstar", "Compute k* metrics of a features file (.npz)."),
     "score": ("ldr_plugin.cli.score_cmd:score", "Score registered models on a dataset with every metric."),
-    "train": ("ldr_plugin.cli.train_cmd:train", "Train a DomainBed-interface algorithm (built-in loop)."),
+    "train": ("ldr_plugin.cli.train_cmd:train_command", "Train a DomainBed-interface algorithm (built-in loop)."),
     "leaderboard": ("ldr_plugin.cli.leaderboard_cmd:leaderboard", "Build leaderboards from result folders."),
     "results": ("ldr_plugin.cli.results_cmd:results", "Check result folders written by many processes."),
     "demo": ("ldr_plugin.cli.demo_cmd:demo", "The main job, end to end, on embedded data."),

@@ -1,31 +1,52 @@
 """``ldr train``: the built-in loop (one run) or, with ``--sweep``, a DomainBed-style sweep.
 
-Option names are DomainBed's (``--test_envs``, ``--hparams_seed`` ...; dashes work too).
-Unknown algorithm or dataset names are rejected with close matches before any data is loaded.
+Option names are DomainBed's (``--test_envs``, ``--hparams_seed`` ...; dashes work too), and the
+same options can come from a TOML file (``--config run.toml``). They fill one
+:class:`~ldr_plugin.domainbed.loop.TrainConfig` (a run) or
+:class:`~ldr_plugin.domainbed.sweep.SweepConfig` (a sweep). Unknown algorithm or dataset names
+are rejected with close matches before any data is loaded.
 """
 
 from __future__ import annotations
 
-import os
+import json
 import re
-from pathlib import Path
+from typing import Any
 
 import click
 
+from ldr_plugin.domainbed.hparams_table import parse_hparams_json
+from ldr_plugin.domainbed.sweep import SweepConfig, sweep
 from ldr_plugin.errors import LdrError
+from ldr_plugin.tomlfile import check_keys, read_toml
+
+RUN_ONLY = ("test_envs", "hparams_seed", "trial_seed", "seed", "checkpoint_freq")
+SWEEP_ONLY = ("n_trials", "n_hparams", "n_hparams_from", "single_test_envs")
 
 
-def _ints(text: str | None, what: str) -> list[int] | None:
-    if text is None:
-        return None
+def _ints(value: str | list[int], what: str) -> list[int]:
+    if not isinstance(value, str):
+        return [int(v) for v in value]
     try:
-        return [int(t) for t in re.split(r"[,\s]+", text.strip()) if t]
+        return [int(t) for t in re.split(r"[,\s]+", value.strip()) if t]
     except ValueError as exc:
-        raise LdrError(f"{what} must be integers separated by commas or spaces, got {text!r}") from exc
+        raise LdrError(f"{what} must be integers separated by commas or spaces, got {value!r}") from exc
 
 
-def _names(values: tuple[str, ...]) -> list[str]:
+def _names(values: str | list[str] | tuple[str, ...]) -> list[str]:
+    values = [values] if isinstance(values, str) else values
     return [n for v in values for n in re.split(r"[,\s]+", v) if n]
+
+
+def _values(ctx: click.Context, options: dict[str, Any]) -> dict[str, Any]:
+    """Every option: from the command line if given there, else from ``--config``, else its default."""
+    config = options.pop("config")
+    if config is not None:
+        table = read_toml(config, "training config")
+        check_keys(table, set(options), config)
+        options.update({k: v for k, v in table.items()
+                        if ctx.get_parameter_source(k) != click.core.ParameterSource.COMMANDLINE})
+    return options
 
 
 @click.command("train")
@@ -56,67 +77,32 @@ def _names(values: tuple[str, ...]) -> list[str]:
 @click.option("--launcher", type=click.Choice(["inline", "local", "slurm"]), default=None,
               help="Sweep, built-in engine: inline (one job after another, the default), local (--workers jobs "
                    "at once on this machine, one CPU thread each; submitit) or slurm (a job array; LDR_SLURM_*).")
+@click.option("--config", type=click.Path(dir_okay=False, exists=True), default=None,
+              help="A TOML file of these options (names with underscores); flags given on the command line win.")
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Sweep, built-in engine: jobs at once for --launcher local (implies it; default: "
                    "LDR_LOCAL_WORKERS, else the number of CPUs).")
-def train(algorithms, datasets, test_envs, output_dir, hparams, hparams_seed, trial_seed, seed, steps,
-          checkpoint_freq, holdout_fraction, data_dir, sweep, n_trials, n_hparams, n_hparams_from,
-          single_test_envs, engine, save_model_every_checkpoint, launcher, workers):
+def train_command(**options: Any) -> None:
     """Train a DomainBed-interface algorithm on a dataset with the built-in loop (or sweep)."""
-    from ldr_plugin.domainbed.host import resolve_algorithm, resolve_dataset
-    from ldr_plugin.domainbed.hparams_table import parse_hparams_json
-
-    algorithm_names, dataset_names = _names(algorithms), _names(datasets)
-    for name in algorithm_names:
-        resolve_algorithm(name)
-    for name in dataset_names:
-        resolve_dataset(name)
-    overrides = parse_hparams_json(hparams)
-    if sweep:
-        _sweep(algorithm_names, dataset_names, output_dir, hparams, steps, holdout_fraction, data_dir,
-               n_trials, n_hparams, n_hparams_from, single_test_envs, engine, save_model_every_checkpoint,
-               launcher, workers)
+    values = _values(click.get_current_context(), options)
+    algorithms, datasets = _names(values.pop("algorithms")), _names(values.pop("datasets"))
+    hparams = parse_hparams_json(values.pop("hparams"))
+    is_sweep, engine, launcher, workers = (values.pop(k) for k in ("sweep", "engine", "launcher", "workers"))
+    run_only, sweep_only = {k: values.pop(k) for k in RUN_ONLY}, {k: values.pop(k) for k in SWEEP_ONLY}
+    output_dir, data_dir = values.pop("output_dir"), values.pop("data_dir")
+    if is_sweep:
+        config = SweepConfig(datasets, algorithms, hparams=json.dumps(hparams) if hparams else None,
+                             data_dir=data_dir or "./", **sweep_only, **values)
+        counts = sweep(config, output_dir, engine=engine, launcher=launcher, workers=workers)
+        click.echo(f"sweep {output_dir}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
         return
     if launcher is not None or workers is not None:
         raise LdrError("--launcher / --workers run the jobs of a sweep; pass --sweep (one run is one process)")
-    if len(algorithm_names) != 1 or len(dataset_names) != 1:
+    if len(algorithms) != 1 or len(datasets) != 1:
         raise LdrError("one --algorithm and one --dataset per run; pass --sweep to train several")
-    from ldr_plugin.domainbed.loop import train as train_run
+    from ldr_plugin.domainbed.loop import TrainConfig, train  # torch: only when this process trains
 
-    run = train_run(algorithm_names[0], dataset_names[0], _ints(test_envs, "--test_envs"), output_dir,
-                    hparams=overrides or None, hparams_seed=hparams_seed, trial_seed=trial_seed, seed=seed,
-                    steps=steps, checkpoint_freq=checkpoint_freq, holdout_fraction=holdout_fraction,
-                    data_dir=data_dir, save_model_every_checkpoint=save_model_every_checkpoint)
-    click.echo(f"run folder: {run}")
-
-
-def _sweep(algorithms, datasets, output_dir, hparams, steps, holdout_fraction, data_dir, n_trials, n_hparams,
-           n_hparams_from, single_test_envs, engine, save_model_every_checkpoint, launcher, workers):
-    from ldr_plugin.domainbed.host import import_domainbed
-    from ldr_plugin.domainbed.sweep import SweepConfig, run_domainbed_sweep, run_sweep
-
-    config = SweepConfig(datasets=datasets, algorithms=algorithms, n_trials=n_trials, n_hparams_from=n_hparams_from,
-                         n_hparams=n_hparams, steps=steps, hparams=hparams, holdout_fraction=holdout_fraction,
-                         single_test_envs=single_test_envs, data_dir=data_dir or "./",
-                         save_model_every_checkpoint=save_model_every_checkpoint)
-    if workers is not None and launcher in (None, "local"):
-        launcher = "local"
-    elif workers is not None:
-        raise LdrError(f"--workers is the number of local workers; it does not apply to --launcher {launcher}")
-    if (save_model_every_checkpoint or launcher is not None) and engine == "auto":
-        engine = "builtin"  # DomainBed's sweep cannot forward the flag; its runs are the same either way
-    if launcher is not None and engine == "domainbed":
-        raise LdrError("--launcher / --workers are the built-in engine's; DomainBed's sweep runs its jobs "
-                       "through its --command_launcher (ours: slurm, submitit_local; see docs/scale-out.md)")
-    host = import_domainbed("domainbed") if engine != "builtin" else None
-    if engine == "domainbed" and host is None:
-        raise LdrError("--engine domainbed: DomainBed is not importable (set DOMAINBED_DIR to a clone)")
-    if host is not None:
-        root = Path(os.environ.get("DOMAINBED_DIR") or Path(host.__file__).resolve().parents[1])
-        counts = run_domainbed_sweep(config, Path(output_dir).resolve(), root)
-    else:
-        from ldr_plugin.launchers.resources import Resources
-
-        resources = Resources.from_env(local_workers=workers) if launcher not in (None, "inline") else None
-        counts = run_sweep(config, output_dir, launcher=launcher or "inline", resources=resources)
-    click.echo(f"sweep {output_dir}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    run_only["test_envs"] = _ints(run_only["test_envs"], "--test_envs")
+    config = TrainConfig(algorithms[0], datasets[0], output_dir=output_dir, hparams=hparams or None,
+                         data_dir=data_dir, **run_only, **values)
+    click.echo(f"run folder: {train(config)}")

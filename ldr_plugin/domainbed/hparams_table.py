@@ -24,6 +24,9 @@ from typing import Any
 
 import numpy as np
 
+from ldr_plugin.domainbed.host import hparams_function, import_domainbed
+from ldr_plugin.errors import LdrError
+
 HparamTable = dict[str, tuple[Any, Any]]
 BaseFn = Callable[[str, str, int], HparamTable]
 
@@ -105,12 +108,25 @@ def choose_hparams(table_for_seed: Callable[[int], HparamTable], hparams_seed: i
     return {name: random for name, (_, random) in table_for_seed(seed_hash(hparams_seed, trial_seed)).items()}
 
 
+def run_hparams(algorithm: str, dataset: str, dataset_cls: type, hparams_seed: int, trial_seed: int) -> dict:
+    """The hyperparameters DomainBed's ``train.py`` would use (plugin declarations included)."""
+    host = import_domainbed("domainbed.hparams_registry")
+    base_fn = None
+    if host is not None:  # DomainBed's own table (unwrapped, if the hook wrapped it)
+        base_fn = getattr(host._hparams, "__wrapped__", host._hparams)
+    algorithm_fn = hparams_function(algorithm)
+
+    def table(seed: int) -> HparamTable:
+        return hparams_table(algorithm, dataset, seed, base_fn=base_fn, dataset_cls=dataset_cls,
+                             algorithm_fn=algorithm_fn)
+
+    return choose_hparams(table, hparams_seed, trial_seed)
+
+
 def parse_hparams_json(text: str | None) -> dict[str, Any]:
     """The ``--hparams`` JSON override (``None`` or empty -> ``{}``)."""
     if not text:
         return {}
-    from ldr_plugin.errors import LdrError
-
     try:
         value = json.loads(text)
     except json.JSONDecodeError as exc:

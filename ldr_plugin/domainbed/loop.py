@@ -6,9 +6,10 @@ training domains' in-splits, evaluation of every domain's in/out split every ``c
 steps and at the last step), and writes the same files: ``results.jsonl`` (one record per
 checkpoint with DomainBed's keys), ``model.pkl``, ``out.txt`` / ``err.txt`` and ``done``. So
 DomainBed's ``collect_results`` and this project's leaderboard read its runs like DomainBed's.
+A run is one :class:`TrainConfig` (train.py's arguments), filled from flags or a TOML file.
 
->>> from ldr_plugin.domainbed.loop import train
->>> run = train("ERM", "RotatedDigits", [0], "/tmp/ldr-run", steps=3)  # doctest: +SKIP
+>>> from ldr_plugin.domainbed.loop import TrainConfig, train
+>>> run = train(TrainConfig("ERM", "RotatedDigits", [0], "/tmp/ldr-run", steps=3))  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -18,38 +19,68 @@ import json
 import random
 import sys
 import time
-from collections.abc import Sequence
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
+from tqdm.auto import tqdm
 
 from ldr_plugin.domainbed import loaders
 from ldr_plugin.domainbed.console import environment_lines, print_row, tee_output
-from ldr_plugin.domainbed.host import hparams_function, import_domainbed, resolve_algorithm, resolve_dataset
-from ldr_plugin.domainbed.hparams_table import choose_hparams, hparams_table, python_scalar, seed_hash
+from ldr_plugin.domainbed.host import resolve_algorithm, resolve_dataset
+from ldr_plugin.domainbed.hparams_table import python_scalar, run_hparams, seed_hash
 from ldr_plugin.errors import LdrError
 from ldr_plugin.results.atomic import atomic_write_text, atomic_write_with
+from ldr_plugin.tomlfile import dataclass_from_table
 
 
-def resolve_hparams(algorithm: str, dataset: str, dataset_cls: type, hparams_seed: int, trial_seed: int) -> dict:
-    """The hyperparameters DomainBed's ``train.py`` would use (plugin declarations included)."""
-    host = import_domainbed("domainbed.hparams_registry")
-    base_fn = None
-    if host is not None:  # DomainBed's own table (unwrapped, if the hook wrapped it)
-        base_fn = getattr(host._hparams, "__wrapped__", host._hparams)
-    algorithm_fn = hparams_function(algorithm)
+@dataclass
+class TrainConfig:
+    """One run: the arguments of DomainBed's ``train.py`` (same names, same defaults).
 
-    def table(seed: int):
-        return hparams_table(
-            algorithm, dataset, seed, base_fn=base_fn, dataset_cls=dataset_cls, algorithm_fn=algorithm_fn
-        )
+    ``algorithm`` / ``dataset`` are names (or classes); ``hparams`` are overrides of the
+    hyperparameters the seeds choose (train.py's ``--hparams`` JSON). With
+    ``save_model_every_checkpoint`` the run also writes ``model_step<step>.pkl`` at every
+    checkpoint, so the checkpoint a selection method picks can be scored.
+    """
 
-    return choose_hparams(table, hparams_seed, trial_seed)
+    algorithm: str | type
+    dataset: str | type
+    test_envs: list[int] = field(default_factory=lambda: [0])
+    output_dir: str | Path = "train_output"
+    hparams: dict[str, Any] | None = None
+    hparams_seed: int = 0
+    trial_seed: int = 0
+    seed: int = 0
+    steps: int | None = None
+    checkpoint_freq: int | None = None
+    holdout_fraction: float = 0.2
+    data_dir: str | None = None
+    save_model_every_checkpoint: bool = False
+
+    @classmethod
+    def from_table(cls, table: dict[str, Any], where: str = "<train config>") -> TrainConfig:
+        """A config from a TOML table (unknown keys are errors naming ``where`` and the key)."""
+        return dataclass_from_table(cls, table, where)
+
+    def run_args(self, algorithm: str, dataset: str) -> dict[str, Any]:
+        """Exactly the keys of train.py's argparse namespace (``vars(args)``), as records hold them."""
+        return {
+            "algorithm": algorithm, "checkpoint_freq": self.checkpoint_freq, "data_dir": self.data_dir,
+            "dataset": dataset, "holdout_fraction": self.holdout_fraction,
+            "hparams": json.dumps(self.hparams) if self.hparams else None, "hparams_seed": self.hparams_seed,
+            "output_dir": str(Path(self.output_dir)), "save_model_every_checkpoint": bool(self.save_model_every_checkpoint),
+            "seed": self.seed, "skip_model_save": False, "steps": self.steps, "task": "domain_generalization",
+            "test_envs": list(self.test_envs), "trial_seed": self.trial_seed, "uda_holdout_fraction": 0,
+        }
 
 
-def _check_test_envs(test_envs: Sequence[int], n_envs: int, dataset: str) -> list[int]:
+TRAIN_FIELDS = tuple(f.name for f in fields(TrainConfig))
+
+
+def _check_test_envs(test_envs, n_envs: int, dataset: str) -> list[int]:
     envs = [int(e) for e in test_envs]
     bad = [e for e in envs if not 0 <= e < n_envs]
     if bad or len(set(envs)) != len(envs) or len(envs) >= n_envs:
@@ -72,56 +103,27 @@ def _splits(dataset, test_envs, holdout_fraction, trial_seed, class_balanced):
     return in_splits, out_splits
 
 
-def _run_args(algorithm, dataset, test_envs, output_dir, hparams, hparams_seed, trial_seed, seed, steps,
-              checkpoint_freq, holdout_fraction, data_dir, save_model_every_checkpoint) -> dict[str, Any]:
-    # exactly the keys of train.py's argparse namespace (vars(args))
-    return {
-        "algorithm": algorithm, "checkpoint_freq": checkpoint_freq, "data_dir": data_dir, "dataset": dataset,
-        "holdout_fraction": holdout_fraction, "hparams": json.dumps(hparams) if hparams else None,
-        "hparams_seed": hparams_seed, "output_dir": str(output_dir), "save_model_every_checkpoint": bool(save_model_every_checkpoint),
-        "seed": seed, "skip_model_save": False, "steps": steps, "task": "domain_generalization",
-        "test_envs": list(test_envs), "trial_seed": trial_seed, "uda_holdout_fraction": 0,
-    }
-
-
-def train(
-    algorithm: str | type,
-    dataset: str | type,
-    test_envs: Sequence[int],
-    output_dir: str | Path,
-    *,
-    hparams: dict[str, Any] | None = None,
-    hparams_seed: int = 0,
-    trial_seed: int = 0,
-    seed: int = 0,
-    steps: int | None = None,
-    checkpoint_freq: int | None = None,
-    holdout_fraction: float = 0.2,
-    data_dir: str | None = None,
-    save_model_every_checkpoint: bool = False,
-) -> Path:
-    """Train ``algorithm`` on ``dataset`` holding out ``test_envs``; return the run folder.
+def train(config: TrainConfig) -> Path:
+    """Train ``config.algorithm`` on ``config.dataset`` holding out ``config.test_envs``; return the run folder.
 
     Names are resolved (unknown ones rejected with close matches) before any data is loaded. A
     folder that already has ``done`` is returned as it is; an unfinished one is started afresh.
-    ``save_model_every_checkpoint`` also writes ``model_step<step>.pkl`` at every checkpoint
-    (DomainBed's flag of that name), so the checkpoint a selection method picks can be scored.
     """
-    algorithm_cls, dataset_cls = resolve_algorithm(algorithm), resolve_dataset(dataset)
-    algorithm_name = algorithm if isinstance(algorithm, str) else algorithm_cls.__name__
-    dataset_name = dataset if isinstance(dataset, str) else dataset_cls.__name__
-    test_envs = _check_test_envs(test_envs, len(dataset_cls.ENVIRONMENTS), dataset_name)
-    if not 0.0 < holdout_fraction < 1.0:
-        raise LdrError(f"holdout_fraction must be in (0, 1), got {holdout_fraction}")
-    out = Path(output_dir)
+    algorithm_cls, dataset_cls = resolve_algorithm(config.algorithm), resolve_dataset(config.dataset)
+    algorithm_name = config.algorithm if isinstance(config.algorithm, str) else algorithm_cls.__name__
+    dataset_name = config.dataset if isinstance(config.dataset, str) else dataset_cls.__name__
+    test_envs = _check_test_envs(config.test_envs, len(dataset_cls.ENVIRONMENTS), dataset_name)
+    if not 0.0 < config.holdout_fraction < 1.0:
+        raise LdrError(f"holdout_fraction must be in (0, 1), got {config.holdout_fraction}")
+    out = Path(config.output_dir)
     if (out / "done").exists():
         return out
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.jsonl").unlink(missing_ok=True)
-    args = _run_args(algorithm_name, dataset_name, test_envs, out, hparams, hparams_seed, trial_seed, seed,
-                     steps, checkpoint_freq, holdout_fraction, data_dir, save_model_every_checkpoint)
+    args = config.run_args(algorithm_name, dataset_name)
+    args["test_envs"] = test_envs
     with tee_output(out / "out.txt", out / "err.txt"):
-        _train(algorithm_cls, dataset_cls, args, hparams or {}, out)
+        _train(algorithm_cls, dataset_cls, args, config.hparams or {}, out)
     return out
 
 
@@ -131,7 +133,7 @@ def _train(algorithm_cls: type, dataset_cls: type, args: dict, overrides: dict, 
     print("Args:")
     for k, v in sorted(args.items()):
         print(f"\t{k}: {v}")
-    hparams = resolve_hparams(args["algorithm"], args["dataset"], dataset_cls, args["hparams_seed"], args["trial_seed"])
+    hparams = run_hparams(args["algorithm"], args["dataset"], dataset_cls, args["hparams_seed"], args["trial_seed"])
     hparams.update({k: python_scalar(v) for k, v in overrides.items()})
     print("HParams:")
     for k, v in sorted(hparams.items()):
@@ -176,8 +178,6 @@ def _train(algorithm_cls: type, dataset_cls: type, args: dict, overrides: dict, 
 
 def _run_steps(model, train_iters, evals, device, n_steps, checkpoint_freq, steps_per_epoch, hparams, args, out,
                save_checkpoint):
-    from tqdm.auto import tqdm
-
     checkpoint_vals: dict[str, list] = collections.defaultdict(list)
     last_keys = None
     for step in tqdm(range(n_steps), desc=f"{args['algorithm']} {args['dataset']} {args['test_envs']}",

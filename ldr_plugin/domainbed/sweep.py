@@ -6,13 +6,17 @@ singles only with ``single_test_envs``. Each job's arguments, and so its folder 
 the JSON of its arguments) and its ``seed``, are exactly DomainBed's, so a folder written here is
 the folder DomainBed's sweep would write and ``collect_results`` reads both.
 
-:func:`run_sweep` trains the jobs without ``done`` one after another with the built-in loop.
-:func:`domainbed_sweep_command` builds the equivalent ``python -m domainbed.scripts.sweep launch``
-command, used instead when DomainBed is importable (run from the DomainBed root).
+:func:`sweep` picks the engine: DomainBed's own ``python -m domainbed.scripts.sweep launch`` when
+DomainBed is importable (:func:`run_domainbed_sweep`, from the DomainBed root), else the built-in
+one (:func:`run_sweep`), which trains the jobs without ``done`` with the built-in loop, inline or
+through a launcher.
+
+>>> sweep(SweepConfig(["RotatedDigits"], ["ERM", "LatentDR"], n_hparams=1), "sweeps/rd")  # doctest: +SKIP
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
@@ -23,9 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ldr_plugin.domainbed.host import resolve_algorithm, resolve_dataset
+from ldr_plugin.domainbed.host import domainbed_root, import_domainbed, resolve_algorithm, resolve_dataset
 from ldr_plugin.domainbed.hparams_table import parse_hparams_json, seed_hash
 from ldr_plugin.errors import LdrError
+from ldr_plugin.launchers.launch import LAUNCHERS, launch
+from ldr_plugin.launchers.resources import Resources
+from ldr_plugin.tomlfile import dataclass_from_table
+
+ENGINES = ("auto", "builtin", "domainbed")
 
 
 def all_test_env_combinations(n: int) -> Iterator[list[int]]:
@@ -56,6 +65,11 @@ class SweepConfig:
     # not one of sweep.py's arguments and not part of a job's arguments (so not of its folder name):
     # train.py's --save_model_every_checkpoint, which DomainBed's sweep has no way to forward
     save_model_every_checkpoint: bool = False
+
+    @classmethod
+    def from_table(cls, table: dict[str, Any], where: str = "<sweep config>") -> SweepConfig:
+        """A config from a TOML table (unknown keys are errors naming ``where`` and the key)."""
+        return dataclass_from_table(cls, table, where)
 
 
 def make_args_list(config: SweepConfig) -> list[dict[str, Any]]:
@@ -92,17 +106,16 @@ def train_job(job: tuple[dict[str, Any], Path], overrides: dict | None = None, s
               threads: int | None = None) -> str:
     """Train one sweep job ``(args, run folder)``; returns the folder. ``threads`` sets torch's CPU
     thread count first (the parallel sweep's one thread per job, see :func:`run_sweep`)."""
-    from ldr_plugin.domainbed.loop import train
+    import torch  # torch and the loop: only in the process that trains (not the one launching DomainBed)
+
+    from ldr_plugin.domainbed.loop import TrainConfig, train
 
     args, path = job
     if threads is not None:
-        import torch
-
         torch.set_num_threads(threads)
-    train(args["algorithm"], args["dataset"], args["test_envs"], path, hparams=overrides or None,
-          hparams_seed=args["hparams_seed"], trial_seed=args["trial_seed"], seed=args["seed"],
-          steps=args.get("steps"), holdout_fraction=args["holdout_fraction"], data_dir=args["data_dir"],
-          save_model_every_checkpoint=save_every)
+    same = ("algorithm", "dataset", "test_envs", "hparams_seed", "trial_seed", "seed", "holdout_fraction", "data_dir")
+    train(TrainConfig(**{k: args[k] for k in same}, output_dir=path, hparams=overrides or None,
+                      steps=args.get("steps"), save_model_every_checkpoint=save_every))
     return str(path)
 
 
@@ -126,11 +139,6 @@ def run_sweep(config: SweepConfig, sweep_dir: str | Path, launcher: str = "inlin
     if any failed, :class:`LdrError` lists them at the end (DomainBed's local launcher would
     ignore them).
     """
-    import functools
-
-    from ldr_plugin.launchers.launch import LAUNCHERS, launch
-    from ldr_plugin.launchers.resources import Resources
-
     if launcher not in LAUNCHERS:
         raise LdrError(f"unknown launcher '{launcher}'; expected one of {', '.join(LAUNCHERS)}")
     for name in config.algorithms:
@@ -196,3 +204,43 @@ def run_domainbed_sweep(config: SweepConfig, sweep_dir: str | Path, domainbed_ro
         raise LdrError(f"DomainBed sweep in {sweep_dir}: {done} of {len(jobs)} jobs done "
                        f"(exit code {proc.returncode}); see each job's err.txt")
     return {"jobs": len(jobs), "done": done}
+
+
+def choose_engine(engine: str = "auto", *, needs_builtin: bool = False) -> str:
+    """``"domainbed"`` (DomainBed's own sweep) or ``"builtin"`` for ``engine`` auto | builtin | domainbed.
+
+    ``auto`` is DomainBed's sweep when DomainBed is importable, unless ``needs_builtin`` (a
+    feature DomainBed's sweep cannot do: saving every checkpoint, our launchers).
+    """
+    if engine not in ENGINES:
+        raise LdrError(f"unknown engine '{engine}'; expected one of {', '.join(ENGINES)}")
+    if engine == "builtin" or (engine == "auto" and needs_builtin):
+        return "builtin"
+    if import_domainbed("domainbed") is not None:
+        return "domainbed"
+    if engine == "domainbed":
+        raise LdrError("--engine domainbed: DomainBed is not importable (set DOMAINBED_DIR to a clone)")
+    return "builtin"
+
+
+def sweep(config: SweepConfig, sweep_dir: str | Path, *, engine: str = "auto", launcher: str | None = None,
+          workers: int | None = None) -> dict[str, int]:
+    """Run (or resume) a sweep with the engine :func:`choose_engine` picks; return counts by outcome.
+
+    ``launcher`` / ``workers`` run the built-in engine's jobs (``workers`` implies ``local``);
+    DomainBed's sweep runs its jobs through its own ``--command_launcher``.
+    """
+    if workers is not None and launcher in (None, "local"):
+        launcher = "local"
+    elif workers is not None:
+        raise LdrError(f"--workers is the number of local workers; it does not apply to --launcher {launcher}")
+    if launcher is not None and engine == "domainbed":
+        raise LdrError("--launcher / --workers are the built-in engine's; DomainBed's sweep runs its jobs "
+                       "through its --command_launcher (ours: slurm, submitit_local; see docs/scale-out.md)")
+    for name in config.algorithms:  # unknown names: rejected with close matches before any job starts
+        resolve_algorithm(name)
+    chosen = choose_engine(engine, needs_builtin=config.save_model_every_checkpoint or launcher is not None)
+    if chosen == "domainbed":
+        return run_domainbed_sweep(config, Path(sweep_dir).resolve(), domainbed_root())
+    resources = Resources.from_env(local_workers=workers) if launcher not in (None, "inline") else None
+    return run_sweep(config, sweep_dir, launcher=launcher or "inline", resources=resources)

@@ -27,11 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from ldr_plugin.errors import LdrError
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
+from ldr_plugin.tomlfile import check_keys, read_toml
 
 KINDS = ("domainbed", "cross_model", "published_domainbed", "published_robustbench", "published_openclip")
 SELECTION_METHODS = ("iid", "loo", "oracle")
@@ -101,10 +97,7 @@ def parse_spec(data: dict[str, Any], path: str = "<spec>") -> LeaderboardSpec:
     table = data.get("leaderboard")
     if not isinstance(table, dict):
         raise LdrError(f"{path}: missing [leaderboard] table")
-    known = {f.name for f in fields(LeaderboardSpec)} - {"path"}
-    for key in table:
-        if key not in known:
-            raise LdrError(f"{path}: unknown key 'leaderboard.{key}'; known keys: {sorted(known)}")
+    check_keys(table, {f.name for f in fields(LeaderboardSpec)} - {"path"}, path, prefix="leaderboard.")
     for key in ("id", "title", "kind"):
         if not isinstance(table.get(key), str) or not table[key]:
             raise LdrError(f"{path}: 'leaderboard.{key}' must be a non-empty string")
@@ -129,11 +122,4 @@ def parse_spec(data: dict[str, Any], path: str = "<spec>") -> LeaderboardSpec:
 
 def load_spec(path: str | os.PathLike) -> LeaderboardSpec:
     """Read and validate one TOML spec file."""
-    path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text())
-    except OSError as exc:
-        raise LdrError(f"{path}: cannot read leaderboard spec ({exc.strerror or exc})") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise LdrError(f"{path}: not valid TOML ({exc})") from exc
-    return parse_spec(data, str(path))
+    return parse_spec(read_toml(path, "leaderboard spec"), str(path))

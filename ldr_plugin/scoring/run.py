@@ -18,6 +18,7 @@ from ldr_plugin.errors import DatasetError, LdrError
 from ldr_plugin.scoring.cells import Cell, score_cell
 from ldr_plugin.sources import check_identifier, get_source, parse_model_id
 from ldr_plugin.sources.base import CheckpointError, missing_files_message
+from ldr_plugin.tomlfile import check_keys, read_toml
 
 LAUNCHER_FUNCTION = "ldr_plugin.launchers.scoring:run_cells"
 
@@ -145,20 +146,9 @@ def score(config: ScoreConfig) -> list[CellOutcome]:
 def load_selection(path: str | Path, *, data_root: str | None = None) -> dict[str, Any]:
     """A selection TOML (``models``, ``datasets`` and optional ``layers``, ``split``, ``n_per_class``,
     ``seed``); ``{data_root}`` in dataset specs is replaced by ``data_root`` or ``$LDR_DATA_ROOT``."""
-    try:
-        import tomllib
-    except ModuleNotFoundError:  # Python 3.10
-        import tomli as tomllib  # type: ignore[no-redef]
-
-    path = Path(path)
-    try:
-        table = tomllib.loads(path.read_text())
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise LdrError(f"selection {path}: cannot read ({exc})") from exc
-    allowed = {"name", "description", "models", "datasets", "layers", "split", "n_per_class", "seed"}
-    unknown = set(table) - allowed
-    if unknown:
-        raise LdrError(f"selection {path}: unknown field(s) {sorted(unknown)}; allowed: {sorted(allowed)}")
+    table = read_toml(path, "selection")
+    check_keys(table, {"name", "description", "models", "datasets", "layers", "split", "n_per_class", "seed"},
+               f"selection {path}")
     for key in ("models", "datasets"):
         if not isinstance(table.get(key), list) or not all(isinstance(x, str) for x in table[key]):
             raise LdrError(f"selection {path}: field '{key}' should be a list of strings")
