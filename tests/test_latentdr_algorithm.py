@@ -13,8 +13,8 @@ from ldr_plugin.domainbed import algorithm as A
 from ldr_plugin.domainbed.hparams import latentdr_hparams
 from ldr_plugin.domainbed.hparams_table import seed_hash
 from ldr_plugin.domainbed.twins import ERM
+from ldr_plugin.domainbed.variants import VARIANTS
 from ldr_plugin.errors import LdrError
-from ldr_plugin.latentdr.config import VARIANTS
 
 BASE = {"lr": 1e-3, "weight_decay": 0.0, "nonlinear_classifier": False, "mlp_width": 32, "mlp_depth": 3,
         "mlp_dropout": 0.0}
@@ -70,9 +70,9 @@ def test_variants_construct_update_predict(name, shape):
     algo, logs, _ = _train(cls, shape, {**BASE, **{k: v[0] for k, v in latentdr_hparams(name, "X", 0).items()}})
     assert all(type(v) is float for log in logs for v in log.values())
     assert {"loss", "loss_clean", "skipped_step"} <= logs[-1].keys()
-    if VARIANTS[name].get("use_degradation", True):
+    if VARIANTS[name].options.get("use_degradation", True):
         assert {"loss_degraded", "attention_entropy", "mean_beta", "acc_degraded"} <= logs[-1].keys()
-    if VARIANTS[name].get("use_restoration", True):
+    if VARIANTS[name].options.get("use_restoration", True):
         assert {"loss_restored", "acc_restored"} <= logs[-1].keys()
     assert algo.predict(torch.randn(2, *shape)).shape == (2, 3)
 
@@ -191,3 +191,44 @@ def test_mixup_twin_updates():
     np.random.seed(0)
     _, logs, _ = _train(Mixup, (10,), {**BASE, "mixup_alpha": 0.2})
     assert all(type(v["loss"]) is float and math.isfinite(v["loss"]) for v in logs)
+
+
+def test_pyproject_declares_exactly_the_variant_table():
+    """Entry points cannot be generated: pyproject lists each name, and must list exactly VARIANTS."""
+    from pathlib import Path
+
+    from ldr_plugin.plugins import plugin_group
+    from ldr_plugin.tomlfile import read_toml
+
+    groups = read_toml(Path(__file__).resolve().parents[1] / "pyproject.toml")["project"]["entry-points"]
+    assert groups["domainbed.algorithms"] == {n: f"ldr_plugin.domainbed.algorithm:{n}" for n in VARIANTS}
+    assert groups["domainbed.hparams"] == {n: "ldr_plugin.domainbed.hparams:latentdr_hparams" for n in VARIANTS}
+    ours = {n for n, e in plugin_group("algorithms").entries().items() if e.distribution == "ldr-plugin"}
+    assert ours == set(VARIANTS)  # the installed metadata too (re-install after editing pyproject)
+
+
+@pytest.mark.domainbed
+def test_registered_classes_are_domainbed_algorithms():
+    from domainbed import algorithms
+
+    for name in VARIANTS:
+        cls = algorithms.get_algorithm_class(name)  # through the registration seam, as train.py does
+        assert cls is getattr(A, name) and issubclass(cls, algorithms.ERM) and issubclass(cls, algorithms.Algorithm)
+        assert cls.__name__ == name and (name == "LatentDR" or issubclass(cls, A.LatentDR))
+
+
+def test_host_free_classes_build_on_the_erm_twin():
+    """Without DomainBed (a fresh interpreter, no DOMAINBED_DIR) the classes import and train on the twin."""
+    import os
+    import subprocess
+    import sys
+
+    code = ("import torch\nfrom ldr_plugin.domainbed import algorithm as A, twins\n"
+            "import importlib.util as u; assert u.find_spec('domainbed') is None\n"
+            "assert issubclass(A.LatentDRNoise, A.LatentDR) and issubclass(A.LatentDR, twins.ERM)\n"
+            "a = A.LatentDRNoise((10,), 3, 2, {})\n"
+            "log = a.update([(torch.randn(4, 10), torch.randint(0, 3, (4,))) for _ in range(2)])\n"
+            "print(type(log['loss']).__name__, log['skipped_step'], a.config.mode)")
+    env = {k: v for k, v in os.environ.items() if k not in ("DOMAINBED_DIR", "PYTHONPATH")}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "float 0.0 noise"

@@ -1,21 +1,34 @@
-"""LatentDR as a DomainBed algorithm (constructor, ``update``, ``predict``) plus its ablation variants.
+"""LatentDR as a DomainBed algorithm (constructor, ``update``, ``predict``), one class per variant.
 
-The featurizer/classifier are DomainBed's own (``domainbed.networks``) when importable, else the
-host-free twins; the choice is made lazily in the constructor. The LatentDR parts are built with
-torch's global RNG forked, and draw their randomness from their own generator, so with
-lambda_D = lambda_R = 0 the parameters, the global RNG and hence the data order are exactly ERM's.
+``LatentDR`` and its variants (:data:`~ldr_plugin.domainbed.variants.VARIANTS`) are generated on
+first access (this module's ``__getattr__``, which entry points go through) on top of ERM chosen
+then: DomainBed's own ``ERM`` when DomainBed is importable, so they are
+``domainbed.algorithms.Algorithm`` subclasses like any other, else the host-free twin
+(``LDR_BUILTIN_NETWORKS=1`` forces the twins). Importing this module never imports DomainBed.
+The LatentDR parts are built with torch's global RNG forked, and draw their randomness from
+their own generator, so with lambda_D = lambda_R = 0 the parameters, the global RNG and hence the
+data order are exactly ERM's.
+
+>>> from ldr_plugin.domainbed import algorithm
+>>> algorithm.LatentDRNoise.__mro__[1].__name__
+'LatentDR'
 """
 
 from __future__ import annotations
 
+import functools
 import math
+import os
 from typing import Any
 
 import torch
 from torch import nn
 
-from ldr_plugin.domainbed.twins import ERM
-from ldr_plugin.latentdr.config import LatentDRConfig, variant_overrides
+from ldr_plugin.domainbed import twins
+from ldr_plugin.domainbed.host import import_domainbed
+from ldr_plugin.domainbed.networks import host_networks, with_network_defaults
+from ldr_plugin.domainbed.variants import VARIANTS, variant_overrides
+from ldr_plugin.latentdr.config import LatentDRConfig
 from ldr_plugin.latentdr.module import LatentDR as LatentDRModule
 
 
@@ -24,19 +37,19 @@ def _last_avgpool(module: nn.Module) -> nn.Module | None:
     return pools[-1] if pools else None
 
 
-class LatentDR(ERM):
-    """ERM plus latent degradation (soft labels) and cross-attention restoration on a shared classifier."""
+class LatentDRMixin:
+    """The LatentDR part of the generated classes; ``super()`` is the ERM :func:`erm_base` chose."""
 
     def __init__(self, input_shape: tuple[int, ...], num_classes: int, num_domains: int,
                  hparams: dict[str, Any]) -> None:
-        super().__init__(input_shape, num_classes, num_domains, hparams)
+        # DomainBed's ERM reads these keys without defaults; the twin has the same defaults
+        super().__init__(input_shape, num_classes, num_domains,
+                         {"lr": 1e-3, "weight_decay": 0.0, **with_network_defaults(hparams)})
         options = {**LatentDRConfig.from_hparams(hparams).__dict__, **variant_overrides(type(self).__name__)}
         self.config = LatentDRConfig(**options)
         nonlinear = self.hparams.get("nonlinear_classifier", False)
         n_out = self.featurizer.n_outputs
         with torch.random.fork_rng(devices=[]):  # leaves the global RNG as ERM leaves it
-            from ldr_plugin.domainbed.networks import host_networks
-
             nets = host_networks()
             self.latentdr = LatentDRModule(
                 n_out, num_classes, self.config,
@@ -76,14 +89,30 @@ class LatentDR(ERM):
         return result
 
 
-def _variant(name: str, doc: str) -> type:
-    return type(name, (LatentDR,), {"__doc__": doc, "__module__": __name__})
+
+def erm_base() -> type:
+    """DomainBed's ``ERM`` when DomainBed is importable (and ``LDR_BUILTIN_NETWORKS`` is not ``1``),
+    else the host-free twin: the base class of the LatentDR classes made now."""
+    host = import_domainbed("domainbed.algorithms") if os.environ.get("LDR_BUILTIN_NETWORKS", "") != "1" else None
+    return host.ERM if host is not None else twins.ERM
 
 
-LatentDRNoise = _variant("LatentDRNoise", "Ablation: Gaussian noise instead of sample-aware attention.")
-LatentDRSpatial = _variant("LatentDRSpatial", "Variant: spatial degradation on the featurizer's last map.")
-LatentDRDegradeOnly = _variant("LatentDRDegradeOnly", "Ablation: degradation only (no restoration).")
-LatentDRRestoreOnly = _variant("LatentDRRestoreOnly", "Ablation: restoration only, on clean latents.")
-LatentDRSeparateHeads = _variant("LatentDRSeparateHeads", "Ablation: separate classifiers per branch.")
-LatentDRBatchBank = _variant("LatentDRBatchBank", "Variant: keys from the current batch, self masked.")
-LatentDRCrossDomain = _variant("LatentDRCrossDomain", "Variant: degradation partners from other domains only.")
+@functools.cache
+def _classes(base: type) -> dict[str, type]:
+    def make(name: str, bases: tuple[type, ...]) -> type:
+        return type(name, bases, {"__doc__": VARIANTS[name].doc, "__module__": __name__, "__qualname__": name})
+
+    latentdr = make("LatentDR", (LatentDRMixin, base))
+    return {name: latentdr if name == "LatentDR" else make(name, (latentdr,)) for name in VARIANTS}
+
+
+def algorithm_class(name: str) -> type:
+    """The class of a LatentDR variant on today's :func:`erm_base` (the same object for the same base)."""
+    variant_overrides(name)  # unknown names: an error with close matches
+    return _classes(erm_base())[name]
+
+
+def __getattr__(name: str) -> type:  # PEP 562: ``LatentDR``, ``LatentDRNoise``, ... made on first access
+    if name in VARIANTS:
+        return algorithm_class(name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

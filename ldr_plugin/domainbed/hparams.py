@@ -12,7 +12,8 @@ from typing import Any
 import numpy as np
 
 from ldr_plugin.domainbed.hparams_table import seed_hash
-from ldr_plugin.latentdr.config import HPARAM_PREFIX, LatentDRConfig, variant_overrides
+from ldr_plugin.domainbed.variants import variant_overrides
+from ldr_plugin.latentdr.config import HPARAM_PREFIX, LatentDRConfig
 
 
 def _log_uniform(lo: float, hi: float) -> Callable[[np.random.RandomState], float]:

@@ -89,26 +89,3 @@ class LatentDRConfig:
         """The config as `ldr_<field>` DomainBed hparams (Python scalars)."""
         return {HPARAM_PREFIX + f.name: getattr(self, f.name) for f in fields(self)}
 
-
-# Algorithm names (DomainBed rows) and the options each forces on top of the defaults.
-VARIANTS: dict[str, dict[str, Any]] = {
-    "LatentDR": {},
-    "LatentDRNoise": {"mode": "noise"},
-    "LatentDRSpatial": {"mode": "spatial"},
-    "LatentDRDegradeOnly": {"use_restoration": False},
-    "LatentDRRestoreOnly": {"use_degradation": False},
-    "LatentDRSeparateHeads": {"shared_classifier": False},
-    "LatentDRBatchBank": {"bank": "batch"},
-    "LatentDRCrossDomain": {"partners": "cross_domain"},
-}
-
-
-def variant_overrides(algorithm: str) -> dict[str, Any]:
-    """Options forced by a LatentDR variant name; LdrError with close matches for an unknown name."""
-    if algorithm not in VARIANTS:
-        import difflib
-
-        close = difflib.get_close_matches(algorithm, list(VARIANTS), n=3)
-        hint = f"; did you mean {', '.join(close)}?" if close else ""
-        raise LdrError(f"unknown LatentDR variant {algorithm!r}: expected one of {sorted(VARIANTS)}{hint}")
-    return dict(VARIANTS[algorithm])
