@@ -80,7 +80,7 @@ def train_stage(config: DemoConfig, sweep_dir: Path, log) -> dict[str, Any]:
 def heldout_cells(sweep_dir: Path) -> list:
     """One scoring cell per finished single-test-domain run of a sweep folder: its final featurizer
     on its held-out domain (in split). Pair runs (for leave-one-domain-out) are not scored."""
-    from ldr_plugin.results.sweep import read_run_records
+    from ldr_plugin.domainbed.runs import read_run_records
     from ldr_plugin.scoring.cells import Cell
 
     cells = []
@@ -96,8 +96,8 @@ def selected_cells(sweep_dir: Path) -> list:
     """One scoring cell per checkpoint a selection method picked before its run's last step, when
     that checkpoint was saved (``model_step<k>.pkl``): its featurizer on the group's test domain."""
     from ldr_plugin.domainbed.extras import saved_selected_checkpoints
+    from ldr_plugin.domainbed.runs import read_sweep
     from ldr_plugin.domainbed.tables import SweepSelection
-    from ldr_plugin.results.sweep import read_sweep
     from ldr_plugin.scoring.cells import Cell
 
     saved, _ = saved_selected_checkpoints(SweepSelection.build(read_sweep(str(sweep_dir), progress=False)))
@@ -134,8 +134,8 @@ def build_stage(sweep_dir: Path, scores_dir: Path, board_dir: Path) -> list[Path
 
 def summary_text(sweep_dir: Path) -> str:
     """DomainBed's 'Averages' tables (all three selection methods) of the demo's sweep, as text."""
+    from ldr_plugin.domainbed.runs import read_sweep
     from ldr_plugin.domainbed.tables import SweepSelection, domainbed_tables, render_domainbed_text
-    from ldr_plugin.results.sweep import read_sweep
 
     sweep = read_sweep(str(sweep_dir), progress=False)
     tables = [t for t in domainbed_tables(SweepSelection.build(sweep)) if t.kind == "domainbed_averages"]

@@ -14,7 +14,7 @@ import pytest
 from ldr_plugin.domainbed.selection import group_records, select
 from ldr_plugin.domainbed.synthetic_sweep import write_synthetic_sweep
 from ldr_plugin.domainbed.tables import SweepSelection, domainbed_tables, render_domainbed_text
-from ldr_plugin.results.sweep import read_sweep
+from ldr_plugin.domainbed.runs import read_sweep
 
 NUMBER = re.compile(r"-?\d+\.\d+|\bX\b")
 
@@ -95,7 +95,7 @@ def test_leave_one_out_needs_every_pair_run():
 
 def test_unknown_dataset_kept_with_inferred_envs():
     records = [_rec(0, [e], 0, [0.5, 0.6, 0.7], [0.1, 0.2, 0.3]) for e in range(3)]
-    from ldr_plugin.results.sweep import Sweep
+    from ldr_plugin.domainbed.runs import Sweep
 
     sweep = Sweep(records=records, record_runs=["r"] * 3)
     tables = domainbed_tables(SweepSelection.build(sweep))
@@ -122,7 +122,7 @@ def test_registered_dataset_environment_names():
     records = [_rec(0, [e], 0, [0.5] * 6, [0.1 * (e + 1)] * 6) for e in range(6)]
     for r in records:
         r["args"]["dataset"] = "RotatedDigits"
-    from ldr_plugin.results.sweep import Sweep
+    from ldr_plugin.domainbed.runs import Sweep
 
     tables = domainbed_tables(SweepSelection.build(Sweep(records=records, record_runs=["r"] * 6)))
     assert [c.name for c in tables[0].columns] == ["0", "15", "30", "45", "60", "75", "Avg"]

@@ -114,5 +114,5 @@ def test_results_package_names_load_lazily():
     assert sorted(results.__all__) == sorted(results._HOMES)
     for name in results.__all__:
         assert callable(getattr(results, name)) or isinstance(getattr(results, name), type)
-    code = "import sys, ldr_plugin.results.sweep; print('ldr_plugin.results.record' in sys.modules)"
+    code = "import sys, ldr_plugin.domainbed.runs; print('ldr_plugin.results.record' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"

@@ -67,8 +67,8 @@ def build(specs: tuple[str, ...], results: tuple[str, ...], out: str, published_
 @click.option("--all-datasets", is_flag=True, help="Keep datasets DomainBed does not know (it drops them).")
 def collect(input_dir: str, order: str, all_datasets: bool) -> None:
     """Print what DomainBed's collect_results prints for a sweep, without DomainBed."""
+    from ldr_plugin.domainbed.runs import read_sweep
     from ldr_plugin.domainbed.tables import SweepSelection, domainbed_tables, render_domainbed_text
-    from ldr_plugin.results.sweep import read_sweep
 
     sweep = read_sweep(input_dir, order=order, progress=sys.stderr.isatty())
     tables = domainbed_tables(SweepSelection.build(sweep), domainbed_only=not all_datasets)
@@ -83,8 +83,8 @@ def selected_checkpoints_cmd(input_dir: str) -> None:
     """Print the model id (domainbed:<run>/model_step<k>.pkl) of every checkpoint a model-selection method
     picks before its run's last step, one per line, for `ldr score`; the final models are the run folders."""
     from ldr_plugin.domainbed.extras import saved_selected_checkpoints
+    from ldr_plugin.domainbed.runs import read_sweep
     from ldr_plugin.domainbed.tables import SweepSelection
-    from ldr_plugin.results.sweep import read_sweep
 
     sweep = read_sweep(input_dir, progress=sys.stderr.isatty())
     saved, missing = saved_selected_checkpoints(SweepSelection.build(sweep))

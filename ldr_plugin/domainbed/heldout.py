@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ldr_plugin.domainbed.extras import parse_run_model_id
+from ldr_plugin.domainbed.runs import read_run_records
 from ldr_plugin.leaderboard.records import ProjectRecords
-from ldr_plugin.results.sweep import read_run_records
 
 FIELD = "heldout_acc_pct"
 SOURCE_KEY = "reproduced-runs"

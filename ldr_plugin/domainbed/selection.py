@@ -3,31 +3,28 @@
 Records are grouped by (trial_seed, dataset, algorithm, test_env) for every test env of a run,
 then by ``hparams_seed``. Per hparams seed a method picks one checkpoint (``run_acc``); the seed
 with the best validation accuracy wins (ties: the highest seed, as DomainBed's stable sort then
-reversal does). Checkpoint ties go to the first record in read order (Python ``max``). Everything
-runs on numpy arrays (:class:`~ldr_plugin.results.sweep_columns.Columns`); the arithmetic of each
-value (row-wise ``np.mean`` / ``np.sum``) is the one DomainBed does per record.
+reversal does). Checkpoint ties go to the first record in read order (Python ``max``). The
+methods are classes named as DomainBed's (``model_selection.py``), so a new one is a subclass
+with its own ``run_acc``. Everything runs on numpy arrays (:class:`~ldr_plugin.domainbed.runs.Columns`);
+the arithmetic of each value (row-wise ``np.mean`` / ``np.sum``) is the one DomainBed does per record.
 
->>> groups = Groups.of(sweep.columns)                        # doctest: +SKIP
->>> choices = select_columns(sweep.columns, groups, "iid")   # doctest: +SKIP
+>>> groups = Groups.of(sweep.columns)                                        # doctest: +SKIP
+>>> choices = IIDAccuracySelectionMethod.select(sweep.columns, groups)      # doctest: +SKIP
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
+from ldr_plugin.domainbed.runs import Columns
 from ldr_plugin.domainbed.selection_loo import loo_run_acc
 from ldr_plugin.domainbed.selection_ops import first_max_per_segment, last_per_segment
-from ldr_plugin.results.sweep_columns import Columns, columns_from_records
 
-METHOD_NAMES: dict[str, str] = {
-    "iid": "training-domain validation set",
-    "loo": "leave-one-domain-out cross-validation",
-    "oracle": "test-domain validation set (oracle)",
-}
 GroupKey = tuple[int, str, str, int]  # (trial_seed, dataset, algorithm, test_env)
+RunAcc = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # per (group, seed): gs, val, test, record
 
 
 @dataclass(frozen=True)
@@ -118,32 +115,66 @@ def _oracle_run_acc(columns: Columns, groups: Groups) -> tuple[np.ndarray, ...]:
     return gs[pick], columns.acc_out[r, e], columns.acc_in[r, e], r
 
 
-_RUN_ACC = {"iid": _iid_run_acc, "loo": loo_run_acc, "oracle": _oracle_run_acc}
+class SelectionMethod:
+    """A model-selection method: ``run_acc`` picks a checkpoint per (group, hparams seed), then
+    :meth:`select` keeps the seed with the best validation accuracy per group."""
+
+    key: ClassVar[str]  # the short name specs and the CLI use
+    name: ClassVar[str]  # DomainBed's name, as its tables print it
+
+    @staticmethod
+    def run_acc(columns: Columns, groups: Groups) -> RunAcc:
+        raise NotImplementedError
+
+    @classmethod
+    def select(cls, columns: Columns, groups: Groups) -> dict[GroupKey, Choice]:
+        """This method's choice for every group that has one, in the groups' order (DomainBed
+        averages trials in that order)."""
+        gs, val, test, rec = cls.run_acc(columns, groups)
+        group = groups.gs_group[gs]
+        key = np.where(np.isnan(val), -np.inf, val)  # DomainBed's sort puts NaN first; reversed: last
+        choices = {}
+        for i in last_per_segment(group, key, tie=groups.gs_seed[gs]):  # in group order
+            choices[groups.keys[group[i]]] = Choice(*groups.keys[group[i]], val_acc=float(val[i]),
+                                                    test_acc=float(test[i]), record_index=int(rec[i]))
+        return choices
 
 
-def select_columns(columns: Columns, groups: Groups, method: str) -> dict[GroupKey, Choice]:
-    """Apply one selection method ("iid", "loo", "oracle") to every group; groups with no choice are absent.
+class IIDAccuracySelectionMethod(SelectionMethod):
+    """Training-domain validation: the checkpoint with the best mean out-split accuracy of the training envs."""
 
-    The result keeps the groups' order (DomainBed averages trials in that order).
-    """
-    if method not in _RUN_ACC:
-        raise ValueError(f"unknown selection method {method!r}; expected one of {sorted(_RUN_ACC)}")
-    gs, val, test, rec = _RUN_ACC[method](columns, groups)
-    group = groups.gs_group[gs]
-    key = np.where(np.isnan(val), -np.inf, val)  # DomainBed's sort puts NaN first; reversed: last
-    choices = {}
-    for i in last_per_segment(group, key, tie=groups.gs_seed[gs]):  # in group order
-        choices[groups.keys[group[i]]] = Choice(*groups.keys[group[i]], val_acc=float(val[i]),
-                                                test_acc=float(test[i]), record_index=int(rec[i]))
-    return choices
+    key, name = "iid", "training-domain validation set"
+    run_acc = staticmethod(_iid_run_acc)
+
+
+class LeaveOneOutSelectionMethod(SelectionMethod):
+    """Leave-one-domain-out: validation on each other env held out by a pair run (every pair needed)."""
+
+    key, name = "loo", "leave-one-domain-out cross-validation"
+    run_acc = staticmethod(loo_run_acc)
+
+
+class OracleSelectionMethod(SelectionMethod):
+    """Test-domain validation (oracle): the last checkpoint, judged on the test env's out split."""
+
+    key, name = "oracle", "test-domain validation set (oracle)"
+    run_acc = staticmethod(_oracle_run_acc)
+
+
+METHODS: dict[str, type[SelectionMethod]] = {
+    m.key: m for m in (IIDAccuracySelectionMethod, LeaveOneOutSelectionMethod, OracleSelectionMethod)
+}
+METHOD_NAMES: dict[str, str] = {key: method.name for key, method in METHODS.items()}
+
+
+def select(records: list[dict[str, Any]] | Columns, groups: Groups, method: str) -> dict[GroupKey, Choice]:
+    """One method's choices (``"iid"``, ``"loo"`` or ``"oracle"``) for records as dicts (or as columns)."""
+    if method not in METHODS:
+        raise ValueError(f"unknown selection method {method!r}; expected one of {sorted(METHODS)}")
+    columns = records if isinstance(records, Columns) else Columns.of(records)
+    return METHODS[method].select(columns, groups)
 
 
 def group_records(records: list[dict[str, Any]]) -> Groups:
     """Groups of in-memory records (see :meth:`Groups.of`)."""
-    return Groups.of(columns_from_records(records))
-
-
-def select(records: list[dict[str, Any]] | Columns, groups: Groups, method: str) -> dict[GroupKey, Choice]:
-    """:func:`select_columns` for records given as dicts (or as columns)."""
-    columns = records if isinstance(records, Columns) else columns_from_records(records)
-    return select_columns(columns, groups, method)
+    return Groups.of(Columns.of(records))

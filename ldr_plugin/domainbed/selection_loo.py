@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from ldr_plugin.domainbed.runs import Columns
 from ldr_plugin.domainbed.selection_ops import first_max_per_segment, segment_starts
-from ldr_plugin.results.sweep_columns import Columns
 
 if TYPE_CHECKING:
     from ldr_plugin.domainbed.selection import Groups

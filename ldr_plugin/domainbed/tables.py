@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ldr_plugin.domainbed import names
-from ldr_plugin.domainbed.selection import METHOD_NAMES, Choice, GroupKey, Groups, select_columns
+from ldr_plugin.domainbed.runs import Sweep
+from ldr_plugin.domainbed.selection import METHOD_NAMES, METHODS, Choice, GroupKey, Groups
 from ldr_plugin.leaderboard.tables import Cell, Column, Row, Table
-from ldr_plugin.results.sweep import Sweep
 
 FLAG_INCOMPLETE = "incomplete"
 FLAG_MISSING = "missing"
@@ -44,7 +44,7 @@ class SweepSelection:
         groups = Groups.of(sweep.columns)
         out = cls(sweep, groups)
         for method in methods:
-            out.choices[method] = select_columns(sweep.columns, groups, method)
+            out.choices[method] = METHODS[method].select(sweep.columns, groups)
         incomplete_runs = set(sweep.incomplete_runs())
         if incomplete_runs:
             unfinished = np.array([run in incomplete_runs for run in sweep.record_runs], dtype=bool)

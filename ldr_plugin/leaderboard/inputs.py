@@ -6,10 +6,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ldr_plugin.domainbed.runs import read_sweep
 from ldr_plugin.domainbed.tables import SweepSelection
 from ldr_plugin.leaderboard.records import ProjectRecords, read_project_records
 from ldr_plugin.leaderboard.spec import LeaderboardSpec
-from ldr_plugin.results.sweep import Problem, read_sweep
+from ldr_plugin.results.problems import Problem
 
 
 @dataclass
@@ -63,7 +64,7 @@ class BuildInputs:
         try:
             return self.published(spec, source)
         except LdrError as exc:
-            self._extra_problems.append(Problem("published_missing", spec.path, None,
+            self._extra_problems.append(Problem("published_missing", spec.path,
                                                 f"{str(exc).removeprefix(spec.path + ': ')}; its numbers are left out (cells shown as missing)"))
             return None
 

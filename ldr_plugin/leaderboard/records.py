@@ -2,7 +2,7 @@
 
 A leaderboard reads many files written by many processes; one bad file must not hide the others,
 and must not be dropped silently either. Each unreadable or invalid record (wrong JSON, unsupported
-``schema_version``, missing field) becomes a :class:`~ldr_plugin.results.sweep.Problem` naming the
+``schema_version``, missing field) becomes a :class:`~ldr_plugin.results.problems.Problem` naming the
 file; two files for the same cell are reported as duplicates and the first (sorted path) is used.
 """
 
@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from ldr_plugin.results import RecordError, iter_record_paths, read_record
+from ldr_plugin.results.problems import Problem
 from ldr_plugin.results.record import cell_key
-from ldr_plugin.results.sweep import Problem
 
 
 @dataclass
@@ -39,11 +39,11 @@ def read_project_records(dirs: list[str | os.PathLike]) -> ProjectRecords:
                 record = read_record(path)
             except RecordError as exc:
                 kind = "schema_version" if "schema_version" in str(exc) else "bad_record"
-                out.problems.append(Problem(kind, str(path), None, f"{exc}; file skipped".replace(f"{path}: ", "")))
+                out.problems.append(Problem(kind, str(path), f"{exc}; file skipped".replace(f"{path}: ", "")))
                 continue
             key = cell_key(record)
             if key in seen:
-                out.problems.append(Problem("duplicate_record", str(path), None,
+                out.problems.append(Problem("duplicate_record", str(path),
                                             f"same cell as {seen[key]}; this copy is ignored"))
                 continue
             seen[key] = path

@@ -1,7 +1,8 @@
 """Result records (this project's JSON files) and the atomic writes every result file goes through.
 
 The names below are loaded on first use (PEP 562), so importing a submodule such as
-``ldr_plugin.results.sweep`` (the leaderboard's hot path) does not import the record machinery.
+``ldr_plugin.results.problems`` (which the sweep reader, the leaderboard's hot path, uses) does not
+import the record machinery.
 """
 
 from importlib import import_module
