@@ -1,5 +1,7 @@
 """Check a demo output folder: every expected file exists and parses (CI's smoke test of ``ldr demo``).
 
+The sweep and the scores are checked as ``ldr results check`` checks them.
+
 ``python -m ldr_plugin.demo_check OUT`` exits 0 when the folder is sound, 1 with the problems listed.
 """
 
@@ -11,7 +13,8 @@ import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
-from ldr_plugin.results import RecordError, iter_record_paths, read_record
+from ldr_plugin.check import check_results
+from ldr_plugin.errors import LdrError
 
 
 class _Tags(HTMLParser):
@@ -32,24 +35,17 @@ def check_demo_output(out: str | Path) -> list[str]:
     except (OSError, json.JSONDecodeError) as exc:
         return [f"{out / 'demo.json'}: {exc}"]
     sweep, board = Path(manifest["sweep_dir"]), Path(manifest["leaderboard_dir"])
-    runs = [p for p in sweep.iterdir() if p.is_dir()] if sweep.is_dir() else []
-    problems += [f"{run}: no done file" for run in runs if not (run / "done").exists()]
-    for run in runs:
-        for n, line in enumerate((run / "results.jsonl").read_text().splitlines(), 1):
-            try:
-                json.loads(line)
-            except json.JSONDecodeError as exc:
-                problems.append(f"{run / 'results.jsonl'}:{n}: {exc}")
-    if not runs:
-        problems.append(f"{sweep}: no runs")
-    records = iter_record_paths(manifest["scores_dir"])
-    for path in records:
+    for folder in (sweep, Path(manifest["scores_dir"])):  # the one check of records and run folders
         try:
-            read_record(path)
-        except RecordError as exc:
+            report = check_results(folder)
+        except LdrError as exc:
             problems.append(str(exc))
-    if len(records) < manifest["n_scored"]:
-        problems.append(f"{manifest['scores_dir']}: {len(records)} records for {manifest['n_scored']} scored cells")
+            continue
+        problems += [f"{p.kind}: {p}" for p in report.problems]
+        if folder == sweep and not report.n_runs_done:
+            problems.append(f"{sweep}: no finished runs")
+        if folder != sweep and report.n_valid < manifest["n_scored"]:
+            problems.append(f"{folder}: {report.n_valid} valid records for {manifest['n_scored']} scored cells")
     tags = _Tags()
     try:
         tags.feed((board / "index.html").read_text())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 
+import msgspec
 import pytest
 
 from ldr_plugin.demo import DemoConfig, heldout_cells, run_demo, selected_cells
@@ -27,7 +28,7 @@ def test_demo_trains_scores_and_builds(tmp_path):
     cells, earlier = heldout_cells(sweep), selected_cells(sweep)
     assert len(cells) == 12 and earlier and manifest["n_scored"] == len(cells) + len(earlier)
     assert all(c.model_id.endswith(".pkl") and "/model_step" in c.model_id for c in earlier)
-    records = [read_record(p) for p in (tmp_path / "demo" / "scores").rglob("*.result.json")]
+    records = [msgspec.to_builtins(read_record(p)) for p in (tmp_path / "demo" / "scores").rglob("*.result.json")]
     assert sorted({r["metric_family"] for r in records}) == ["alignment", "kstar", "uniformity"]
     assert len(records) == 3 * manifest["n_scored"]
     for record in records:

@@ -20,14 +20,15 @@ import threading
 import time
 from pathlib import Path
 
+import msgspec
 import pytest
 
+from ldr_plugin.check import check_results
 from ldr_plugin.errors import LdrError
 from ldr_plugin.launchers.resources import Resources
 from ldr_plugin.launchers.scoring import run_cells
 from ldr_plugin.results import metric, new_record, read_record, write_record
-from ldr_plugin.results.check import check_results
-from ldr_plugin.results.lock import lock_path, write_record_locked
+from ldr_plugin.results.io import lock_path, write_record_locked
 
 
 def _record(i: int, writer: str = "w0", value: float = 0.5):
@@ -42,9 +43,9 @@ def test_valid_record_is_kept_unless_overwrite(tmp_path):
     path, written = write_record_locked(_record(0, "first"), tmp_path)
     assert written
     assert write_record_locked(_record(0, "second"), tmp_path) == (path, False)
-    assert read_record(path)["detail"]["writer"] == "first"
+    assert read_record(path).detail["writer"] == "first"
     assert write_record(_record(0, "third"), tmp_path, overwrite=True) == path
-    assert read_record(path)["detail"]["writer"] == "third"
+    assert read_record(path).detail["writer"] == "third"
 
 
 def test_truncated_record_and_stale_temp_files_are_replaced(tmp_path):
@@ -54,7 +55,7 @@ def test_truncated_record_and_stale_temp_files_are_replaced(tmp_path):
     (tmp_path / f".tmp-{path.name}.dead1").write_text("{")
     (tmp_path / f".tmp-{other.name}.dead2").write_text("{")
     assert write_record_locked(_record(0, "again"), tmp_path) == (path, True)
-    assert read_record(path)["detail"]["writer"] == "again"
+    assert read_record(path).detail["writer"] == "again"
     assert sorted(p.kind for p in check_results(tmp_path).problems) == ["partial"]  # only the other cell's temp
     assert write_record_locked(_record(1), tmp_path) == (other, False)  # skipping also cleans up
     assert check_results(tmp_path).ok
@@ -87,7 +88,8 @@ def _writer(folder: str, writer: str, order: list[int], overwrite: bool, queue) 
     template = _record(0, writer)  # new_record's provenance is slow (git): vary a template instead
     written = []
     for i in order:
-        record = {**template, "model_id": f"toy:m{i}", "metrics": {"g": metric(i / 100, higher_is_better=False)}}
+        record = msgspec.structs.replace(template, model_id=f"toy:m{i}",
+                                         metrics={"g": metric(i / 100, higher_is_better=False)})
         if write_record_locked(record, folder, overwrite=overwrite)[1]:
             written.append(i)
     queue.put((writer, written))

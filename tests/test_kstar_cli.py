@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 
+import msgspec
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -36,7 +37,7 @@ def test_cli_writes_record_per_sample_and_plot(tmp_path):
     assert result.exit_code == 0, result.output
     assert "Γ′ = 0.5684" in result.output and "Fractured" in result.output
     (record_path,) = iter_record_paths(out)
-    record = read_record(record_path)
+    record = msgspec.to_builtins(read_record(record_path))
     assert record["kind"] == "kstar" and record["metric_family"] == "kstar" and record["layer"] == "logits"
     assert record["metrics"]["gamma_prime"] == {"value": pytest.approx(0.568450, abs=5e-7), "higher_is_better": False}
     assert record["metrics"]["gamma"]["value"] == pytest.approx(1.009334, abs=5e-7)
@@ -107,7 +108,7 @@ def test_cli_hnsw_backend_records_distance_from_exact(tmp_path):
     src = _synthetic_npz(tmp_path / "s.npz")
     out = tmp_path / "o"
     assert main(["kstar", str(src), "--out", str(out), "--backend", "hnsw", "--no-plot", "--seed", "3"]) == 0
-    record = read_record(next(out.glob("*.result.json")))
+    record = msgspec.to_builtins(read_record(next(out.glob("*.result.json"))))
     dist = record["detail"]["distance_from_exact"]
     assert record["detail"]["backend"] == "hnsw" and dist["n_checked"] == 300
     assert dist["agreement"] >= 0.99 and record["detail"]["search"]["hnsw"]["seed"] == 3

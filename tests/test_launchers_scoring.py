@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from ldr_plugin.check import check_results
 from ldr_plugin.cli import main
-from ldr_plugin.results.check import check_results
 
 
 def _metrics(folder):

@@ -14,11 +14,11 @@ import pytest
 import scipy.stats
 
 from ldr_plugin.domainbed.extras import selected_checkpoints
+from ldr_plugin.domainbed.runs import read_sweep
 from ldr_plugin.domainbed.tables import SweepSelection
 from ldr_plugin.leaderboard.build import build_leaderboards
 from ldr_plugin.leaderboard.correlation import rank_correlation, stratified_rank_correlation
 from ldr_plugin.results import metric, new_record, write_record
-from ldr_plugin.domainbed.runs import read_sweep
 
 MODELS = {  # RobustBench cifar10 Linf entries (published clean / AutoAttack in the shared data) -> Γ′
     "robustbench:cifar10/Linf/Carmon2019Unlabeled": 0.9,

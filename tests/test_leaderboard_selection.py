@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from ldr_plugin.domainbed.runs import read_sweep
 from ldr_plugin.domainbed.selection import group_records, select
 from ldr_plugin.domainbed.synthetic_sweep import write_synthetic_sweep
 from ldr_plugin.domainbed.tables import SweepSelection, domainbed_tables, render_domainbed_text
-from ldr_plugin.domainbed.runs import read_sweep
 
 NUMBER = re.compile(r"-?\d+\.\d+|\bX\b")
 

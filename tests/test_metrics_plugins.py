@@ -33,7 +33,7 @@ def test_alignment_and_uniformity_match_naive(seed, clustered_features):
     assert res.family == "alignment" and res.higher_is_better == {"alignment": False}
     res = UniformityMetric().compute(x, y)
     assert res.values["uniformity"] == pytest.approx(unif_ref, rel=1e-10)
-    assert res.as_record_metrics()["uniformity"]["higher_is_better"] is False
+    assert res.as_record_metrics()["uniformity"].higher_is_better is False
 
 
 def test_alignment_uniformity_bad_input():
@@ -61,7 +61,7 @@ def test_kstar_metric_plugin_matches_summary():
     assert res.detail["per_class"][1]["gamma"] == pytest.approx(0.802978, abs=5e-7)
     assert res.detail["n_per_class"] == {"0": 100, "1": 100, "2": 100}
     rec = res.as_record_metrics()
-    assert rec["mu"]["higher_is_better"] is True
+    assert rec["mu"].higher_is_better is True
 
 
 def test_kstar_metric_infinite_gamma_is_none():

@@ -8,10 +8,10 @@ import shutil
 
 import pytest
 
+from ldr_plugin.check import check_results, load_expectation
 from ldr_plugin.cli import main
 from ldr_plugin.errors import LdrError
 from ldr_plugin.results import metric, new_record, write_record
-from ldr_plugin.results.check import check_results, load_expectation
 
 
 def _record(model="toy:a", dataset="digits", seed=0):
@@ -22,7 +22,7 @@ def _record(model="toy:a", dataset="digits", seed=0):
 
 
 def _kinds(report):
-    return sorted((p.kind, os.path.basename(p.where)) for p in report.problems)
+    return sorted((p.kind, os.path.basename(p.path)) for p in report.problems)
 
 
 @pytest.fixture
@@ -47,7 +47,7 @@ def test_invalid_record_names_file_and_field(folder):
     paths[1].write_text(json.dumps(data))
     report = check_results(root)
     assert _kinds(report) == [("invalid", paths[1].name)]
-    assert "'seed'" in report.problems[0].detail and report.n_valid == 3
+    assert "'seed'" in report.problems[0].message and report.n_valid == 3
 
 
 def test_truncated_json_and_leftover_temp_files_are_partial(folder):
@@ -57,7 +57,7 @@ def test_truncated_json_and_leftover_temp_files_are_partial(folder):
     (root / f".tmp-{paths[2].name}.abc123").write_text(text[:10])
     report = check_results(root)
     assert _kinds(report) == [("partial", f".tmp-{paths[2].name}.abc123"), ("partial", paths[0].name)]
-    assert "truncated" in next(p.detail for p in report.problems if p.where == str(paths[0]))
+    assert "truncated" in next(p.message for p in report.problems if p.path == str(paths[0]))
 
 
 def test_same_cell_under_two_names_is_a_duplicate(folder):
@@ -66,8 +66,8 @@ def test_same_cell_under_two_names_is_a_duplicate(folder):
     shutil.copy(paths[3], old_name)
     report = check_results(root)
     assert [p.kind for p in report.problems] == ["duplicate"]
-    assert {str(paths[3]), str(old_name)} <= set(report.problems[0].where.split() + report.problems[0].detail.split())
-    assert "model_id=toy:m3" in report.problems[0].detail
+    assert {str(paths[3]), str(old_name)} <= set(report.problems[0].path.split() + report.problems[0].message.split())
+    assert "model_id=toy:m3" in report.problems[0].message
 
 
 def test_same_model_on_two_datasets_is_not_a_duplicate(tmp_path):
@@ -83,9 +83,9 @@ def test_missing_cells_from_text_and_jsonl_expectations(folder, tmp_path_factory
     text.write_text("# model dataset\ntoy:m0 digits\ntoy:m9 digits\ntoy:m1 otherset\n")
     jsonl = spec_dir / "cells.jsonl"
     jsonl.write_text('{"model_id": "toy:m2", "seed": 0}\n{"model_id": "toy:m2", "seed": 7}\n')
-    missing = sorted(p.where for p in check_results(root, load_expectation(text)).problems)
+    missing = sorted(p.path for p in check_results(root, load_expectation(text)).problems)
     assert missing == ["model_id=toy:m1, dataset=otherset", "model_id=toy:m9, dataset=digits"]
-    assert [p.where for p in check_results(root, load_expectation(jsonl)).problems] == ["model_id=toy:m2, seed=7"]
+    assert [p.path for p in check_results(root, load_expectation(jsonl)).problems] == ["model_id=toy:m2, seed=7"]
     assert main(["results", "check", str(root), "--expect", str(text)]) == 1
     assert "2 missing" in capsys.readouterr().out
 
@@ -112,10 +112,10 @@ def test_domainbed_runs_without_done_are_reported(shared_data, tmp_path):
     some_run = next(p.parent for p in sweep.rglob("done"))
     (some_run / "done").unlink()
     report = check_results(sweep)
-    assert sorted((p.kind, os.path.basename(p.where)) for p in report.problems) == sorted(
+    assert sorted((p.kind, os.path.basename(p.path)) for p in report.problems) == sorted(
         [("incomplete_run", "a" * 32), ("incomplete_run", "b" * 32), ("incomplete_run", some_run.name)]
     )
-    assert "err.txt" in next(p.detail for p in report.problems if p.where.endswith("a" * 32))
+    assert "err.txt" in next(p.message for p in report.problems if p.path.endswith("a" * 32))
     assert report.n_runs_done == 39
 
 
@@ -137,5 +137,5 @@ def test_selection_toml_as_expectation(folder, tmp_path_factory, monkeypatch):
     assert expected == [
         {"model_id": m, "dataset": d, "seed": 0} for m in ("toy:m0", "toy:m1") for d in ("digits", "cifar10")
     ]
-    missing = sorted(p.where for p in check_results(root, expected).problems)
+    missing = sorted(p.path for p in check_results(root, expected).problems)
     assert missing == ["model_id=toy:m0, dataset=cifar10, seed=0", "model_id=toy:m1, dataset=cifar10, seed=0"]

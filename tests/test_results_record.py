@@ -5,10 +5,12 @@ from __future__ import annotations
 import json
 import os
 
+import msgspec
 import numpy as np
 import pytest
 
 from ldr_plugin.results import (
+    MetricValue,
     RecordError,
     expected_path,
     iter_record_paths,
@@ -18,7 +20,7 @@ from ldr_plugin.results import (
     record_filename,
     write_record,
 )
-from ldr_plugin.results.atomic import atomic_write_text
+from ldr_plugin.results.io import atomic_write_text
 
 
 def _record(**over):
@@ -36,20 +38,26 @@ def _record(**over):
     return new_record(**fields)
 
 
+def _record_like(record):
+    """The record as the validator reads it from plain JSON (its own encoding)."""
+    return msgspec.convert(json.loads(msgspec.json.encode(record)), type(record))
+
+
 def test_round_trip_keeps_numbers_as_numbers(tmp_path):
     path = write_record(_record(), tmp_path)
     back = read_record(path)
-    assert back["metrics"]["gamma_prime"] == {"value": 0.25, "higher_is_better": False}
-    assert back["metrics"]["n"]["value"] == 3 and isinstance(back["metrics"]["n"]["value"], int)
-    assert back["provenance"]["producer"] == "ldr-plugin" and back["provenance"]["packages"]["numpy"]
-    assert path == expected_path(tmp_path, **{k: back[k] for k in back})
+    assert back.metrics["gamma_prime"] == MetricValue(value=0.25, higher_is_better=False)
+    assert back.metrics["n"].value == 3 and isinstance(back.metrics["n"].value, int)
+    assert back.provenance.producer == "ldr-plugin" and back.provenance.packages["numpy"]
+    assert path == expected_path(tmp_path, **msgspec.structs.asdict(back))
+    assert back == _record_like(back)  # everything written is read back
     assert iter_record_paths(tmp_path) == [path]
 
 
 def test_nan_and_inf_are_stored_as_null():
     rec = _record(metrics={"g": metric(float("nan"), higher_is_better=False), "h": metric(float("-inf"), higher_is_better=False)})
-    assert rec["metrics"]["g"]["value"] is None and rec["metrics"]["h"]["value"] is None
-    json.dumps(rec, allow_nan=False)
+    assert rec.metrics["g"].value is None and rec.metrics["h"].value is None
+    json.dumps(msgspec.to_builtins(rec), allow_nan=False)
 
 
 @pytest.mark.parametrize(
@@ -64,7 +72,7 @@ def test_nan_and_inf_are_stored_as_null():
     ],
 )
 def test_invalid_record_names_file_and_field(tmp_path, mutate, field):
-    rec = _record()
+    rec = msgspec.to_builtins(_record())
     mutate(rec)
     path = tmp_path / "bad.result.json"
     path.write_text(json.dumps(rec))
@@ -96,7 +104,7 @@ def test_atomic_write_leaves_old_file_on_failure(tmp_path):
     class Boom(Exception):
         pass
 
-    from ldr_plugin.results.atomic import atomic_open
+    from ldr_plugin.results.io import atomic_open
 
     with pytest.raises(Boom), atomic_open(target) as handle:
         handle.write("partial")

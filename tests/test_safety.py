@@ -177,7 +177,7 @@ def test_record_file_names_of_hostile_ids_stay_in_their_folder(tmp_path, model_i
     assert "/" not in name and "\0" not in name and not name.startswith(".") and len(name) <= 255
     assert re.fullmatch(r"[A-Za-z0-9._-]+", name)
     path = write_record(rec, tmp_path)
-    assert path.parent == tmp_path and read_record(path)["model_id"] == model_id
+    assert path.parent == tmp_path and read_record(path).model_id == model_id
     assert sorted(os.listdir(tmp_path)) == [".locks", name]
 
 

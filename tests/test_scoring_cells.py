@@ -6,6 +6,7 @@ from __future__ import annotations
 import copy
 import importlib.util
 
+import msgspec
 import numpy as np
 import pytest
 import torch
@@ -83,7 +84,7 @@ def test_record_matches_independent_features(setup, tmp_path):
     metric = MeanFeature()
     paths = score_cell(_cell(root), tmp_path / "out", weights_dir=root / "w", cache_dir=tmp_path / "cache",
                        metrics={"meanfeat": metric}, device="cpu", progress=False)
-    record = read_record(paths[0])
+    record = msgspec.to_builtins(read_record(paths[0]))
     rng = np.random.default_rng(0)  # the documented draw: one generator, classes in order
     chosen = np.sort(np.concatenate([rng.choice(np.flatnonzero(labels == c), 3, replace=False) for c in range(10)]))
     headless = copy.deepcopy(model)
@@ -109,7 +110,7 @@ def test_rerun_skips_and_warm_cache_does_no_forward(setup, tmp_path, monkeypatch
     assert again.calls == 0 and paths[0].stat().st_mtime_ns == stamp
     paths[0].unlink()  # records gone, features cached: recomputed without loading the model
     score_cell(_cell(root), tmp_path / "out", metrics={"meanfeat": again}, **kwargs)
-    assert again.calls == 1 and read_record(paths[0])["features_from_cache"] is True
+    assert again.calls == 1 and read_record(paths[0]).features_from_cache is True
 
 
 def test_interrupted_run_leaves_no_partial_record_and_resumes(setup, tmp_path):
@@ -134,7 +135,7 @@ def test_registered_metrics_write_one_record_each(setup, tmp_path):
         pytest.skip(f"registered metrics not loadable yet: {exc}")
     _, root, _, _ = setup
     paths = score_cell(_cell(root), tmp_path / "out", weights_dir=root / "w", device="cpu", progress=False)
-    families = {read_record(p)["metric_family"] for p in paths}
+    families = {read_record(p).metric_family for p in paths}
     assert families == set(metrics) and len(paths) == len(metrics)
 
 
@@ -153,4 +154,4 @@ def test_disk_full_leaves_no_partial_cache_and_rerun_works(setup, tmp_path, monk
             score_cell(_cell(root), tmp_path / "out", metrics={"meanfeat": MeanFeature()}, **kwargs)
     assert not list((tmp_path / "cache").iterdir()) and not (tmp_path / "out").exists()
     paths = score_cell(_cell(root), tmp_path / "out", metrics={"meanfeat": MeanFeature()}, **kwargs)
-    assert read_record(paths[0])["features_from_cache"] is False and len(list((tmp_path / "cache").iterdir())) == 1
+    assert read_record(paths[0]).features_from_cache is False and len(list((tmp_path / "cache").iterdir())) == 1

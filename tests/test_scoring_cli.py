@@ -56,7 +56,7 @@ def test_failing_model_is_reported_and_others_continue(workspace, capsys):
     captured = capsys.readouterr()
     assert "FAILED  robustbench:cifar10/L2/Ding2020MMA" in captured.err and "fc.bias" in captured.err
     records = [read_record(p) for p in iter_record_paths(workspace / "out")]
-    assert [r["model_id"] for r in records] == [GOOD]
+    assert [r.model_id for r in records] == [GOOD]
     assert main(["score", GOOD] + args[3:]) == 0  # re-run: skipped, succeeds
 
 

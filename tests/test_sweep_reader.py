@@ -7,8 +7,8 @@ import shutil
 
 import pytest
 
-from ldr_plugin.errors import LdrError
 from ldr_plugin.domainbed.runs import read_run_records, read_sweep
+from ldr_plugin.errors import LdrError
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from ldr_plugin.results.check import check_results, load_expectation
+from ldr_plugin.check import check_results, load_expectation
 
 
 @click.group("results")

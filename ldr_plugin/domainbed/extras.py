@@ -50,7 +50,7 @@ def index_records(project: ProjectRecords) -> dict[tuple[str, int | None], list[
     """{(run folder name, step or None): [records]} for ``domainbed:`` model ids."""
     index: dict[tuple[str, int | None], list[dict[str, Any]]] = {}
     for _, record in project.records:
-        parsed = parse_run_model_id(record["model_id"])
+        parsed = parse_run_model_id(record.model_id)
         if parsed is not None:
             index.setdefault(parsed, []).append(record)
     return index
@@ -68,19 +68,19 @@ def _find(candidates: list[dict[str, Any]], run_dataset: str, env: int, env_name
     """The metric of the best-matching record: split preference, then layer (``featurizer`` first), seed."""
     ranked = []
     for record in candidates:
-        rank = _split_rank(record["dataset"], record["split"], run_dataset, env, env_name)
+        rank = _split_rank(record.dataset, record.split, run_dataset, env, env_name)
         value = metric_value(record, metric)
-        if rank is None or value is None or (layer and record["layer"] != layer):
+        if rank is None or value is None or (layer and record.layer != layer):
             continue
-        ranked.append((rank, record["layer"] != "featurizer", record["layer"], record["seed"], value))
+        ranked.append((rank, record.layer != "featurizer", record.layer, record.seed, value))
     return min(ranked)[-1] if ranked else None
 
 
 def last_steps(sel: SweepSelection) -> dict[str, int]:
     """The last checkpoint step of every run (its saved final model)."""
     out: dict[str, int] = {}
-    for record, run in zip(sel.sweep.records, sel.sweep.record_runs):
-        out[run] = max(out.get(run, record["step"]), record["step"])
+    for step, run in zip(sel.sweep.columns.step.tolist(), sel.sweep.record_runs):
+        out[run] = max(out.get(run, step), step)
     return out
 
 
@@ -92,7 +92,7 @@ def selected_checkpoints(sel: SweepSelection) -> set[tuple[str, int, int]]:
     for choices in sel.choices.values():
         for key, choice in choices.items():
             run_index = sel.sweep.record_runs[choice.record_index]
-            step = sel.sweep.records[choice.record_index]["step"]
+            step = int(sel.sweep.columns.step[choice.record_index])
             if step != final_steps[run_index]:
                 out.add((str(sel.sweep.runs[run_index].path), int(step), int(key[3])))
     return out
@@ -124,13 +124,13 @@ def selected_metric(sel: SweepSelection, method: str, index, metric: str, datase
         if key[1:3] != (dataset, algorithm):
             continue
         expected += 1
-        record = sel.sweep.records[choice.record_index]
+        step = int(sel.sweep.columns.step[choice.record_index])
         run = sel.sweep.runs[sel.sweep.record_runs[choice.record_index]]
         env_name = names.environment_names(dataset, key[3] + 1, env_names)[key[3]]
-        value = _find(index.get((run.path.name, record["step"]), []), dataset, key[3], env_name, metric, layer)
+        value = _find(index.get((run.path.name, step), []), dataset, key[3], env_name, metric, layer)
         if value is None:
             value = _find(index.get((run.path.name, None), []), dataset, key[3], env_name, metric, layer)
-            earlier = record["step"] != final_steps[sel.sweep.record_runs[choice.record_index]]
+            earlier = step != final_steps[sel.sweep.record_runs[choice.record_index]]
             used_final = used_final or (value is not None and earlier)
         if value is not None:
             values.append(float(value))

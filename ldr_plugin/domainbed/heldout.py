@@ -53,8 +53,8 @@ def heldout_runs(project: ProjectRecords) -> dict[str, HeldoutRun]:
     """{model_id: HeldoutRun} of the scored runs (final models scored on a ``run:env<t>`` domain)."""
     out: dict[str, HeldoutRun] = {}
     for _, record in project.records:
-        model_id = record["model_id"]
-        match = _ENV.match(record["dataset"])
+        model_id = record.model_id
+        match = _ENV.match(record.dataset)
         if not model_id.startswith("domainbed:") or match is None or model_id in out:
             continue
         run_dir = Path(model_id.split(":", 1)[1])

@@ -32,7 +32,7 @@ from ldr_plugin.domainbed.console import environment_lines, print_row, tee_outpu
 from ldr_plugin.domainbed.host import resolve_algorithm, resolve_dataset
 from ldr_plugin.domainbed.hparams_table import python_scalar, run_hparams, seed_hash
 from ldr_plugin.errors import LdrError
-from ldr_plugin.results.atomic import atomic_write_text, atomic_write_with
+from ldr_plugin.results.io import atomic_write_text, atomic_write_with
 from ldr_plugin.tomlfile import dataclass_from_table
 
 

@@ -126,7 +126,7 @@ def run_kstar_file(job: KStarJob, *, command: list[str] | None = None) -> KStarO
         from ldr_plugin.kstar.plot import plot_violins
 
         plot_violins(summary, plot_path, title=f"{cell['model_id']} on {cell['dataset']} ({cell['layer']})")
-    record["timings_s"]["total"] = time.perf_counter() - start
+    record.timings_s["total"] = time.perf_counter() - start
     return KStarOutputs(summary, write_record(record, job.out_dir), per_sample_path, plot_path)
 
 

@@ -50,15 +50,15 @@ def published_accuracies(robustbench: dict | None, openclip: dict | None) -> dic
 def _kstar_rows(spec: LeaderboardSpec, project: ProjectRecords, keep=None) -> dict[tuple[str, str, str], list[float | None]]:
     rows: dict[tuple[str, str, str], list[float | None]] = {}
     for _, record in project.records:
-        if record["kind"] != "kstar" or record["metric_family"] != spec.metric_family:
+        if record.metric_family != spec.metric_family:  # (old records say kind "kstar" for every family)
             continue
-        if keep is not None and not keep(record["model_id"]):
+        if keep is not None and not keep(record.model_id):
             continue
-        if (spec.datasets and record["dataset"] not in spec.datasets) or (spec.layer and record["layer"] != spec.layer):
+        if (spec.datasets and record.dataset not in spec.datasets) or (spec.layer and record.layer != spec.layer):
             continue
-        if spec.metric not in record["metrics"]:
+        if spec.metric not in record.metrics:
             continue
-        key = (record["model_id"], record["dataset"], record["layer"])
+        key = (record.model_id, record.dataset, record.layer)
         rows.setdefault(key, []).append(metric_value(record, spec.metric))
     return rows
 

@@ -12,6 +12,8 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from ldr_plugin.results.record import MetricValue, metric
+
 
 @dataclass
 class MetricResult:
@@ -22,9 +24,7 @@ class MetricResult:
     higher_is_better: dict[str, bool]
     detail: dict[str, Any] = field(default_factory=dict)
 
-    def as_record_metrics(self) -> dict[str, dict[str, Any]]:
-        from ldr_plugin.results import metric
-
+    def as_record_metrics(self) -> dict[str, MetricValue]:
         return {k: metric(v, higher_is_better=self.higher_is_better[k]) for k, v in self.values.items()}
 
 

@@ -1,4 +1,5 @@
-"""Result records (this project's JSON files) and the atomic writes every result file goes through.
+"""Result records (this project's JSON files, a typed struct with one validator) and the atomic,
+locked writes every result file goes through.
 
 The names below are loaded on first use (PEP 562), so importing a submodule such as
 ``ldr_plugin.results.problems`` (which the sweep reader, the leaderboard's hot path, uses) does not
@@ -8,22 +9,27 @@ import the record machinery.
 from importlib import import_module
 
 _HOMES = {
-    "atomic_open": "atomic",
-    "atomic_write_bytes": "atomic",
-    "atomic_write_text": "atomic",
-    "atomic_write_with": "atomic",
+    "atomic_open": "io",
+    "atomic_write_bytes": "io",
+    "atomic_write_text": "io",
+    "atomic_write_with": "io",
+    "iter_record_paths": "io",
+    "read_record": "io",
+    "scan_records": "io",
+    "write_record": "io",
+    "MetricValue": "record",
+    "Record": "record",
     "RecordError": "record",
     "expected_path": "record",
-    "iter_record_paths": "record",
     "metric": "record",
     "new_record": "record",
-    "read_record": "record",
     "record_filename": "record",
     "validate_record": "record",
-    "write_record": "record",
 }
 
 __all__ = [
+    "MetricValue",
+    "Record",
     "RecordError",
     "atomic_open",
     "atomic_write_bytes",
@@ -35,6 +41,7 @@ __all__ = [
     "new_record",
     "read_record",
     "record_filename",
+    "scan_records",
     "validate_record",
     "write_record",
 ]

@@ -1,13 +1,15 @@
-"""The project's result record: one JSON file per cell, validated on read.
+"""The project's result record: one JSON file per cell, a typed struct with one validator.
 
 A cell is (model id, dataset, split, layer, metric family, seed). The file name is derived from
 those fields, so re-running a cell finds its file and skips it. Numbers are stored as numbers
-(never strings) and every metric states ``higher_is_better``.
+(never strings) and every metric states ``higher_is_better``. :func:`validate_record` is the one
+check every reader uses (``ldr results check``, leaderboards, the demo check, scoring's resume);
+an error names the source and the field.
 
 >>> rec = new_record(kind="kstar", model_id="digits:raw", dataset="digits", split="all",
 ...                  layer="pixels", metric_family="kstar", seed=0,
 ...                  metrics={"gamma_prime": metric(0.57, higher_is_better=False)})
->>> rec["schema_version"], rec["metrics"]["gamma_prime"]["value"]
+>>> rec.schema_version, rec.metrics["gamma_prime"].value
 (1, 0.57)
 """
 
@@ -25,6 +27,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import msgspec
+import orjson
+
 from ldr_plugin.errors import LdrError
 
 SCHEMA_VERSION = 1
@@ -38,23 +43,63 @@ class RecordError(LdrError):
     """A result file that is missing, unreadable or does not follow the schema."""
 
 
-def metric(value: float | None, *, higher_is_better: bool, unit: str | None = None) -> dict[str, Any]:
-    """One metric value as stored in a record (NaN, ±inf and ``None`` are stored as null)."""
-    out: dict[str, Any] = {"value": _number_or_none(value), "higher_is_better": bool(higher_is_better)}
-    if unit:
-        out["unit"] = unit
-    return out
+class MetricValue(msgspec.Struct, omit_defaults=True):
+    """One metric value (``None`` where undefined: NaN and ±inf are stored as null)."""
+
+    value: int | float | None
+    higher_is_better: bool
+    unit: str | None = None
 
 
-def _number_or_none(value: Any) -> float | int | None:
-    if value is None:
-        return None
+class Provenance(msgspec.Struct):
+    """Who made a record: package version, git revision, host package versions, date, command."""
+
+    producer: str
+    version: str
+    git_revision: str | None = None
+    python: str = ""
+    packages: dict[str, str] = {}
+    created_utc: str = ""
+    command: list[str] = []
+
+
+class Record(msgspec.Struct, kw_only=True):
+    """One cell's result (fields in the order of DESIGN.md's result record)."""
+
+    schema_version: int
+    kind: str  # which family of producer wrote it: kstar, alignment, uniformity, ...
+    model_id: str  # source:identifier
+    dataset: str
+    split: str
+    layer: str
+    metric_family: str
+    seed: int
+    metrics: dict[str, MetricValue]
+    provenance: Provenance
+    n_samples: int | None = None
+    n_per_class: dict[str, int] = {}
+    preprocessing: dict[str, Any] = {}
+    detail: dict[str, Any] = {}
+    timings_s: dict[str, float] = {}
+    # written by `ldr score` (what a resumed run must match, and how the features were made)
+    n_per_class_requested: int | None = None
+    metric_options: dict[str, Any] = {}
+    features_from_cache: bool | None = None
+    feature_dim: int | None = None
+
+
+_DICT_VALUES = {"metrics": MetricValue, "n_per_class": int, "timings_s": float}  # to name a bad dict entry
+
+
+def metric(value: float | None, *, higher_is_better: bool, unit: str | None = None) -> MetricValue:
+    """One metric value as stored in a record (NaN, ±inf and ``None`` are stored as null, and the
+    producer says why in the record's ``detail``); integers stay integers."""
     if isinstance(value, bool):
         raise RecordError(f"metric value {value!r} is a bool, expected a number")
-    number = float(value)
-    if not math.isfinite(number):  # JSON has no NaN/inf: undefined or infinite values are null,
-        return None  # and the producer says why in the record's 'detail'
-    return int(value) if isinstance(value, int) or (hasattr(value, "dtype") and "int" in str(value.dtype)) else number
+    if value is None or not math.isfinite(float(value)):
+        return MetricValue(None, bool(higher_is_better), unit)
+    is_int = isinstance(value, int) or "int" in str(getattr(value, "dtype", ""))
+    return MetricValue(int(value) if is_int else float(value), bool(higher_is_better), unit)
 
 
 @functools.lru_cache(maxsize=1)
@@ -67,7 +112,7 @@ def git_revision() -> str | None:
     return out.stdout.strip() or None if out.returncode == 0 else None
 
 
-def provenance(command: list[str] | None = None) -> dict[str, Any]:
+def provenance(command: list[str] | None = None) -> Provenance:
     """Who made a record: package version, git revision, host package versions, date, command."""
     import importlib.metadata as md
 
@@ -79,102 +124,84 @@ def provenance(command: list[str] | None = None) -> dict[str, Any]:
             versions[name] = md.version(name)
         except md.PackageNotFoundError:
             continue
-    return {
-        "producer": "ldr-plugin",
-        "version": __version__,
-        "git_revision": git_revision(),
-        "python": sys.version.split()[0],
-        "packages": versions,
-        "created_utc": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
-        "command": list(command if command is not None else sys.argv),
-    }
+    return Provenance(
+        producer="ldr-plugin", version=__version__, git_revision=git_revision(), python=sys.version.split()[0],
+        packages=versions, created_utc=_dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+        command=list(command if command is not None else sys.argv),
+    )
 
 
-def new_record(
-    *,
-    kind: str,
-    model_id: str,
-    dataset: str,
-    split: str,
-    layer: str,
-    metric_family: str,
-    seed: int,
-    metrics: dict[str, dict[str, Any]],
-    n_samples: int | None = None,
-    n_per_class: dict[str, int] | None = None,
-    preprocessing: dict[str, Any] | None = None,
-    detail: dict[str, Any] | None = None,
-    timings_s: dict[str, float] | None = None,
-    extra: dict[str, Any] | None = None,
-    command: list[str] | None = None,
-) -> dict[str, Any]:
-    """Build a record dict that :func:`validate_record` accepts."""
-    record: dict[str, Any] = {
-        "schema_version": SCHEMA_VERSION,
-        "kind": kind,
-        "model_id": model_id,
-        "dataset": dataset,
-        "split": split,
-        "layer": layer,
-        "metric_family": metric_family,
-        "seed": int(seed),
-        "n_samples": n_samples,
-        "n_per_class": n_per_class or {},
-        "preprocessing": preprocessing or {},
-        "metrics": metrics,
-        "detail": detail or {},
-        "timings_s": timings_s or {},
-        "provenance": provenance(command),
-    }
-    if extra:
-        record.update(extra)
-    validate_record(record)
+def new_record(*, kind: str, model_id: str, dataset: str, split: str, layer: str, metric_family: str, seed: int,
+               metrics: dict[str, MetricValue], command: list[str] | None = None, **fields: Any) -> Record:
+    """A validated :class:`Record`; ``fields`` are its optional fields (``n_samples``, ``detail`` ...)."""
+    unknown = set(fields) - set(Record.__struct_fields__)
+    if unknown:
+        raise RecordError(f"new_record: unknown field(s) {sorted(unknown)}; known: {sorted(Record.__struct_fields__)}")
+    data = {"schema_version": SCHEMA_VERSION, "kind": kind, "model_id": model_id, "dataset": dataset, "split": split,
+            "layer": layer, "metric_family": metric_family, "seed": int(seed), "metrics": metrics,
+            "provenance": provenance(command), **{k: v for k, v in fields.items() if v is not None}}
+    return validate_record(msgspec.to_builtins(data, enc_hook=_python_scalar))
+
+
+def _python_scalar(value: Any) -> Any:
+    if hasattr(value, "item"):  # a numpy scalar
+        return value.item()
+    raise TypeError(f"a record cannot hold {type(value).__name__} {value!r}")
+
+
+def _describe(exc: msgspec.ValidationError, data: Any) -> str:
+    """msgspec's "Expected `int`, got `str` - at `$.seed`" as "field 'seed' should be int, got str",
+    with the key of a bad dict entry named (msgspec writes ``[...]``)."""
+    message, _, where = str(exc).partition(" - at `$")
+    where = where.rstrip("`").lstrip(".")
+    if "[...]" in where:
+        field = where.split("[", 1)[0]
+        entries = data.get(field) if isinstance(data, dict) and isinstance(data.get(field), dict) else {}
+        bad = next((k for k, v in entries.items() if not _converts(v, _DICT_VALUES.get(field, Any))), "?")
+        where = where.replace("[...]", f".{bad}", 1)
+    if missing := re.fullmatch(r"Object missing required field `(.+)`", message):
+        return f"missing field '{where + '.' if where else ''}{missing.group(1)}'"
+    if wrong := re.fullmatch(r"Expected `(.+)`, got `(.+)`", message):
+        what = f"field '{where}'" if where else "the record"
+        return f"{what} should be {wrong.group(1).replace('object', 'a JSON object')}, got {wrong.group(2)}"
+    return f"field '{where}': {message}" if where else message
+
+
+def _converts(value: Any, typ: Any) -> bool:
+    try:
+        msgspec.convert(value, typ, strict=True)
+    except msgspec.ValidationError:
+        return False
+    return True
+
+
+def validate_record(data: Any, *, source: str = "<record>") -> Record:
+    """The :class:`Record` of parsed JSON, checked; :class:`RecordError` naming ``source`` and the field."""
+    try:
+        record = msgspec.convert(data, Record, strict=True)
+    except msgspec.ValidationError as exc:
+        raise RecordError(f"{source}: {_describe(exc, data)}") from exc
+    if record.schema_version not in SUPPORTED_SCHEMA_VERSIONS:
+        raise RecordError(f"{source}: schema_version {record.schema_version} is not supported "
+                          f"(this ldr-plugin reads {SUPPORTED_SCHEMA_VERSIONS})")
+    if ":" not in record.model_id:
+        raise RecordError(f"{source}: field 'model_id' should be 'source:identifier', got {record.model_id!r}")
     return record
 
 
-_REQUIRED: dict[str, type | tuple[type, ...]] = {
-    "schema_version": int,
-    "kind": str,
-    "model_id": str,
-    "dataset": str,
-    "split": str,
-    "layer": str,
-    "metric_family": str,
-    "seed": int,
-    "metrics": dict,
-    "provenance": dict,
-}
+def decode_record(data: bytes, *, source: str = "<record>") -> Record:
+    """:func:`validate_record` of a file's bytes; text that is not whole JSON names the position."""
+    try:
+        parsed = orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise RecordError(f"{source}: not valid JSON, truncated or not JSON "
+                          f"(line {exc.lineno}, column {exc.colno}: {exc.msg})") from exc
+    return validate_record(parsed, source=source)
 
 
-def validate_record(record: Any, *, source: str = "<record>") -> dict[str, Any]:
-    """Check a record against the schema; raise :class:`RecordError` naming source and field."""
-    if not isinstance(record, dict):
-        raise RecordError(f"{source}: expected a JSON object, got {type(record).__name__}")
-    for field, typ in _REQUIRED.items():
-        if field not in record:
-            raise RecordError(f"{source}: missing field '{field}'")
-        if not isinstance(record[field], typ) or isinstance(record[field], bool):
-            raise RecordError(
-                f"{source}: field '{field}' should be {getattr(typ, '__name__', typ)}, "
-                f"got {type(record[field]).__name__} {record[field]!r}"
-            )
-    if record["schema_version"] not in SUPPORTED_SCHEMA_VERSIONS:
-        raise RecordError(
-            f"{source}: schema_version {record['schema_version']} is not supported "
-            f"(this ldr-plugin reads {SUPPORTED_SCHEMA_VERSIONS})"
-        )
-    if ":" not in record["model_id"]:
-        raise RecordError(f"{source}: field 'model_id' should be 'source:identifier', got {record['model_id']!r}")
-    for name, value in record["metrics"].items():
-        where = f"{source}: field 'metrics.{name}'"
-        if not isinstance(value, dict) or "value" not in value or "higher_is_better" not in value:
-            raise RecordError(f"{where} should be an object with 'value' and 'higher_is_better'")
-        v = value["value"]
-        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float))):
-            raise RecordError(f"{where}.value should be a number or null, got {type(v).__name__} {v!r}")
-        if not isinstance(value["higher_is_better"], bool):
-            raise RecordError(f"{where}.higher_is_better should be true or false")
-    return record
+def encode_record(record: Record) -> bytes:
+    """The file's bytes: sorted keys, 2-space indent, a final newline."""
+    return msgspec.json.format(msgspec.json.encode(record, order="sorted"), indent=2) + b"\n"
 
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -185,51 +212,23 @@ def _slug(text: str, limit: int = 60) -> str:
     return slug[:limit]
 
 
-def cell_key(record: dict[str, Any]) -> tuple:
-    return tuple(record[f] for f in KEY_FIELDS)
+def cell_key(record: Record) -> tuple:
+    return tuple(getattr(record, f) for f in KEY_FIELDS)
 
 
-def record_filename(record: dict[str, Any]) -> str:
-    """A file name unique per cell and safe on every file system (no '/', no '..', no shell specials).
-
-    Readable slugs for people, plus a hash of the exact key so two ids that slug alike never collide.
-    """
-    key = json.dumps([str(x) for x in cell_key(record)], ensure_ascii=True)
-    digest = hashlib.sha256(key.encode()).hexdigest()[:12]
-    parts = [_slug(str(record[f]), 40) for f in ("model_id", "dataset", "split", "layer", "metric_family")]
-    return "__".join(parts) + f"__s{int(record['seed'])}__{digest}{RECORD_SUFFIX}"
+def _filename(key: tuple) -> str:
+    """A file name unique per cell and safe on every file system (no '/', no '..', no shell specials):
+    readable slugs for people, plus a hash of the exact key so two ids that slug alike never collide."""
+    digest = hashlib.sha256(json.dumps([str(x) for x in key], ensure_ascii=True).encode()).hexdigest()[:12]
+    parts = [_slug(str(value), 40) for value in key[:5]]
+    return "__".join(parts) + f"__s{int(key[5])}__{digest}{RECORD_SUFFIX}"
 
 
-def write_record(record: dict[str, Any], directory: str | os.PathLike, *, overwrite: bool = False) -> Path:
-    """Validate and write atomically into ``directory`` under the cell's lock; returns the path.
-
-    A valid record already there is kept unless ``overwrite`` (see :mod:`ldr_plugin.results.lock`).
-    """
-    from ldr_plugin.results.lock import write_record_locked  # lock imports this module
-
-    return write_record_locked(record, directory, overwrite=overwrite)[0]
-
-
-def read_record(path: str | os.PathLike) -> dict[str, Any]:
-    """Read and validate one record file; errors name the file and the field."""
-    path = Path(path)
-    try:
-        text = path.read_text()
-    except OSError as exc:
-        raise RecordError(f"{path}: cannot read ({exc.strerror or exc})") from exc
-    try:
-        record = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise RecordError(f"{path}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})") from exc
-    return validate_record(record, source=str(path))
-
-
-def iter_record_paths(directory: str | os.PathLike) -> list[Path]:
-    """Every record file below ``directory`` (recursively), sorted; temporary files excluded."""
-    return sorted(p for p in Path(directory).rglob("*" + RECORD_SUFFIX) if not p.name.startswith("."))
+def record_filename(record: Record) -> str:
+    """The file name of a record's cell (see :func:`expected_path`)."""
+    return _filename(cell_key(record))
 
 
 def expected_path(directory: str | os.PathLike, **key: Any) -> Path:
-    """Where the record of a cell will be, before it exists (for skip-if-done)."""
-    stub = {f: key[f] for f in KEY_FIELDS}
-    return Path(directory) / record_filename(stub)
+    """Where the record of a cell (the :data:`KEY_FIELDS` given as keywords) is, before it exists."""
+    return Path(directory) / _filename(tuple(key[f] for f in KEY_FIELDS))

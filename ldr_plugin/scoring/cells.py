@@ -94,7 +94,7 @@ def cell_data(cell: Cell) -> ScoringData:
 
 def _check_existing(path: Path, cell: Cell) -> None:
     record = read_record(path)
-    asked = record.get("n_per_class_requested")
+    asked = record.n_per_class_requested
     if asked != cell.n_per_class:
         raise LdrError(
             f"{path} exists with n_per_class_requested={asked}, but this run asks for {cell.n_per_class}; "
@@ -163,7 +163,7 @@ def _write_metric_record(cell: Cell, family: str, metric: Any, feats: FeatureSet
         n_samples=int(feats.labels.size), n_per_class=data.n_per_class(), preprocessing=feats.preprocessing,
         detail={"metric": result.detail, "dataset": data.describe(), "cell": asdict(cell)},
         timings_s={"features": feats.seconds, "metric": seconds},
-        extra={"n_per_class_requested": cell.n_per_class, "features_from_cache": feats.from_cache,
-               "feature_dim": int(feats.features.shape[1])},
+        n_per_class_requested=cell.n_per_class, features_from_cache=feats.from_cache,
+        feature_dim=int(feats.features.shape[1]),
     )
     return write_record(record, out_dir)

@@ -157,3 +157,20 @@ def load_selection(path: str | Path, *, data_root: str | None = None) -> dict[st
         raise LdrError(f"selection {path}: datasets use {{data_root}}; pass --data-root or set LDR_DATA_ROOT")
     table["datasets"] = [d.replace("{data_root}", root or "") for d in table["datasets"]]
     return table
+
+
+def selection_cells(path: str | Path) -> list[dict[str, Any]]:
+    """The cells a ``registry/selections/*.toml`` asks ``ldr score`` for: models x datasets (x layers),
+    as record key fields (for ``ldr results check --expect``).
+
+    Split, seed and layers are expected only when the selection states them; ``run`` datasets (a
+    DomainBed run's environments) are known only from the run and are not expected.
+    """
+    table = load_selection(path, data_root=os.environ.get("LDR_DATA_ROOT") or ".")  # names drop the root
+    fixed = {k: table[k] for k in ("split", "seed") if k in table}
+    cells = []
+    for model_id in table["models"]:
+        for dataset in (d for d in table["datasets"] if d != "run"):
+            base = {"model_id": model_id, "dataset": Cell(model_id, dataset).dataset_name, **fixed}
+            cells += [{**base, "layer": layer} for layer in table.get("layers") or []] or [base]
+    return cells
