@@ -32,7 +32,7 @@ def fake_distribution(root: Path) -> Path:
 
 def time_cells(cells, launcher: str, out: Path, resources) -> tuple[float, int]:
     from ldr_plugin.launchers.launch import launch
-    from ldr_plugin.launchers.scoring import cell_name, score_one
+    from ldr_plugin.scoring.run import cell_name, score_one
 
     fn = functools.partial(score_one, out_dir=str(out), score_kwargs={"device": "cpu", "cache_dir": None})
     start = time.perf_counter()

@@ -18,13 +18,13 @@ _TINY_SOURCE = '''
 import hashlib
 import numpy as np
 import torch
-from ldr_plugin.metrics.base import MetricResult
-from ldr_plugin.sources.base import LoadedModel
+from ldr_plugin.metrics.base import Metric, MetricResult
+from ldr_plugin.sources.base import LoadedModel, ModelSource
 
 WIDTH = {width}
 
 
-class TinySource:
+class TinySource(ModelSource):
     """Random linear maps of 28x28 digits to WIDTH features, seeded by their identifier."""
 
     name = "tiny"
@@ -49,7 +49,7 @@ class TinySource:
         return LoadedModel(f"tiny:{{identifier}}", torch.nn.Identity(), None, self.layers, extract, {{"name": "none"}})
 
 
-class CentroidGap:
+class CentroidGap(Metric):
     """Mean distance between class centroids over mean distance to the own centroid."""
 
     family = "centroid_gap"

@@ -26,9 +26,9 @@ import pytest
 from ldr_plugin.check import check_results
 from ldr_plugin.errors import LdrError
 from ldr_plugin.launchers.resources import Resources
-from ldr_plugin.launchers.scoring import run_cells
 from ldr_plugin.results import metric, new_record, read_record, write_record
 from ldr_plugin.results.io import lock_path, write_record_locked
+from ldr_plugin.scoring.run import run_cells
 
 
 def _record(i: int, writer: str = "w0", value: float = 0.5):

@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from ldr_plugin.errors import LdrError
 from ldr_plugin.metrics.align_uniform import AlignmentMetric, UniformityMetric, alignment, uniformity
@@ -78,3 +79,30 @@ def test_entry_points_resolve_to_these_classes():
     eps = {ep.name: ep for ep in entry_points(group="ldr_plugin.metrics")}
     assert eps["kstar"].load() is KStarMetric
     assert eps["alignment"].load() is AlignmentMetric and eps["uniformity"].load() is UniformityMetric
+
+
+def test_metric_options_kinds_and_a_changed_option_on_resume(tiny_plugin, tmp_path, capsys):
+    """Options reach the metric and its records; each family labels its own records; resuming with other
+    options is refused (the existing record would silently stand for another computation)."""
+    from ldr_plugin.cli import main
+    from ldr_plugin.results import iter_record_paths, read_record
+    from ldr_plugin.scoring.cells import Cell, cell_data
+    from ldr_plugin.sources import get_source
+
+    out = tmp_path / "out"
+    args = ["score", "tiny:net4", "--dataset", "digits", "--n-per-class", "5", "--out", str(out)]
+    assert main([*args, "--metric-option", "uniformity.t=3", "--metric-option", "kstar.threshold=0.25"]) == 0
+    records = {r.metric_family: r for r in map(read_record, iter_record_paths(out))}
+    assert {family: r.kind for family, r in records.items()} == {f: f for f in ("alignment", "kstar", "uniformity")}
+    assert records["uniformity"].metric_options == {"t": 3} and records["alignment"].metric_options == {}
+    assert records["kstar"].metric_options == {"threshold": 0.25}
+    data = cell_data(Cell("tiny:net4", "digits", n_per_class=5))
+    images = torch.stack([data.samples[i] for i in range(len(data))])  # embedded digits: tensors
+    features = get_source("tiny").load("net4").features(images, "linear").numpy().astype(np.float64)
+    value = records["uniformity"].metrics["uniformity"].value  # against the naive O(N²) reference
+    assert value == pytest.approx(_naive(features, data.labels, t=3.0)[1], rel=1e-6)
+    assert value != pytest.approx(_naive(features, data.labels, t=2.0)[1], rel=1e-6)
+    assert main([*args, "--metric-option", "uniformity.t=2"]) == 1  # resume with another option: that cell fails
+    assert "metric_options={'threshold': 0.25}, but this run asks for {}" in capsys.readouterr().err
+    assert main([*args, "--metric-option", "alignment.nope=1"]) == 2  # an option the metric does not take
+    assert "metric 'alignment' does not take" in capsys.readouterr().err

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ldr_plugin.errors import LdrError
-from ldr_plugin.metrics.base import MetricResult
+from ldr_plugin.metrics.base import Metric, MetricResult
 from ldr_plugin.results import read_record
 from ldr_plugin.scoring.cells import Cell, score_cell
 from ldr_plugin.scoring.cifar import write_cifar_folder
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("robustbench") is None,
 MODEL = "robustbench:cifar10/Linf/Ding2020MMA"
 
 
-class MeanFeature:
+class MeanFeature(Metric):
     """A brute-force 'metric': the mean of every feature coordinate (checkable by hand)."""
 
     family = "meanfeat"
@@ -36,7 +36,7 @@ class MeanFeature:
         return MetricResult(self.family, {"mean": float(features.mean())}, {"mean": True}, {"n": int(labels.size)})
 
 
-class Exploding:
+class Exploding(Metric):
     family = "explodes"
 
     def __init__(self, fail=True):

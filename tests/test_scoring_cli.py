@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from ldr_plugin.cli import main
-from ldr_plugin.metrics.base import MetricResult
+from ldr_plugin.metrics.base import Metric, MetricResult
 from ldr_plugin.results import iter_record_paths, read_record
 from ldr_plugin.scoring import cells as cells_module
 from ldr_plugin.scoring.cifar import write_cifar_folder
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec("robustbench") is None,
 GOOD, BAD = "robustbench:cifar10/Linf/Ding2020MMA", "robustbench:cifar10/L2/Ding2020MMA"
 
 
-class Norm:
+class Norm(Metric):
     family = "norm"
 
     def compute(self, features, labels):
@@ -45,7 +45,7 @@ def workspace(tmp_path, monkeypatch):
     labels = np.repeat(np.arange(10), 2)
     write_cifar_folder(tmp_path / "data", "cifar10", {"test": (rng.integers(0, 256, (20, 32, 32, 3), np.uint8), labels)},
                        [f"c{i}" for i in range(10)])
-    monkeypatch.setattr(cells_module, "registered_metrics", lambda: {"norm": Norm()})
+    monkeypatch.setattr(cells_module, "registered_metrics", lambda options=None: {"norm": Norm()})
     return tmp_path
 
 

@@ -7,9 +7,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from ldr_plugin.datasets.samples import subsample_per_class
 from ldr_plugin.errors import LdrError
 from ldr_plugin.scoring.cifar import write_cifar_folder
-from ldr_plugin.scoring.datasets import load_scoring_dataset, subsample_per_class
+from ldr_plugin.scoring.datasets import load_scoring_dataset
 
 
 def _tiny_cifar(root, kind="cifar10", n_classes=10, per_class=4, seed=0):

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from ldr_plugin.errors import LdrError
-from ldr_plugin.metrics.base import MetricResult
+from ldr_plugin.metrics.base import Metric, MetricResult
 from ldr_plugin.results import read_record
 from ldr_plugin.scoring.cells import Cell, score_cell
 from ldr_plugin.sources import get_source
@@ -31,10 +31,10 @@ def test_logged_accuracies_reproduced_from_our_splits_and_logits(run_dir):
     source = get_source("domainbed")
     loaded = source.load(str(run_dir))
     logged = [json.loads(line) for line in (run_dir / "results.jsonl").read_text().splitlines()][-1]
-    assert source.run_environments(str(run_dir)) == [f"env{i}" for i in range(6)]
+    assert source.own_datasets(str(run_dir)) == [f"env{i}" for i in range(6)]
     for env in ("env0", "env1"):  # env0 is the held-out test domain
         for split in ("in", "out"):
-            data = source.run_dataset(str(run_dir), env, split)
+            data = source.own_dataset(str(run_dir), env, split)
             x = torch.stack([data.samples[i] for i in range(len(data))])
             feats = loaded.extract(x, ("featurizer", "logits"))
             accuracy = float((feats["logits"].argmax(1).numpy() == data.labels).mean())
@@ -43,7 +43,7 @@ def test_logged_accuracies_reproduced_from_our_splits_and_logits(run_dir):
                 torch.testing.assert_close(feats["featurizer"], loaded.module.network[0](x).flatten(1))
 
 
-class Count:
+class Count(Metric):
     family = "count"
 
     def compute(self, features, labels):
@@ -71,7 +71,7 @@ def test_every_checkpoint_saved_and_loadable_as_the_model_of_its_record(tmp_path
     assert sorted(p.name for p in run.glob("model*.pkl")) == ["model.pkl", "model_step0.pkl", "model_step1.pkl",
                                                               "model_step2.pkl"]
     source = get_source("domainbed")
-    data = source.run_dataset(str(run), "env1", "out")
+    data = source.own_dataset(str(run), "env1", "out")
     x = torch.stack([data.samples[i] for i in range(len(data))])
     for record in records:
         loaded = source.load(str(run / f"model_step{record['step']}.pkl"))
@@ -103,8 +103,8 @@ def test_wrong_state_dict_is_named(run_dir, tmp_path):
     with pytest.raises(CheckpointError, match=f"state-dict mismatch.*{key.split('.')[0]}"):
         get_source("domainbed").load(str(tmp_path))
     with pytest.raises(LdrError, match="env0 … env5"):
-        get_source("domainbed").run_dataset(str(run_dir), "env9", "in")
-    assert np.all(np.bincount(get_source("domainbed").run_dataset(str(run_dir), "env1", "in", n_per_class=2).labels) == 2)
+        get_source("domainbed").own_dataset(str(run_dir), "env9", "in")
+    assert np.all(np.bincount(get_source("domainbed").own_dataset(str(run_dir), "env1", "in", n_per_class=2).labels) == 2)
 
 
 @pytest.mark.domainbed
@@ -130,7 +130,7 @@ def test_run_written_by_domainbeds_own_train_script(tmp_path):
     logged = [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()][-1]
     for env_name in ("env0", "env1"):
         for split in ("in", "out"):
-            data = source.run_dataset(str(run), env_name, split)
+            data = source.own_dataset(str(run), env_name, split)
             x = torch.stack([data.samples[i] for i in range(len(data))])
             logits = loaded.extract(x, ("logits",))["logits"]
             accuracy = float((logits.argmax(1).numpy() == data.labels).mean())

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ldr_plugin.errors import LdrError, UnknownNameError
-from ldr_plugin.sources import get_source, list_model_ids, parse_model_id
+from ldr_plugin.sources import ModelId, get_source, list_model_ids
 from ldr_plugin.sources._compat import import_robustbench
 from ldr_plugin.sources.base import CheckpointError
 from ldr_plugin.sources.heads import HookedClassifier
@@ -128,7 +128,7 @@ def test_unknown_id_lists_close_matches():
     with pytest.raises(LdrError, match="<dataset>/<threat_model>/<name>"):
         get_source("robustbench").entry("Ding2020MMA")
     with pytest.raises(UnknownNameError, match="robustbench"):
-        parse_model_id("robustbnch:cifar10/Linf/Standard")
+        ModelId.parse("robustbnch:cifar10/Linf/Standard")
 
 
 class _TinyEnsemble(nn.Module):

@@ -23,14 +23,16 @@ import click
 @click.option("--trust-checkpoint", is_flag=True, help="Allow checkpoints that need arbitrary unpickling.")
 @click.option("--device", default=None, help="cpu, cuda, ... (default: cuda when present).")
 @click.option("--launcher", type=click.Choice(["inline", "local", "slurm"]), default="inline", show_default=True)
+@click.option("--metric-option", "metric_options", multiple=True, metavar="FAMILY.NAME=VALUE",
+              help="An option of one metric family, e.g. kstar.backend=hnsw (VALUE read as JSON if it is). Repeatable.")
 def score(model_ids, datasets, layers, split, n_per_class, seed, batch_size, weights_dir, out_dir, cache_dir,
-          selection, data_root, trust_checkpoint, device, launcher) -> None:
+          selection, data_root, trust_checkpoint, device, launcher, metric_options) -> None:
     """Score MODEL_ID... (source:identifier) on datasets with every registered metric.
 
     Features are cached; finished cells are skipped; a failing model is reported and the others
     continue. Exit code 0 when every cell succeeded, 1 otherwise (2 for bad input).
     """
-    from ldr_plugin.scoring.run import ScoreConfig, load_selection
+    from ldr_plugin.scoring.run import ScoreConfig, load_selection, parse_metric_options
     from ldr_plugin.scoring.run import score as run_score
 
     chosen = load_selection(selection, data_root=data_root) if selection else {}
@@ -44,6 +46,7 @@ def score(model_ids, datasets, layers, split, n_per_class, seed, batch_size, wei
         seed=seed if seed is not None else chosen.get("seed", 0),
         batch_size=batch_size, weights_dir=weights_dir, cache_dir=cache_dir,
         trust_checkpoint=trust_checkpoint, device=device, launcher=launcher,
+        metric_options=parse_metric_options(metric_options, chosen.get("metric_options", {})),
     )
     outcomes = run_score(config)
     failed = [o for o in outcomes if o.error]

@@ -19,8 +19,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from ldr_plugin.datasets.samples import ScoringData
+from ldr_plugin.domainbed.host import resolve_algorithm, resolve_dataset
+from ldr_plugin.domainbed.hparams_table import seed_hash
+from ldr_plugin.domainbed.loaders import split_dataset
 from ldr_plugin.errors import LdrError
-from ldr_plugin.sources.base import CheckpointError, LoadedModel, MissingFile, flatten_features
+from ldr_plugin.sources.base import CheckpointError, LoadedModel, ModelSource, flatten_features
 from ldr_plugin.sources.checkpoints import explain_load_error, sniff_checkpoint
 
 LAYERS = ("featurizer", "logits")
@@ -64,15 +68,14 @@ def _read_checked(file: str, size: int, mtime_ns: int, trust_checkpoint: bool) -
     return save
 
 
-class DomainBedRunSource:
+class DomainBedRunSource(ModelSource):
     """Trained DomainBed-format runs; ids are run-directory paths (there is no registry to list)."""
 
     name = "domainbed"
     layers = LAYERS
 
-    def list_ids(self) -> list[str]:
-        """Runs are directories, not registry entries: nothing to enumerate."""
-        return []
+    def check_ids(self, identifiers: list[str]) -> None:
+        """Runs are folders, not registry entries: whether one exists is :meth:`check_available`'s question."""
 
     def required_files(self, identifier: str, weights_dir: str | Path | None = None) -> list[tuple[str, str]]:
         path = model_file(identifier)
@@ -80,14 +83,9 @@ class DomainBedRunSource:
                 else "a checkpoint of a run trained with --save_model_every_checkpoint")
         return [(str(path), what)]
 
-    def check_available(self, ids: list[str], weights_dir: str | Path | None = None) -> list[MissingFile]:
-        return [MissingFile(f"domainbed:{i}", p, d) for i in ids for p, d in self.required_files(i) if not Path(p).is_file()]
-
     def load(self, identifier: str, *, weights_dir: str | Path | None = None, device: str | torch.device = "cpu",
              trust_checkpoint: bool = False) -> LoadedModel:
         """Rebuild the run's algorithm from ``model.pkl`` and expose its featurizer."""
-        from ldr_plugin.domainbed.host import resolve_algorithm
-
         save = read_model_pkl(identifier, trust_checkpoint=trust_checkpoint)
         name = save["args"].get("algorithm")
         algorithm = resolve_algorithm(name)(
@@ -115,26 +113,18 @@ class DomainBedRunSource:
         detail = {"algorithm": name, "args": save["args"], "files": [str(model_file(identifier))]}
         return LoadedModel(f"domainbed:{identifier}", algorithm, None, LAYERS, extract, preprocessing, detail)
 
-    def run_environments(self, identifier: str) -> list[str]:
+    def own_datasets(self, identifier: str) -> list[str]:
         """``env0`` … ``env{n-1}`` of the run's dataset."""
         save = read_model_pkl(identifier)
         return [f"env{i}" for i in range(len(self._dataset_class(save).ENVIRONMENTS))]
 
-    def run_dataset(self, identifier: str, env: str, split: str, *, n_per_class: int | None = None, seed: int = 0):
+    def own_dataset(self, identifier: str, name: str, split: str, *, n_per_class: int | None = None,
+                    seed: int = 0) -> ScoringData:
         """The ``in`` or ``out`` split of one environment, split as training split it, then subsampled."""
-        from ldr_plugin.domainbed.hparams_table import seed_hash  # DomainBed's misc.seed_hash
-        from ldr_plugin.domainbed.loaders import split_dataset
-        from ldr_plugin.scoring.datasets import (
-            ScoringData,
-            _check_two_per_class,
-            _Subset,
-            subsample_per_class,
-        )
-
         save = read_model_pkl(identifier)
         args = save["args"]
         cls = self._dataset_class(save)
-        env_i = self._env_index(env, len(cls.ENVIRONMENTS))
+        env_i = self._env_index(name, len(cls.ENVIRONMENTS))
         if split not in ("in", "out"):
             raise LdrError(f"a run's environments have splits 'in' and 'out', not '{split}'")
         domain = cls(args.get("data_dir"), args.get("test_envs", []), save["model_hparams"])[env_i]
@@ -145,19 +135,14 @@ class DomainBedRunSource:
             uda = int(len(in_part) * args.get("uda_holdout_fraction", 0))
             _, in_part = split_dataset(in_part, uda, split_seed)
         part = in_part if split == "in" else out_part
-        labels = _labels(part)
-        indices = subsample_per_class(labels, n_per_class, seed)
-        info = {"run": str(model_file(identifier).parent), "dataset_class": args.get("dataset"), "environment": cls.ENVIRONMENTS[env_i],
-                "test_env": env_i in args.get("test_envs", []), "split_seed": split_seed}
-        samples = _Subset(_Images(part), indices)
-        data = ScoringData(f"run:{env}", split, samples, labels[indices],
-                           [str(c) for c in range(save["model_num_classes"])], indices, n_per_class, seed, info)
-        return _check_two_per_class(data)
+        info = {"run": str(model_file(identifier).parent), "dataset_class": args.get("dataset"),
+                "environment": cls.ENVIRONMENTS[env_i], "test_env": env_i in args.get("test_envs", []),
+                "split_seed": split_seed}
+        return ScoringData.subsampled(f"run:{name}", split, _Images(part), _labels(part),
+                                      [str(c) for c in range(save["model_num_classes"])], n_per_class, seed, info)
 
     @staticmethod
     def _dataset_class(save: dict) -> type:
-        from ldr_plugin.domainbed.host import resolve_dataset
-
         return resolve_dataset(save["args"].get("dataset"))
 
     @staticmethod

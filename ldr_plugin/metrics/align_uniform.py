@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from ldr_plugin.errors import LdrError
-from ldr_plugin.metrics.base import MetricResult
+from ldr_plugin.metrics.base import Metric, MetricResult
 
 
 def _normalised(features: Any) -> torch.Tensor:
@@ -70,7 +70,7 @@ def uniformity(features: Any, *, t: float = 2.0, block_size: int = 1024) -> floa
     return float(torch.logsumexp(torch.stack(parts), 0) - math.log(n * (n - 1)))
 
 
-class AlignmentMetric:
+class AlignmentMetric(Metric):
     """``alignment`` (lower is better): same-class pairs of normalised features close together."""
 
     family = "alignment"
@@ -81,7 +81,7 @@ class AlignmentMetric:
                             {"definition": "E||z_i - z_j||^2 over same-class pairs, z L2-normalised"})
 
 
-class UniformityMetric:
+class UniformityMetric(Metric):
     """``uniformity`` (lower is better): normalised features spread over the sphere."""
 
     family = "uniformity"

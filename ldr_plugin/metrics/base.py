@@ -1,14 +1,16 @@
 """The metric contract of the ``ldr_plugin.metrics`` entry-point group.
 
-An entry point names a class; ``cls()`` gives an object with ``family`` (the record's
-``metric_family``) and ``compute(features, labels) -> MetricResult``. Values are plain floats
-(``None`` where undefined) and each states whether higher is better.
+An entry point names a :class:`Metric` subclass; ``cls(**options)`` gives an object with ``family``
+(the records' ``metric_family``), ``kind`` (the records' ``kind``: the family, unless it says
+otherwise) and ``compute(features, labels) -> MetricResult``. Options are the keyword arguments of
+the class (``ldr score --metric-option kstar.backend=hnsw``); they are written into every record.
+Values are plain floats (``None`` where undefined) and each states whether higher is better.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -28,7 +30,15 @@ class MetricResult:
         return {k: metric(v, higher_is_better=self.higher_is_better[k]) for k, v in self.values.items()}
 
 
-class Metric(Protocol):
-    family: str
+class Metric:
+    """Base class of ``ldr_plugin.metrics`` entries (subclass it; keyword arguments are its options)."""
 
-    def compute(self, features: np.ndarray, labels: np.ndarray) -> MetricResult: ...
+    family: str = ""
+
+    @property
+    def kind(self) -> str:
+        """The ``kind`` of the records this metric's results are written as."""
+        return self.family
+
+    def compute(self, features: np.ndarray, labels: np.ndarray) -> MetricResult:
+        raise NotImplementedError

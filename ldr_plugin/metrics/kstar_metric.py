@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from ldr_plugin.metrics.base import MetricResult
+from ldr_plugin.metrics.base import Metric, MetricResult
 
 
-class KStarMetric:
+class KStarMetric(Metric):
     """k* metrics: Γ′ (``gamma_prime``), Γ (``gamma``), μ, pattern and tie counts; per-class detail.
 
     >>> import numpy as np

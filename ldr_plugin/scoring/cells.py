@@ -14,20 +14,20 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ldr_plugin.errors import DatasetError, LdrError
+from ldr_plugin.metrics.base import Metric
 from ldr_plugin.plugins import plugin_group
 from ldr_plugin.results import expected_path, new_record, read_record, write_record
 from ldr_plugin.scoring.datasets import ScoringData, load_scoring_dataset
 from ldr_plugin.scoring.features import FeatureSet, get_features
-from ldr_plugin.sources import get_source, parse_model_id
+from ldr_plugin.sources import ModelId
 from ldr_plugin.sources.base import CheckpointError, LoadedModel, missing_files_message
-
-RECORD_KIND = "kstar"  # records written by the scoring flow (every metric family of a model score)
 
 
 @dataclass(frozen=True)
@@ -35,7 +35,7 @@ class Cell:
     """One unit of scoring work; ``layer=None`` means the source's default layer.
 
     ``dataset`` is a spec of :func:`~ldr_plugin.scoring.datasets.load_scoring_dataset`, or
-    ``run:ENV`` (an environment of a DomainBed run, split ``in`` or ``out``) for ``domainbed:`` models.
+    ``run:NAME``, one of the model's own datasets (a DomainBed run's environment, split ``in`` or ``out``).
     """
 
     model_id: str
@@ -56,9 +56,13 @@ class Cell:
             return f"imagefolder:{Path(arg.rstrip('/')).name}"
         return self.dataset
 
+    @cached_property
+    def model(self) -> ModelId:
+        """The model id, parsed once (an unknown source is an error naming close matches)."""
+        return ModelId.parse(self.model_id)
+
     def resolved_layer(self) -> str:
-        source, _ = parse_model_id(self.model_id)
-        return self.layer or get_source(source).layers[0]
+        return self.layer or self.model.model_source.layers[0]
 
     def record_path(self, out_dir: str | Path, metric_family: str) -> Path:
         return expected_path(
@@ -67,12 +71,21 @@ class Cell:
         )
 
 
-def registered_metrics() -> dict[str, Any]:
-    """family -> metric object, for every entry of the ``ldr_plugin.metrics`` group."""
-    group = plugin_group("metrics")
+def registered_metrics(options: dict[str, dict[str, Any]] | None = None) -> dict[str, Metric]:
+    """family -> metric object, for every entry of the ``ldr_plugin.metrics`` group, each made with
+    its ``options`` (``{"kstar": {"backend": "hnsw"}}``); an option a metric does not take is an error."""
+    group, options = plugin_group("metrics"), options or {}
+    unknown = set(options) - set(group.names())
+    if unknown:
+        raise LdrError(f"options for unknown metric(s) {sorted(unknown)}; registered: {', '.join(group.names())}")
     metrics = {}
     for name in group.names():
-        obj = group.load(name)()
+        try:
+            obj = group.load(name)(**options.get(name, {}))
+        except TypeError as exc:
+            raise LdrError(f"metric '{name}' does not take the options {options.get(name)}: {exc}") from exc
+        if not isinstance(obj, Metric):
+            raise LdrError(f"metric '{name}' ({group.get(name).value}) is not a ldr_plugin.metrics.base.Metric subclass")
         metrics[obj.family] = obj
     return metrics
 
@@ -84,45 +97,43 @@ def default_device() -> str:
 def cell_data(cell: Cell) -> ScoringData:
     """The cell's samples: a dataset spec, or a DomainBed run's environment for ``run:ENV``."""
     if cell.dataset.startswith("run:"):
-        source_name, identifier = parse_model_id(cell.model_id)
-        source = get_source(source_name)
-        if not hasattr(source, "run_dataset"):
-            raise LdrError(f"dataset '{cell.dataset}' (a run's environment) needs a domainbed: model, not {cell.model_id}")
-        return source.run_dataset(identifier, cell.dataset[4:], cell.split, n_per_class=cell.n_per_class, seed=cell.seed)
+        return cell.model.model_source.own_dataset(cell.model.identifier, cell.dataset[4:], cell.split,
+                                                   n_per_class=cell.n_per_class, seed=cell.seed)
     return load_scoring_dataset(cell.dataset, split=cell.split, n_per_class=cell.n_per_class, seed=cell.seed)
 
 
-def _check_existing(path: Path, cell: Cell) -> None:
+def _check_existing(path: Path, cell: Cell, options: dict[str, Any]) -> None:
+    """A record already there must be of the cell as asked now (else a silent wrong resume)."""
     record = read_record(path)
-    asked = record.n_per_class_requested
-    if asked != cell.n_per_class:
-        raise LdrError(
-            f"{path} exists with n_per_class_requested={asked}, but this run asks for {cell.n_per_class}; "
-            "score into a different --out directory"
-        )
+    for what, theirs, ours in (("n_per_class_requested", record.n_per_class_requested, cell.n_per_class),
+                               ("metric_options", record.metric_options, options)):
+        if theirs != ours:
+            raise LdrError(f"{path} exists with {what}={theirs}, but this run asks for {ours}; "
+                           "score into a different --out directory")
 
 
 def score_cell(
     cell: Cell, out_dir: str | Path, *, weights_dir: str | Path | None = None, cache_dir: str | Path | None = None,
-    trust_checkpoint: bool = False, device: str | None = None, metrics: dict[str, Any] | None = None,
-    loaded_models: dict[str, LoadedModel] | None = None, progress: bool = True,
+    trust_checkpoint: bool = False, device: str | None = None, metrics: dict[str, Metric] | None = None,
+    metric_options: dict[str, dict[str, Any]] | None = None, loaded_models: dict[str, LoadedModel] | None = None,
+    progress: bool = True,
 ) -> list[Path]:
     """Write one record per metric family for ``cell`` into ``out_dir``; skip those that exist.
 
-    ``metrics`` defaults to every registered metric; ``loaded_models`` lets a caller share loaded
-    models between cells. Returns the record paths (existing and new).
+    ``metrics`` defaults to every registered metric made with ``metric_options``; ``loaded_models``
+    lets a caller share loaded models between cells. Returns the record paths (existing and new).
     """
-    metrics = registered_metrics() if metrics is None else metrics
+    metric_options = metric_options or {}
+    metrics = registered_metrics(metric_options) if metrics is None else metrics
     if not metrics:
         raise LdrError("no metric is registered in ldr_plugin.metrics; nothing to compute")
     paths = {family: cell.record_path(out_dir, family) for family in metrics}
     todo = [family for family, path in paths.items() if not path.exists()]
-    for family in set(paths) - set(todo):
-        _check_existing(paths[family], cell)
+    for family in sorted(set(paths) - set(todo)):
+        _check_existing(paths[family], cell, metric_options.get(family, {}))
     if not todo:
         return list(paths.values())
-    source_name, identifier = parse_model_id(cell.model_id)
-    source = get_source(source_name)
+    source, identifier = cell.model.model_source, cell.model.identifier
     device = device or default_device()
     files = [p for p, _ in source.required_files(identifier, weights_dir)]
 
@@ -148,22 +159,22 @@ def score_cell(
         cache_dir=cache_dir, batch_size=cell.batch_size, device=device, progress=progress,
     )
     for family in todo:
-        _write_metric_record(cell, family, metrics[family], feats, data, out_dir)
+        _write_metric_record(cell, metrics[family], metric_options.get(family, {}), feats, data, out_dir)
     return list(paths.values())
 
 
-def _write_metric_record(cell: Cell, family: str, metric: Any, feats: FeatureSet, data: ScoringData,
-                         out_dir: str | Path) -> Path:
+def _write_metric_record(cell: Cell, metric: Metric, options: dict[str, Any], feats: FeatureSet,
+                         data: ScoringData, out_dir: str | Path) -> Path:
     start = time.perf_counter()
     result = metric.compute(feats.features, feats.labels)
     seconds = time.perf_counter() - start
     record = new_record(
-        kind=RECORD_KIND, model_id=cell.model_id, dataset=cell.dataset_name, split=cell.split,
-        layer=feats.layer, metric_family=family, seed=cell.seed, metrics=result.as_record_metrics(),
+        kind=metric.kind, model_id=cell.model_id, dataset=cell.dataset_name, split=cell.split,
+        layer=feats.layer, metric_family=metric.family, seed=cell.seed, metrics=result.as_record_metrics(),
         n_samples=int(feats.labels.size), n_per_class=data.n_per_class(), preprocessing=feats.preprocessing,
         detail={"metric": result.detail, "dataset": data.describe(), "cell": asdict(cell)},
         timings_s={"features": feats.seconds, "metric": seconds},
-        n_per_class_requested=cell.n_per_class, features_from_cache=feats.from_cache,
+        n_per_class_requested=cell.n_per_class, metric_options=options, features_from_cache=feats.from_cache,
         feature_dim=int(feats.features.shape[1]),
     )
     return write_record(record, out_dir)

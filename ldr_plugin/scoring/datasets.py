@@ -13,74 +13,14 @@ domain of the embedded multi-domain digits). DomainBed run environments come fro
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ldr_plugin.datasets.samples import ScoringData
 from ldr_plugin.errors import LdrError
 from ldr_plugin.scoring.cifar import read_cifar
-
-
-@dataclass
-class ScoringData:
-    """Samples (PIL images or tensors) with int labels, after per-class subsampling."""
-
-    spec: str
-    split: str
-    samples: Any  # sequence of PIL images or tensors, indexable
-    labels: np.ndarray
-    class_names: list[str]
-    indices: np.ndarray  # positions in the full split, kept for provenance
-    n_per_class_requested: int | None
-    seed: int
-    info: dict[str, Any] = field(default_factory=dict)
-
-    def __len__(self) -> int:
-        return int(self.labels.size)
-
-    def n_per_class(self) -> dict[str, int]:
-        counts = np.bincount(self.labels, minlength=len(self.class_names))
-        return {self.class_names[c]: int(counts[c]) for c in range(len(self.class_names)) if counts[c] > 0}
-
-    def describe(self) -> dict[str, Any]:
-        """What goes into records and the feature-cache key."""
-        return {
-            "spec": self.spec,
-            "split": self.split,
-            "n_samples": len(self),
-            "n_per_class": self.n_per_class(),
-            "n_per_class_requested": self.n_per_class_requested,
-            "subsample_seed": self.seed,
-            **self.info,
-        }
-
-
-def subsample_per_class(labels: np.ndarray, n_per_class: int | None, seed: int) -> np.ndarray:
-    """Sorted indices: up to ``n_per_class`` of each class, drawn without replacement with ``seed``."""
-    if n_per_class is None:
-        return np.arange(labels.size)
-    if n_per_class < 2:
-        raise LdrError(f"--n-per-class {n_per_class}: k* needs at least 2 samples per class")
-    rng = np.random.default_rng(seed)
-    chosen = []
-    for cls in np.unique(labels):
-        members = np.flatnonzero(labels == cls)
-        take = min(n_per_class, members.size)
-        chosen.append(np.sort(rng.choice(members, size=take, replace=False)))
-    return np.sort(np.concatenate(chosen)) if chosen else np.arange(0)
-
-
-def _check_two_per_class(data: ScoringData) -> ScoringData:
-    small = {name: n for name, n in data.n_per_class().items() if n < 2}
-    if small:
-        shown = ", ".join(f"'{k}' ({v})" for k, v in list(small.items())[:10])
-        raise LdrError(
-            f"dataset {data.spec} split {data.split}: {len(small)} class(es) have fewer than 2 samples "
-            f"after subsampling: {shown}; k* needs at least 2 per class"
-        )
-    return data
 
 
 def _imagefolder(path: str, split: str) -> tuple[list, np.ndarray, list[str], dict]:
@@ -143,20 +83,4 @@ def load_scoring_dataset(spec: str, *, split: str = "test", n_per_class: int | N
     if kind in ("digits", "RotatedDigits", "CorruptedDigits"):
         split = "all"  # embedded digits have no train/test split: every image of the domain
     samples, labels, class_names, info = _raw_split(kind, arg or None, split)
-    indices = subsample_per_class(labels, n_per_class, seed)
-    picked = _Subset(samples, indices)
-    data = ScoringData(spec, split, picked, labels[indices], class_names, indices, n_per_class, seed, info)
-    return _check_two_per_class(data)
-
-
-class _Subset:
-    """``samples[indices[i]]`` without copying images."""
-
-    def __init__(self, samples: Any, indices: np.ndarray):
-        self.samples, self.indices = samples, indices
-
-    def __len__(self) -> int:
-        return int(self.indices.size)
-
-    def __getitem__(self, i: int) -> Any:
-        return self.samples[int(self.indices[i])]
+    return ScoringData.subsampled(spec, split, samples, labels, class_names, n_per_class, seed, info)

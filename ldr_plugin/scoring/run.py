@@ -1,13 +1,15 @@
 """``score``: many models × datasets × layers → cells → records, one failing model never stopping the rest.
 
 Before any work every id is resolved and every weights file checked; absent files stop the run
-with the full list (and download ids). Then cells run inline (a loop, each model loaded once) or
-through a launcher of :mod:`ldr_plugin.launchers` (``local`` / ``slurm``, submitit).
+with the full list (and download ids). Then cells run inline (a loop, each model loaded once) or as
+submitit jobs (``local`` / ``slurm``, :mod:`ldr_plugin.launchers`), each running the same
+:func:`~ldr_plugin.scoring.cells.score_cell`, so the result files are the ones an inline run writes.
 """
 
 from __future__ import annotations
 
-import importlib
+import functools
+import json
 import os
 import traceback
 from dataclasses import dataclass, field
@@ -15,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from ldr_plugin.errors import DatasetError, LdrError
-from ldr_plugin.scoring.cells import Cell, score_cell
-from ldr_plugin.sources import check_identifier, get_source, parse_model_id
+from ldr_plugin.launchers.launch import launch
+from ldr_plugin.launchers.resources import Resources
+from ldr_plugin.scoring.cells import Cell, registered_metrics, score_cell
+from ldr_plugin.sources import ModelId, get_source
 from ldr_plugin.sources.base import CheckpointError, missing_files_message
 from ldr_plugin.tomlfile import check_keys, read_toml
-
-LAUNCHER_FUNCTION = "ldr_plugin.launchers.scoring:run_cells"
 
 
 @dataclass
@@ -40,6 +42,7 @@ class ScoreConfig:
     trust_checkpoint: bool = False
     device: str | None = None
     launcher: str = "inline"
+    metric_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # family -> options
 
 
 @dataclass
@@ -51,21 +54,18 @@ class CellOutcome:
     error: str | None = None
 
 
-def _cells_for(config: ScoreConfig, model_id: str) -> list[Cell]:
+def _cells_for(config: ScoreConfig, model: ModelId) -> list[Cell]:
     cells = []
-    source_name, identifier = parse_model_id(model_id)
     for dataset in config.datasets:
-        if dataset == "run":
-            source = get_source(source_name)
-            if not hasattr(source, "run_environments"):
-                raise LdrError(f"--dataset run needs a domainbed: model (a run's environments), not {model_id}")
+        if dataset == "run":  # the model's own datasets (a DomainBed run's environments), in and out
             splits = [config.split] if config.split in ("in", "out") else ["in", "out"]
-            pairs = [(f"run:{env}", split) for env in source.run_environments(identifier) for split in splits]
+            pairs = [(f"run:{name}", split) for name in model.model_source.own_datasets(model.identifier)
+                     for split in splits]
         else:
             pairs = [(dataset, config.split)]
         for spec, split in pairs:
             for layer in config.layers:
-                cells.append(Cell(model_id, spec, split, layer, config.seed, config.n_per_class, config.batch_size))
+                cells.append(Cell(str(model), spec, split, layer, config.seed, config.n_per_class, config.batch_size))
     return cells
 
 
@@ -75,27 +75,25 @@ def plan_cells(config: ScoreConfig) -> list[Cell]:
         raise LdrError("no model id given (ldr score MODEL_ID... or --selection FILE)")
     if not config.datasets:
         raise LdrError("no dataset given (--dataset D or a selection's 'datasets')")
+    models = [ModelId.parse(model_id) for model_id in config.models]
     by_source: dict[str, list[str]] = {}
-    for model_id in config.models:
-        source_name, identifier = parse_model_id(model_id)
-        by_source.setdefault(source_name, []).append(identifier)
+    for model in models:
+        by_source.setdefault(model.source, []).append(model.identifier)
     missing = []
     for source_name, identifiers in by_source.items():
         source = get_source(source_name)
-        if source_name != "domainbed":
-            known = source.list_ids()
-            for identifier in identifiers:
-                check_identifier(source_name, identifier, known)
+        source.check_ids(identifiers)
         missing += source.check_available(identifiers, config.weights_dir)
     if missing:
         raise CheckpointError(missing_files_message(missing))
-    return [cell for model_id in config.models for cell in _cells_for(config, model_id)]
+    registered_metrics(config.metric_options)  # an option a metric does not take: before any work
+    return [cell for model in models for cell in _cells_for(config, model)]
 
 
 def _score_kwargs(config: ScoreConfig) -> dict[str, Any]:
     cache = config.cache_dir or os.path.join(config.out_dir, ".features")
-    return {"weights_dir": config.weights_dir, "cache_dir": cache,
-            "trust_checkpoint": config.trust_checkpoint, "device": config.device}
+    return {"weights_dir": config.weights_dir, "cache_dir": cache, "trust_checkpoint": config.trust_checkpoint,
+            "device": config.device, "metric_options": config.metric_options}
 
 
 def run_inline(cells: list[Cell], out_dir: str, **kwargs: Any) -> list[CellOutcome]:
@@ -122,14 +120,39 @@ def run_inline(cells: list[Cell], out_dir: str, **kwargs: Any) -> list[CellOutco
     return outcomes
 
 
-def _launcher_function() -> Any:
-    module_name, attr = LAUNCHER_FUNCTION.split(":")
-    try:
-        return getattr(importlib.import_module(module_name), attr)
-    except (ImportError, AttributeError) as exc:
-        raise LdrError(
-            f"launchers 'local'/'slurm' are unavailable: {LAUNCHER_FUNCTION} not found ({exc}); use --launcher inline"
-        ) from exc
+_LOADED: dict[str, Any] = {}  # per worker process: the model of the previous cell, reused by the next
+
+
+def score_one(cell: Cell, out_dir: str, score_kwargs: dict[str, Any]) -> list[str]:
+    """Score one cell in a submitit worker (keeping one loaded model between cells of the same job)."""
+    if _LOADED and cell.model_id not in _LOADED:
+        _LOADED.clear()
+    return [str(p) for p in score_cell(cell, out_dir, loaded_models=_LOADED, progress=False, **score_kwargs)]
+
+
+def cell_name(cell: Cell) -> str:
+    layer = f" layer={cell.layer}" if cell.layer else ""
+    return f"{cell.model_id} on {cell.dataset_name} [{cell.split}]{layer} seed={cell.seed}"
+
+
+def run_cells(cells: list[Cell], out_dir: str | Path, *, executor: str = "local", resources: Resources | None = None,
+              progress: bool = True, **score_kwargs: Any) -> list[CellOutcome]:
+    """Score ``cells`` as submitit jobs (``executor`` = ``local`` or ``slurm``); one outcome per cell.
+
+    ``score_kwargs`` go to :func:`score_cell`; resources default to the ``LDR_*`` environment. A
+    cell whose records exist is skipped, so re-running after a crash computes only what is missing.
+    """
+    fn = functools.partial(score_one, out_dir=str(out_dir), score_kwargs=score_kwargs)
+    summary = launch(cells, fn, executor, resources or Resources.from_env(), names=cell_name, job_name="ldr-score",
+                     progress=progress)
+    outcomes = []
+    for cell, outcome in zip(cells, summary.outcomes):
+        if outcome.ok:
+            outcomes.append(CellOutcome(cell, [Path(p) for p in outcome.result]))
+        else:
+            outcomes.append(CellOutcome(cell, error=f"{outcome.reason} (log: {outcome.log})" if outcome.log
+                                        else outcome.error))
+    return outcomes
 
 
 def score(config: ScoreConfig) -> list[CellOutcome]:
@@ -140,15 +163,16 @@ def score(config: ScoreConfig) -> list[CellOutcome]:
         return run_inline(cells, config.out_dir, **kwargs)
     if config.launcher not in ("local", "slurm"):
         raise LdrError(f"unknown launcher '{config.launcher}'; expected inline, local or slurm")
-    return _launcher_function()(cells, config.out_dir, executor=config.launcher, **kwargs)
+    return run_cells(cells, config.out_dir, executor=config.launcher, **kwargs)
 
 
 def load_selection(path: str | Path, *, data_root: str | None = None) -> dict[str, Any]:
     """A selection TOML (``models``, ``datasets`` and optional ``layers``, ``split``, ``n_per_class``,
-    ``seed``); ``{data_root}`` in dataset specs is replaced by ``data_root`` or ``$LDR_DATA_ROOT``."""
+    ``seed``, ``[metric_options.<family>]``); ``{data_root}`` in dataset specs is replaced by
+    ``data_root`` or ``$LDR_DATA_ROOT``."""
     table = read_toml(path, "selection")
-    check_keys(table, {"name", "description", "models", "datasets", "layers", "split", "n_per_class", "seed"},
-               f"selection {path}")
+    check_keys(table, {"name", "description", "models", "datasets", "layers", "split", "n_per_class", "seed",
+                       "metric_options"}, f"selection {path}")
     for key in ("models", "datasets"):
         if not isinstance(table.get(key), list) or not all(isinstance(x, str) for x in table[key]):
             raise LdrError(f"selection {path}: field '{key}' should be a list of strings")
@@ -156,6 +180,9 @@ def load_selection(path: str | Path, *, data_root: str | None = None) -> dict[st
     if any("{data_root}" in d for d in table["datasets"]) and not root:
         raise LdrError(f"selection {path}: datasets use {{data_root}}; pass --data-root or set LDR_DATA_ROOT")
     table["datasets"] = [d.replace("{data_root}", root or "") for d in table["datasets"]]
+    options = table.get("metric_options", {})
+    if not isinstance(options, dict) or not all(isinstance(v, dict) for v in options.values()):
+        raise LdrError(f"selection {path}: 'metric_options' should be tables, e.g. [metric_options.kstar]")
     return table
 
 
@@ -174,3 +201,21 @@ def selection_cells(path: str | Path) -> list[dict[str, Any]]:
             base = {"model_id": model_id, "dataset": Cell(model_id, dataset).dataset_name, **fixed}
             cells += [{**base, "layer": layer} for layer in table.get("layers") or []] or [base]
     return cells
+
+
+def parse_metric_options(flags: tuple[str, ...] | list[str], base: dict[str, dict[str, Any]] | None = None
+                         ) -> dict[str, dict[str, Any]]:
+    """``["kstar.backend=hnsw", "uniformity.t=3"]`` on top of ``base`` (a selection's ``metric_options``)
+    -> ``{"kstar": {"backend": "hnsw"}, "uniformity": {"t": 3}}``; a value is JSON when it parses as JSON."""
+    options = {family: dict(values) for family, values in (base or {}).items()}
+    for flag in flags:
+        name, sep, raw = flag.partition("=")
+        family, dot, key = name.partition(".")
+        if not (sep and dot and family and key):
+            raise LdrError(f"metric option {flag!r} should be FAMILY.NAME=VALUE, e.g. kstar.backend=hnsw")
+        try:
+            value = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw
+        options.setdefault(family, {})[key] = value
+    return options

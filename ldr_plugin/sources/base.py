@@ -11,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import torch
 
-from ldr_plugin.errors import LdrError
+from ldr_plugin.datasets.samples import ScoringData
+from ldr_plugin.errors import LdrError, UnknownNameError
+from ldr_plugin.plugins import unknown_name_message
 
 
 class CheckpointError(LdrError):
@@ -82,34 +84,77 @@ class LoadedModel:
         return self.extract(images, (layer,))[layer]
 
 
-class ModelSource(Protocol):
-    """What an entry point of ``ldr_plugin.model_sources`` provides (``cls()`` gives one)."""
+class ModelSource:
+    """Base class of the ``ldr_plugin.model_sources`` entry points (``cls()`` gives one).
 
-    name: str
-    layers: tuple[str, ...]  # layer names load() offers; the first is the default
+    A source enumerates the ids its host registry holds (at run time, never a copied list), says
+    which weights files an id needs (checked before any work starts), and loads one id offline.
+    The defaults fit a source whose ids are all in :meth:`list_ids` and whose models come without
+    datasets of their own; a source overrides what differs (the ``domainbed`` source: ids are run
+    folders, its models have their environments as datasets, and they can describe themselves).
+    """
+
+    name: str = ""
+    layers: tuple[str, ...] = ()  # layer names load() offers; the first is the default
 
     def list_ids(self) -> list[str]:
         """Every identifier (without the ``source:`` prefix) the host registry holds now."""
-        ...
+        return []
 
-    def check_available(self, ids: list[str], weights_dir: str | Path | None) -> list[MissingFile]:
-        """Weights files the given identifiers need that are absent (empty list: all present)."""
-        ...
+    def check_ids(self, identifiers: list[str]) -> None:
+        """Raise :class:`~ldr_plugin.errors.UnknownNameError` (close matches) for an unknown identifier."""
+        known = self.list_ids()
+        for identifier in identifiers:
+            check_identifier(self.name, identifier, known)
 
-    def required_files(self, identifier: str, weights_dir: str | Path | None) -> list[tuple[str, str]]:
+    def required_files(self, identifier: str, weights_dir: str | Path | None = None) -> list[tuple[str, str]]:
         """(path, download id) of every weights file the identifier reads (for checks and cache keys)."""
-        ...
+        return []
 
-    def load(
-        self,
-        identifier: str,
-        *,
-        weights_dir: str | Path | None = None,
-        device: str | torch.device = "cpu",
-        trust_checkpoint: bool = False,
-    ) -> LoadedModel:
+    def check_available(self, ids: list[str], weights_dir: str | Path | None = None) -> list[MissingFile]:
+        """Weights files the given identifiers need that are absent (empty list: all present)."""
+        return [MissingFile(f"{self.name}:{i}", p, d) for i in ids for p, d in self.required_files(i, weights_dir)
+                if not Path(p).is_file()]
+
+    def load(self, identifier: str, *, weights_dir: str | Path | None = None, device: str | torch.device = "cpu",
+             trust_checkpoint: bool = False) -> LoadedModel:
         """Load one identifier offline; raise :class:`LdrError` naming the problem otherwise."""
-        ...
+        raise NotImplementedError
+
+    def own_datasets(self, identifier: str) -> list[str]:
+        """Names of the datasets that come with a model (``ldr score --dataset run``)."""
+        raise LdrError(f"dataset 'run' (a model's own datasets) needs a model that has some, such as a "
+                       f"domainbed: run; {self.name}:{identifier} has none")
+
+    def own_dataset(self, identifier: str, name: str, split: str, *, n_per_class: int | None = None,
+                    seed: int = 0) -> ScoringData:
+        """One of :meth:`own_datasets` (``--dataset run:NAME``), subsampled like any dataset."""
+        self.own_datasets(identifier)
+        raise LdrError(f"{self.name}:{identifier} has no dataset '{name}'")
+
+    def describe(self, identifier: str, dataset: str) -> ModelFacts | None:
+        """What a leaderboard may show about a model scored on ``dataset`` beyond its records (e.g. a
+        run's accuracy on its held-out domain), or None."""
+        return None
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """A model as a cross-model leaderboard shows it: a label, accuracies (percent) by field name,
+    a stratum to correlate within (e.g. its held-out domain), a group to colour by, and whether it is
+    an intermediate checkpoint rather than a trained model's final weights."""
+
+    label: str
+    accuracies: dict[str, float | None] = field(default_factory=dict)
+    stratum: str | None = None
+    group: str | None = None
+    checkpoint: bool = False
+
+
+def check_identifier(source: str, identifier: str, known: list[str]) -> None:
+    """Raise :class:`UnknownNameError` with close matches when ``identifier`` is not in ``known``."""
+    if identifier not in set(known):
+        raise UnknownNameError(unknown_name_message(identifier, known, what=f"{source} model"))
 
 
 def flatten_features(tensor: torch.Tensor) -> torch.Tensor:

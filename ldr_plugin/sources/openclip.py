@@ -20,8 +20,14 @@ import torch
 import torch.nn.functional as F
 
 from ldr_plugin.errors import LdrError
-from ldr_plugin.sources import check_identifier
-from ldr_plugin.sources.base import CheckpointError, LoadedModel, MissingFile, missing_files_message
+from ldr_plugin.sources.base import (
+    CheckpointError,
+    LoadedModel,
+    MissingFile,
+    ModelSource,
+    check_identifier,
+    missing_files_message,
+)
 from ldr_plugin.sources.checkpoints import explain_load_error, sniff_checkpoint
 
 LAYERS = ("image_embeds", "image_embeds_raw")
@@ -55,7 +61,7 @@ class OpenCLIPPlan:
         return {"force_quick_gelu": self.quick_gelu and not self.model_name.endswith("-quickgelu"), **kwargs}
 
 
-class OpenCLIPSource:
+class OpenCLIPSource(ModelSource):
     """``open_clip.list_pretrained()`` pairs, loaded offline with the tag's own settings."""
 
     name = "openclip"

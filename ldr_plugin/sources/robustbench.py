@@ -16,9 +16,15 @@ from typing import Any
 import torch
 
 from ldr_plugin.errors import LdrError
-from ldr_plugin.sources import check_identifier
 from ldr_plugin.sources._compat import import_robustbench, no_downloads
-from ldr_plugin.sources.base import CheckpointError, LoadedModel, MissingFile, missing_files_message
+from ldr_plugin.sources.base import (
+    CheckpointError,
+    LoadedModel,
+    MissingFile,
+    ModelSource,
+    check_identifier,
+    missing_files_message,
+)
 from ldr_plugin.sources.checkpoints import explain_load_error, sniff_checkpoint
 from ldr_plugin.sources.heads import HookedClassifier, find_heads
 
@@ -30,7 +36,7 @@ def _hub_checkpoints() -> Path:
     return Path(torch.hub.get_dir()) / "checkpoints"
 
 
-class RobustBenchSource:
+class RobustBenchSource(ModelSource):
     """The RobustBench zoo (``robustbench.model_zoo.model_dicts``), enumerated at run time."""
 
     name = "robustbench"
