@@ -26,9 +26,18 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from tqdm.auto import tqdm
+
+from ldr_plugin.domainbed.extras import saved_selected_checkpoints
 from ldr_plugin.domainbed.host import domainbed_root
+from ldr_plugin.domainbed.runs import read_run_records, read_sweep
 from ldr_plugin.domainbed.sweep import SweepConfig, choose_engine, sweep
+from ldr_plugin.domainbed.tables import SweepSelection, domainbed_tables, render_domainbed_text
 from ldr_plugin.errors import LdrError
+from ldr_plugin.leaderboard.build import build_leaderboards, default_command
+from ldr_plugin.registry_files import registry_file
+from ldr_plugin.results import atomic_write_text
+from ldr_plugin.scoring.cells import Cell, score_cell
 
 SPECS = ("dg_study.toml", "kstar_vs_heldout.toml")
 
@@ -36,7 +45,6 @@ SPECS = ("dg_study.toml", "kstar_vs_heldout.toml")
 @dataclass(frozen=True)
 class DemoConfig:
     """What the demo trains and scores; :meth:`preset` gives the full and ``--quick`` defaults."""
-
     out_dir: str = "ldr-demo"
     datasets: tuple[str, ...] = ("RotatedDigitsFlat", "CorruptedDigitsFlat")
     algorithms: tuple[str, ...] = ("ERM", "LatentDR", "LatentDRNoise")
@@ -80,9 +88,6 @@ def train_stage(config: DemoConfig, sweep_dir: Path, log) -> dict[str, Any]:
 def heldout_cells(sweep_dir: Path) -> list:
     """One scoring cell per finished single-test-domain run of a sweep folder: its final featurizer
     on its held-out domain (in split). Pair runs (for leave-one-domain-out) are not scored."""
-    from ldr_plugin.domainbed.runs import read_run_records
-    from ldr_plugin.scoring.cells import Cell
-
     cells = []
     for run in sorted(p for p in Path(sweep_dir).iterdir() if (p / "done").is_file()):
         records = read_run_records(run)
@@ -95,20 +100,12 @@ def heldout_cells(sweep_dir: Path) -> list:
 def selected_cells(sweep_dir: Path) -> list:
     """One scoring cell per checkpoint a selection method picked before its run's last step, when
     that checkpoint was saved (``model_step<k>.pkl``): its featurizer on the group's test domain."""
-    from ldr_plugin.domainbed.extras import saved_selected_checkpoints
-    from ldr_plugin.domainbed.runs import read_sweep
-    from ldr_plugin.domainbed.tables import SweepSelection
-    from ldr_plugin.scoring.cells import Cell
-
     saved, _ = saved_selected_checkpoints(SweepSelection.build(read_sweep(str(sweep_dir), progress=False)))
     return [Cell(f"domainbed:{path}", f"run:env{env}", "in", "featurizer") for path, env in saved]
 
 
 def score_stage(cells: list, scores_dir: Path, log) -> int:
     """Score every cell (finished ones are skipped); a failing cell is an error naming it."""
-    from tqdm.auto import tqdm
-
-    from ldr_plugin.scoring.cells import score_cell
 
     failed = []
     for cell in tqdm(cells, desc="score", unit="run", disable=None):
@@ -123,8 +120,6 @@ def score_stage(cells: list, scores_dir: Path, log) -> int:
 
 
 def build_stage(sweep_dir: Path, scores_dir: Path, board_dir: Path) -> list[Path]:
-    from ldr_plugin.leaderboard.build import build_leaderboards, default_command
-    from ldr_plugin.registry_files import registry_file
 
     specs = [str(registry_file("leaderboards", name)) for name in SPECS]
     results = [str(sweep_dir), str(scores_dir)]
@@ -134,9 +129,6 @@ def build_stage(sweep_dir: Path, scores_dir: Path, board_dir: Path) -> list[Path
 
 def summary_text(sweep_dir: Path) -> str:
     """DomainBed's 'Averages' tables (all three selection methods) of the demo's sweep, as text."""
-    from ldr_plugin.domainbed.runs import read_sweep
-    from ldr_plugin.domainbed.tables import SweepSelection, domainbed_tables, render_domainbed_text
-
     sweep = read_sweep(str(sweep_dir), progress=False)
     tables = [t for t in domainbed_tables(SweepSelection.build(sweep)) if t.kind == "domainbed_averages"]
     return render_domainbed_text(tables, len(sweep))
@@ -160,7 +152,5 @@ def run_demo(config: DemoConfig, log=print) -> dict[str, Any]:
     manifest = {"config": asdict(config), "training": training, "n_scored": n_scored, "timings_s": timings,
                 "sweep_dir": str(sweep_dir), "scores_dir": str(scores_dir), "leaderboard_dir": str(board_dir),
                 "files": sorted(str(p.relative_to(board_dir)) for p in paths if p.is_relative_to(board_dir))}
-    from ldr_plugin.results import atomic_write_text
-
     atomic_write_text(out / "demo.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest

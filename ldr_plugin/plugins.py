@@ -33,6 +33,8 @@ GROUPS = {
     "launchers": "domainbed.command_launchers",
     "models": "ldr_plugin.model_sources",
     "metrics": "ldr_plugin.metrics",
+    "published": "ldr_plugin.published_sources",
+    "leaderboards": "ldr_plugin.leaderboard_kinds",
 }
 
 

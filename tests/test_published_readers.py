@@ -10,9 +10,8 @@ import pytest
 
 from ldr_plugin.domainbed.published import SOURCE_TEXT, read_domainbed_tex
 from ldr_plugin.errors import LdrError
-from ldr_plugin.leaderboard.published_tables import openclip_table, robustbench_tables
-from ldr_plugin.published.openclip import read_openclip
-from ldr_plugin.published.robustbench import read_robustbench
+from ldr_plugin.published.openclip import openclip_table, read_openclip
+from ldr_plugin.published.robustbench import read_robustbench, robustbench_tables
 
 
 def test_robustbench_percent_strings_become_numbers(shared_data):

@@ -20,6 +20,7 @@ import click
 def demo(out_dir, quick, engine, steps, n_trials, datasets, algorithms, pairs) -> None:
     """Train ERM, LatentDR and an ablation on embedded digits domains (DomainBed protocol), score each
     held-out domain with k* and alignment/uniformity, and build the leaderboard into --out."""
+    # torch: imported when the command runs, not for --help
     from ldr_plugin.demo import DemoConfig, run_demo, summary_text
 
     config = DemoConfig.preset(

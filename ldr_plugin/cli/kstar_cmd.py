@@ -36,6 +36,7 @@ def kstar(features: Path, out_dir: Path, backend: str, dtype: str, per_sample: b
     Writes one result record (kind 'kstar') into --out, optionally per-sample k* and a violin plot,
     and prints a summary table.
     """
+    # torch: imported when the command runs, not for --help
     from ldr_plugin.kstar.job import KStarJob, run_kstar_file
     from ldr_plugin.kstar.report import summary_table
 

@@ -8,6 +8,11 @@ from pathlib import Path
 
 import click
 
+from ldr_plugin.domainbed.extras import saved_selected_checkpoints
+from ldr_plugin.domainbed.runs import read_sweep
+from ldr_plugin.domainbed.tables import SweepSelection, domainbed_tables, render_domainbed_text
+from ldr_plugin.leaderboard.build import build_leaderboards, default_command
+
 DEFAULT_SPECS = ("domainbed_sweep.toml", "kstar_vs_accuracy.toml")
 
 
@@ -47,7 +52,6 @@ def leaderboard() -> None:
 def build(specs: tuple[str, ...], results: tuple[str, ...], out: str, published_data: str | None, quiet: bool) -> None:
     """Build the leaderboards of SPEC files (default: registry/leaderboards/domainbed_sweep.toml and
     kstar_vs_accuracy.toml) into --out, with a README holding this exact command."""
-    from ldr_plugin.leaderboard.build import build_leaderboards, default_command
 
     spec_list = list(specs) or _default_specs()
     command = default_command(spec_list, list(results), out, published_data)
@@ -67,8 +71,6 @@ def build(specs: tuple[str, ...], results: tuple[str, ...], out: str, published_
 @click.option("--all-datasets", is_flag=True, help="Keep datasets DomainBed does not know (it drops them).")
 def collect(input_dir: str, order: str, all_datasets: bool) -> None:
     """Print what DomainBed's collect_results prints for a sweep, without DomainBed."""
-    from ldr_plugin.domainbed.runs import read_sweep
-    from ldr_plugin.domainbed.tables import SweepSelection, domainbed_tables, render_domainbed_text
 
     sweep = read_sweep(input_dir, order=order, progress=sys.stderr.isatty())
     tables = domainbed_tables(SweepSelection.build(sweep), domainbed_only=not all_datasets)
@@ -82,10 +84,6 @@ def collect(input_dir: str, order: str, all_datasets: bool) -> None:
 def selected_checkpoints_cmd(input_dir: str) -> None:
     """Print the model id (domainbed:<run>/model_step<k>.pkl) of every checkpoint a model-selection method
     picks before its run's last step, one per line, for `ldr score`; the final models are the run folders."""
-    from ldr_plugin.domainbed.extras import saved_selected_checkpoints
-    from ldr_plugin.domainbed.runs import read_sweep
-    from ldr_plugin.domainbed.tables import SweepSelection
-
     sweep = read_sweep(input_dir, progress=sys.stderr.isatty())
     saved, missing = saved_selected_checkpoints(SweepSelection.build(sweep))
     missing = sorted(set(missing))

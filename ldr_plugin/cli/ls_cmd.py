@@ -27,12 +27,13 @@ def ls(kind: str | None, source: str | None) -> None:
     if source is not None:
         if kind not in (None, "models"):
             raise click.UsageError("--source only goes with 'ldr ls models'")
+        # torch: imported when the command runs, not for --help
         from ldr_plugin.sources import list_model_ids
 
         for model_id in list_model_ids(source):
             click.echo(model_id)
         return
     rows = list_registered([kind] if kind else None)
-    width = max((len(r[1]) for r in rows), default=4)
+    kind_width, width = (max((len(r[i]) for r in rows), default=4) for i in (0, 1))
     for group_kind, name, dist, value in rows:
-        click.echo(f"{group_kind:<11} {name:<{width}}  {dist:<14} {value}")
+        click.echo(f"{group_kind:<{kind_width}} {name:<{width}}  {dist:<14} {value}")

@@ -32,6 +32,7 @@ def score(model_ids, datasets, layers, split, n_per_class, seed, batch_size, wei
     Features are cached; finished cells are skipped; a failing model is reported and the others
     continue. Exit code 0 when every cell succeeded, 1 otherwise (2 for bad input).
     """
+    # torch: imported when the command runs, not for --help
     from ldr_plugin.scoring.run import ScoreConfig, load_selection, parse_metric_options
     from ldr_plugin.scoring.run import score as run_score
 

@@ -11,6 +11,8 @@ import re
 from pathlib import Path
 
 from ldr_plugin.errors import LdrError
+from ldr_plugin.leaderboard.published import PublishedSource
+from ldr_plugin.leaderboard.spec import LeaderboardSpec
 from ldr_plugin.leaderboard.tables import Cell, Column, Row, Table
 
 SOURCE_KEY = "published-domainbed-2020"
@@ -93,3 +95,19 @@ def _table(path: Path, method: str | None, dataset: str | None, header: list[str
         footnotes={"missing": "X: not reported in the publication"},
         kind="domainbed_averages" if averages else "domainbed_dataset",
     )
+
+
+class DomainBedPublished(PublishedSource):
+    """DomainBed's published 2020 tables (``results.tex``, as ``collect_results --latex`` writes it)."""
+
+    name, default_path, key, text = "domainbed_2020", "domainbed/results_2020_10_06.tex", SOURCE_KEY, SOURCE_TEXT
+
+    def read(self, path: Path) -> list[Table]:
+        return read_domainbed_tex(path)
+
+    def tables(self, entries: list[Table], spec: LeaderboardSpec) -> list[Table]:
+        """The published tables of the spec's datasets (all when it names none) and the Averages."""
+        return [t for t in entries if not spec.datasets or t.table_id.rsplit("__", 1)[0] in [*spec.datasets, "averages"]]
+
+    def how(self, entries: list[Table]) -> str:
+        return "Parsed from DomainBed's results.tex (collect_results --latex output)."

@@ -13,6 +13,7 @@ its environments, split in/out exactly as training split them (``env{i}_in`` / `
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 from typing import Any
 
@@ -20,14 +21,19 @@ import numpy as np
 import torch
 
 from ldr_plugin.datasets.samples import ScoringData
+from ldr_plugin.domainbed.extras import parse_run_model_id
 from ldr_plugin.domainbed.host import resolve_algorithm, resolve_dataset
 from ldr_plugin.domainbed.hparams_table import seed_hash
 from ldr_plugin.domainbed.loaders import split_dataset
+from ldr_plugin.domainbed.runs import read_run_records
 from ldr_plugin.errors import LdrError
+from ldr_plugin.leaderboard.tables import ModelFacts
 from ldr_plugin.sources.base import CheckpointError, LoadedModel, ModelSource, flatten_features
 from ldr_plugin.sources.checkpoints import explain_load_error, sniff_checkpoint
 
 LAYERS = ("featurizer", "logits")
+HELDOUT_TEXT = ("trained by ldr-plugin (DomainBed protocol): accuracy of the final model on the run's "
+                "held-out (test) domain, from the run's results.jsonl")
 REQUIRED_KEYS = ("args", "model_input_shape", "model_num_classes", "model_num_domains", "model_hparams", "model_dict")
 
 
@@ -140,6 +146,24 @@ class DomainBedRunSource(ModelSource):
                 "split_seed": split_seed}
         return ScoringData.subsampled(f"run:{name}", split, _Images(part), _labels(part),
                                       [str(c) for c in range(save["model_num_classes"])], n_per_class, seed, info)
+
+    def describe(self, identifier: str, dataset: str) -> ModelFacts | None:
+        """A run scored on its test environment (``run:env<t>``): its accuracy there at its last step (the
+        model model.pkl holds), labelled ``"<algorithm> · <dataset> env<t> · trial <k> · <folder[:8]>"``,
+        its held-out domain as the stratum and its algorithm as the group. A checkpoint
+        (``<run>/model_step<k>.pkl`` or ``<run>@<k>``) is marked as such."""
+        if parse_run_model_id(f"{self.name}:{identifier}")[1] is not None:
+            return ModelFacts(checkpoint=True)
+        match = re.fullmatch(r"run:(?:env)?(\d+)", dataset)
+        records = read_run_records(identifier) if match else []
+        if not records:
+            return None
+        last, args, env = records[-1], records[-1].get("args", {}), int(match.group(1))
+        value = last.get(f"env{env}_in_acc") if args.get("test_envs", []) == [env] else None
+        domain, trial = f"{args.get('dataset', '?')} env{env}", args.get("trial_seed")
+        label = f"{args.get('algorithm', '?')} · {domain} · trial {'?' if trial is None else trial} · {Path(identifier).name[:8]}"
+        return ModelFacts(label, {"heldout_acc_pct": None if value is None else 100.0 * float(value)}, domain,
+                          str(args.get("algorithm", "?")), provenance=(HELDOUT_TEXT, "the runs' own results.jsonl"))
 
     @staticmethod
     def _dataset_class(save: dict) -> type:

@@ -108,7 +108,7 @@ def train_job(job: tuple[dict[str, Any], Path], overrides: dict | None = None, s
     thread count first (the parallel sweep's one thread per job, see :func:`run_sweep`)."""
     import torch  # torch and the loop: only in the process that trains (not the one launching DomainBed)
 
-    from ldr_plugin.domainbed.loop import TrainConfig, train
+    from ldr_plugin.domainbed.loop import TrainConfig, train  # (torch, as above)
 
     args, path = job
     if threads is not None:

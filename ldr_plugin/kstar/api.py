@@ -52,10 +52,10 @@ def kstar_search(
         if backend_options:
             raise LdrError(f"options {sorted(backend_options)} apply to an approximate backend, not 'exact'")
         return exact_search(prep, dtype=_dtype(dtype), block_size=block_size, progress=progress), prep
-    if backend == "hnsw":
+    if backend == "hnsw":  # approximate backends are imported only when used (hnswlib)
         from ldr_plugin.kstar.approximate import hnsw_search as search
     else:
-        from ldr_plugin.kstar.screened import screened_search as search
+        from ldr_plugin.kstar.screened import screened_search as search  # (as above)
     accepted = set(inspect.signature(search).parameters) - {"prep", "dtype", "block_size", "progress"}
     unknown = sorted(set(backend_options) - accepted)
     if unknown:

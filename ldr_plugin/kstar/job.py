@@ -123,7 +123,7 @@ def run_kstar_file(job: KStarJob, *, command: list[str] | None = None) -> KStarO
     if per_sample_path is not None:
         _write_per_sample(summary, per_sample_path)
     if plot_path is not None:
-        from ldr_plugin.kstar.plot import plot_violins
+        from ldr_plugin.kstar.plot import plot_violins  # matplotlib: only when a plot is asked for
 
         plot_violins(summary, plot_path, title=f"{cell['model_id']} on {cell['dataset']} ({cell['layer']})")
     record.timings_s["total"] = time.perf_counter() - start

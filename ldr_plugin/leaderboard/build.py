@@ -15,15 +15,15 @@ import shlex
 from pathlib import Path
 
 from ldr_plugin import __version__
-from ldr_plugin.domainbed.tables import render_domainbed_text
 from ldr_plugin.errors import LdrError
-from ldr_plugin.leaderboard.builders import BUILDERS, Board
 from ldr_plugin.leaderboard.inputs import BuildInputs
 from ldr_plugin.leaderboard.render_csv import render_csv
 from ldr_plugin.leaderboard.render_html import render_html
 from ldr_plugin.leaderboard.render_latex import render_latex
 from ldr_plugin.leaderboard.render_markdown import render_markdown
 from ldr_plugin.leaderboard.spec import LeaderboardSpec, load_spec
+from ldr_plugin.leaderboard.tables import Board
+from ldr_plugin.plugins import plugin_group
 from ldr_plugin.results import atomic_write_text
 
 PAGE_TITLE = "ldr-plugin leaderboards"
@@ -57,17 +57,8 @@ def _write_board(board: Board, out_dir: Path, inputs: BuildInputs) -> list[Path]
         atomic_write_text(out_dir / f"{spec.id}.tex", render_latex(spec.title, tables)),
         atomic_write_text(out_dir / f"{spec.id}.csv", render_csv(tables)),
     ]
-    if spec.kind == "domainbed":  # DomainBed's own text output of the reproduced rows
-        ours = [_without_published(t) for t in tables]
-        total = len(inputs.selection(spec.order).sweep)
-        paths.append(atomic_write_text(out_dir / f"{spec.id}.domainbed.txt", render_domainbed_text(ours, total)))
+    paths += [atomic_write_text(out_dir / name, text) for name, text in board.files.items()]
     return paths
-
-
-def _without_published(table):
-    from dataclasses import replace
-
-    return replace(table, rows=[r for r in table.rows if not r.published])
 
 
 def _readme(boards: list[Board], command: list[str], inputs: BuildInputs) -> str:
@@ -118,7 +109,8 @@ def build_leaderboards(
         raise LdrError("no leaderboard spec given")
     out = Path(out_dir)
     inputs = BuildInputs([str(d) for d in results_dirs], Path(published_root) if published_root else None, progress)
-    boards = [BUILDERS[spec.kind](spec, inputs, out) for spec in loaded]
+    kinds = plugin_group("leaderboards")  # ldr_plugin.leaderboard_kinds: kind -> builder
+    boards = [kinds.load(spec.kind)(spec, inputs, out) for spec in loaded]
     paths: list[Path] = []
     for board in boards:
         paths += _write_board(board, out, inputs)

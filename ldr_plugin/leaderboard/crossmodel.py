@@ -1,8 +1,11 @@
-"""Cross-model tables: k* Γ′ of each scored model beside its published accuracies, with rank correlations.
+"""Cross-model tables: k* Γ′ of each scored model beside its accuracies, with rank correlations.
 
-Rows come from this project's k* records (``kind = "kstar"``); accuracies are joined on the model id
-from the published sources (RobustBench: clean / AutoAttack / corruptions; OpenCLIP: zero-shot),
-all in percent. A scored model absent from every published source stays, with visible gaps.
+Rows come from this project's records of the spec's metric family; accuracies are joined on the
+model id from the published sources the spec names (each declares its accuracy fields: RobustBench
+clean / AutoAttack / corruptions, OpenCLIP zero-shot) and from what a model's own source says about
+it (:meth:`~ldr_plugin.sources.base.ModelSource.describe`: a DomainBed run's accuracy on its held-out
+domain, its label, its domain as a stratum), all in percent. A scored model absent from every
+source stays, with visible gaps.
 """
 
 from __future__ import annotations
@@ -14,37 +17,23 @@ from typing import Any
 
 import numpy as np
 
-from ldr_plugin.domainbed.heldout import FIELD as HELDOUT_FIELD
-from ldr_plugin.domainbed.heldout import SOURCE_KEY as HELDOUT_KEY
+from ldr_plugin.errors import LdrError
 from ldr_plugin.leaderboard.correlation import rank_correlation, stratified_rank_correlation
-from ldr_plugin.leaderboard.published_tables import OC_KEY, RB_KEY
+from ldr_plugin.leaderboard.inputs import BuildInputs
+from ldr_plugin.leaderboard.published import published_source
 from ldr_plugin.leaderboard.records import ProjectRecords, metric_value
 from ldr_plugin.leaderboard.spec import LeaderboardSpec
-from ldr_plugin.leaderboard.tables import Cell, Column, Row, Table
+from ldr_plugin.leaderboard.tables import Board, Cell, Column, ModelFacts, Row, Table
+from ldr_plugin.plugins import plugin_group
 
-ACCURACIES: dict[str, tuple[str, str]] = {
-    "clean_acc_pct": ("clean acc (%)", RB_KEY),
-    "autoattack_acc_pct": ("AutoAttack acc (%)", RB_KEY),
-    "corruptions_acc_pct": ("corruptions acc (%)", RB_KEY),
-    "zeroshot_avg_pct": ("zero-shot avg 38 (%)", OC_KEY),
-    "zeroshot_imagenet_pct": ("zero-shot ImageNet-1k (%)", OC_KEY),
-    HELDOUT_FIELD: ("held-out domain acc (%)", HELDOUT_KEY),
-}
+HELDOUT = "heldout_acc_pct"  # a model's accuracy on its own held-out domain (its source's ModelFacts)
+FACT_FIELDS = {HELDOUT: ("held-out domain acc (%)", "reproduced-runs")}  # field: (column label, source key)
 REPRODUCED = "reproduced"
 STRATA = {"heldout_domain": "held-out domain"}  # spec.stratify -> how the correlation rows name it
 FOOTNOTES = {
     "not_published": "—: model id not found in the accuracy source (kept, not dropped)",
     "undefined": "—: Γ′ undefined for this model (no class with finite skewness)",
 }
-
-
-def published_accuracies(robustbench: dict | None, openclip: dict | None) -> dict[str, dict[str, float | None]]:
-    """{model_id: {accuracy field: percent}} from the loaded published sources."""
-    table: dict[str, dict[str, float | None]] = {}
-    for entries in (robustbench or {}, openclip or {}):
-        for model_id, entry in entries.items():
-            table[model_id] = {f: getattr(entry, f, None) for f in ACCURACIES if hasattr(entry, f)}
-    return table
 
 
 def _kstar_rows(spec: LeaderboardSpec, project: ProjectRecords, keep=None) -> dict[tuple[str, str, str], list[float | None]]:
@@ -71,20 +60,30 @@ def _metric_cell(values: list[float | None]) -> Cell:
     return Cell(value=float(np.mean(finite)), err=err, n=len(finite), decimals=3)
 
 
-def _accuracy_fields(spec: LeaderboardSpec, published: dict, model_ids: list[str]) -> list[str]:
-    if spec.accuracies:
-        unknown = [a for a in spec.accuracies if a not in ACCURACIES]
-        if unknown:
-            from ldr_plugin.errors import LdrError
+def accuracy_columns(spec: LeaderboardSpec) -> dict[str, tuple[str, str]]:
+    """Every accuracy field a cross-model table may show: (column label, source key), the spec's
+    published sources first (in its order), then the other registered ones, then the model facts."""
+    names = [*spec.published, *(n for n in plugin_group("published").names() if n not in spec.published)]
+    columns = {}
+    for name in names:
+        source = published_source(name)
+        columns.update({f: (label, source.key) for f, label in source.accuracy_fields.items() if f not in columns})
+    return {**columns, **FACT_FIELDS}
 
-            raise LdrError(f"{spec.path}: unknown accuracies {unknown}; expected some of {list(ACCURACIES)}")
+
+def _accuracy_fields(spec: LeaderboardSpec, columns: dict, published: dict, model_ids: list[str]) -> list[str]:
+    if spec.accuracies:
+        unknown = [a for a in spec.accuracies if a not in columns]
+        if unknown:
+            raise LdrError(f"{spec.path}: unknown accuracies {unknown}; expected some of {list(columns)}")
         return list(spec.accuracies)
-    present = [f for f in ACCURACIES if any(published.get(m, {}).get(f) is not None for m in model_ids)]
+    present = [f for f in columns if any(published.get(m, {}).get(f) is not None for m in model_ids)]
     return present or ["clean_acc_pct", "autoattack_acc_pct", "zeroshot_avg_pct"]
 
 
 def cross_model_table(spec: LeaderboardSpec, project: ProjectRecords, published: dict,
-                      keep=None, labels: dict[str, str] | None = None) -> tuple[Table, list[str]]:
+                      keep=None, labels: dict[str, str] | None = None,
+                      known: dict[str, tuple[str, str]] | None = None) -> tuple[Table, list[str]]:
     """Γ′ per scored model (mean ± SE over seeds) and every requested published accuracy; with the
     model id of each row. A row is labelled by ``labels[model_id]`` where given (with a dataset/layer
     suffix if that model was scored on several), else by the model id (with the suffix when the table
@@ -92,7 +91,8 @@ def cross_model_table(spec: LeaderboardSpec, project: ProjectRecords, published:
     groups = _kstar_rows(spec, project, keep)
     several = len({(d, layer) for _, d, layer in groups}) > 1
     per_model = Counter(model_id for model_id, _, _ in groups)
-    fields = _accuracy_fields(spec, published, [k[0] for k in groups])
+    known = accuracy_columns(spec) if known is None else known
+    fields = _accuracy_fields(spec, known, published, [k[0] for k in groups])
     rows = []
     for (model_id, dataset, layer), values in groups.items():
         if labels and model_id in labels:  # a named run: its label names the domain it is scored on
@@ -103,13 +103,13 @@ def cross_model_table(spec: LeaderboardSpec, project: ProjectRecords, published:
         for f in fields:
             value = published.get(model_id, {}).get(f)
             flags = () if value is not None else ("not_published",)
-            cells.append(Cell(value=value, decimals=2, missing="—", flags=flags, source=ACCURACIES[f][1]))
+            cells.append(Cell(value=value, decimals=2, missing="—", flags=flags, source=known[f][1]))
         rows.append((Row(label=label, cells=cells, source=REPRODUCED), model_id))
     rows.sort(key=lambda r: (r[0].cells[0].value is None, r[0].cells[0].value or 0.0, r[0].label))
     model_ids = [model_id for _, model_id in rows]
     rows = [row for row, _ in rows]
     columns = [Column("Γ′" if spec.metric == "gamma_prime" else spec.metric)]
-    columns += [Column(ACCURACIES[f][0], source=ACCURACIES[f][1]) for f in fields]
+    columns += [Column(known[f][0], source=known[f][1]) for f in fields]
     table = Table(table_id=f"{spec.id}__models", title=f"{spec.title}: {spec.metric} and accuracy",
                   columns=columns, rows=rows, row_header="model id", section=spec.title, kind="cross_model",
                   footnotes=dict(FOOTNOTES),
@@ -165,7 +165,7 @@ def scatter_plots(spec: LeaderboardSpec, models: Table, out_dir: Path,
                   groups: list[str] | None = None) -> list[str]:
     """One Γ′-vs-accuracy scatter per accuracy column (kstar.plot), points coloured by ``groups``
     (one per row, e.g. the algorithm) when given; returns paths relative to out_dir."""
-    from ldr_plugin.kstar.plot import plot_gamma_scatter
+    from ldr_plugin.kstar.plot import plot_gamma_scatter  # matplotlib: only when there is a plot to draw
 
     written = []
     for j, column in enumerate(models.columns[1:], start=1):
@@ -176,3 +176,54 @@ def scatter_plots(spec: LeaderboardSpec, models: Table, out_dir: Path,
         plot_gamma_scatter(points, column.name, out_dir / name, title=spec.title, groups=groups)
         written.append(name)
     return written
+
+
+def model_facts(project: ProjectRecords) -> dict[str, ModelFacts]:
+    """What each scored model's source says about it (the first record it describes), by model id."""
+    group, sources, facts = plugin_group("models"), {}, {}
+    for _, record in project.records:
+        name, _, identifier = record.model_id.partition(":")
+        if record.model_id in facts or name not in group.names():
+            continue
+        if name not in sources:
+            sources[name] = group.load(name)()
+        described = sources[name].describe(identifier, record.dataset)
+        if described is not None:
+            facts[record.model_id] = described
+    return facts
+
+
+def cross_model_board(spec: LeaderboardSpec, inputs: BuildInputs, out_dir: Path) -> Board:
+    """Γ′ of every scored model joined with its accuracies, rank correlations, scatter plots."""
+    columns, accuracies, sources = accuracy_columns(spec), {}, {}
+    for name in spec.published:
+        entries = inputs.optional_published(spec, name)
+        if entries is not None:
+            source = published_source(name)
+            for model_id, values in source.accuracies(entries).items():
+                accuracies.setdefault(model_id, {}).update(values)
+            sources[source.key] = source.text
+    facts = model_facts(inputs.project) if HELDOUT in spec.accuracies or spec.stratify else {}
+    own = {m: f for m, f in facts.items() if not f.checkpoint}  # trained models (final weights)
+    if HELDOUT in spec.accuracies:  # a model's own accuracy on its held-out domain
+        for model_id, fact in own.items():
+            accuracies.setdefault(model_id, {})[HELDOUT] = fact.accuracies.get(HELDOUT)
+            sources[FACT_FIELDS[HELDOUT][1]] = fact.provenance[0]
+    keep = (lambda model_id: not (model_id in facts and facts[model_id].checkpoint)) if HELDOUT in spec.accuracies else None
+    labels = {model_id: fact.label for model_id, fact in own.items() if fact.label}
+    models, model_ids = cross_model_table(spec, inputs.project, accuracies, keep, labels, columns)
+    models.sources = {REPRODUCED: f"k* records computed by ldr-plugin, read from {', '.join(inputs.results_dirs)}",
+                      **sources}
+    strata = [own[m].stratum if m in own else None for m in model_ids] if spec.stratify == "heldout_domain" else None
+    corr = correlation_table(spec, models, strata)
+    corr.sources = dict(models.sources)
+    if models.rows:
+        groups = [own[m].group for m in model_ids] if own and all(m in own for m in model_ids) else None
+        corr.plots = scatter_plots(spec, models, out_dir, groups)
+    joined = [*spec.published, *sorted({f.provenance[1] for f in own.values()} if HELDOUT in spec.accuracies else ())]
+    how = [(f"{len(models.rows)} models with k* '{spec.metric}' records; accuracies joined on the model id "
+           f"from {', '.join(joined) or 'no accuracy source'}.")]
+    if keep is not None:
+        how.append("One point per run, its final model: the earlier checkpoints scored for the "
+                   "selected-checkpoint columns (model_step<k>.pkl) are left out.")
+    return Board(spec, [models, corr], how)

@@ -23,7 +23,7 @@ def _pyplot():
 
 def plot_average_bars(table: Table, column: str, path: str | os.PathLike, *, xlabel: str = "accuracy (%)") -> Path:
     """Horizontal bars of one column (mean ± error) per row; missing cells are listed, not drawn."""
-    from ldr_plugin.kstar.plot import save_figure
+    from ldr_plugin.kstar.plot import save_figure  # matplotlib: only when there is a plot to draw
 
     plt = _pyplot()
     j = [c.name for c in table.columns].index(column)

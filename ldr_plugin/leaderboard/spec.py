@@ -5,13 +5,13 @@ A spec names its kind and what goes in it::
     [leaderboard]
     id = "dg_study"                       # output file stem
     title = "LatentDR vs ERM"
-    kind = "domainbed"                    # domainbed | cross_model | published_domainbed
-                                          # | published_robustbench | published_openclip
+    kind = "domainbed"                    # a ldr_plugin.leaderboard_kinds entry: domainbed | cross_model
+                                          # | published_domainbed | published_robustbench | published_openclip
     selection = ["iid", "loo", "oracle"]  # DomainBed model-selection methods
     datasets = []                         # [] = every dataset found
     algorithms = []                       # [] = every algorithm found (DomainBed's order)
     extra_metrics = ["gamma_prime", "alignment", "uniformity"]   # of the selected checkpoints
-    published = ["domainbed_2020"]        # published rows added beside ours
+    published = ["domainbed_2020"]        # ldr_plugin.published_sources entries: rows added beside ours
     sort = "domainbed"                    # or "avg_desc", or a column name for cross-model tables
     env_names = { RotatedDigits = ["0", "30", "60"] }
     stratify = "heldout_domain"           # cross_model: also correlate within each run's held-out domain
@@ -23,20 +23,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field, fields
-from pathlib import Path
 from typing import Any
 
 from ldr_plugin.errors import LdrError
+from ldr_plugin.plugins import plugin_group
 from ldr_plugin.tomlfile import check_keys, read_toml
 
-KINDS = ("domainbed", "cross_model", "published_domainbed", "published_robustbench", "published_openclip")
 SELECTION_METHODS = ("iid", "loo", "oracle")
-PUBLISHED_SOURCES = ("domainbed_2020", "robustbench", "openclip")
-DEFAULT_PUBLISHED_PATHS = {
-    "domainbed_2020": "domainbed/results_2020_10_06.tex",
-    "robustbench": "robustbench_model_info",
-    "openclip": "openclip/openclip_results.csv",
-}
 
 
 @dataclass
@@ -73,18 +66,6 @@ class LeaderboardSpec:
     limit: int = 0
     path: str = ""
 
-    def published_path(self, source: str, root: Path | None) -> Path:
-        """Where a published source's file lives: the spec's path, else the default under ``root``."""
-        rel = self.published_paths.get(source, DEFAULT_PUBLISHED_PATHS[source])
-        path = Path(rel)
-        if not path.is_absolute():
-            if root is None:
-                raise LdrError(f"{self.path}: published source '{source}' needs --published-data DIR")
-            path = root / path
-        if not path.exists():
-            raise LdrError(f"{self.path}: published source '{source}' not found at {path}")
-        return path
-
 
 def _check_list(spec: LeaderboardSpec, name: str, allowed: tuple[str, ...]) -> None:
     for value in getattr(spec, name):
@@ -101,8 +82,9 @@ def parse_spec(data: dict[str, Any], path: str = "<spec>") -> LeaderboardSpec:
     for key in ("id", "title", "kind"):
         if not isinstance(table.get(key), str) or not table[key]:
             raise LdrError(f"{path}: 'leaderboard.{key}' must be a non-empty string")
-    if table["kind"] not in KINDS:
-        raise LdrError(f"{path}: 'leaderboard.kind' is {table['kind']!r}; expected one of {list(KINDS)}")
+    kinds = plugin_group("leaderboards").names()  # every kind is a builder declared by entry point
+    if table["kind"] not in kinds:
+        raise LdrError(f"{path}: 'leaderboard.kind' is {table['kind']!r}; expected one of {kinds}")
     if not all(c.isalnum() or c in "_-." for c in table["id"]):
         raise LdrError(f"{path}: 'leaderboard.id' {table['id']!r} may hold only letters, digits, _ - .")
     try:
@@ -110,7 +92,7 @@ def parse_spec(data: dict[str, Any], path: str = "<spec>") -> LeaderboardSpec:
     except TypeError as exc:
         raise LdrError(f"{path}: {exc}") from exc
     _check_list(spec, "selection", SELECTION_METHODS)
-    _check_list(spec, "published", PUBLISHED_SOURCES)
+    _check_list(spec, "published", tuple(plugin_group("published").names()))
     if spec.stratify not in ("", "heldout_domain"):
         raise LdrError(f"{path}: 'stratify' must be '' or 'heldout_domain', got {spec.stratify!r}")
     if spec.order not in ("sorted", "listdir"):

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from ldr_plugin.leaderboard.spec import LeaderboardSpec
+
 FOOTNOTE_MARKS = ("*", "†", "‡", "§", "¶", "#", "**", "††", "‡‡")
 
 
@@ -98,3 +100,29 @@ class Table:
 def cell_text(cell: Cell, marks: dict[str, str], pm: str = "±") -> str:
     """Plain cell text followed by its footnote marks."""
     return cell.plain(pm) + "".join(marks[f] for f in cell.flags if f in marks)
+
+
+@dataclass
+class Board:
+    """A built leaderboard: tables in order, what a reader must know about how it was made, and any
+    other text files of its own (name -> text, e.g. DomainBed's ``collect_results`` output)."""
+
+    spec: LeaderboardSpec
+    tables: list[Table]
+    how: list[str] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What a model's source says about it for a cross-model table: a row label, accuracies (percent)
+    by field, a stratum to correlate within (its held-out domain), a group to colour by, whether it is
+    an intermediate checkpoint rather than final weights, and where its accuracies come from
+    (source text, and the files they are read from)."""
+
+    label: str | None = None
+    accuracies: dict[str, float | None] = field(default_factory=dict)
+    stratum: str | None = None
+    group: str | None = None
+    checkpoint: bool = False
+    provenance: tuple[str, str] = ("", "")

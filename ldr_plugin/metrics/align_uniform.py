@@ -14,11 +14,11 @@ from typing import Any
 import torch
 
 from ldr_plugin.errors import LdrError
+from ldr_plugin.kstar.inputs import _as_tensor, _check_features, _label_values, map_classes
 from ldr_plugin.metrics.base import Metric, MetricResult
 
 
 def _normalised(features: Any) -> torch.Tensor:
-    from ldr_plugin.kstar.inputs import _as_tensor, _check_features
 
     z = _as_tensor(features, None)
     _check_features(z)
@@ -35,7 +35,6 @@ def _normalised(features: Any) -> torch.Tensor:
 
 def alignment(features: Any, labels: Any) -> float:
     """Mean squared distance between L2-normalised features of same-class pairs (lower = better)."""
-    from ldr_plugin.kstar.inputs import _label_values, map_classes
 
     z = _normalised(features)
     values = _label_values(labels)
@@ -90,8 +89,6 @@ class UniformityMetric(Metric):
         self.t = t
 
     def compute(self, features, labels) -> MetricResult:
-        from ldr_plugin.kstar.inputs import _label_values
-
         n_labels = _label_values(labels).size
         if n_labels != len(features):
             raise LdrError(f"labels and features have different lengths: {n_labels} labels, {len(features)} rows")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ldr_plugin.kstar import kstar_summary
+from ldr_plugin.kstar.report import summary_detail, summary_values
 from ldr_plugin.metrics.base import Metric, MetricResult
 
 
@@ -23,9 +25,6 @@ class KStarMetric(Metric):
         self.options = options
 
     def compute(self, features, labels) -> MetricResult:
-        from ldr_plugin.kstar import kstar_summary
-        from ldr_plugin.kstar.report import summary_detail, summary_values
-
         summary = kstar_summary(features, labels, backend=self.backend, **self.options)
         values, higher_is_better = summary_values(summary)
         detail = summary_detail(summary)

@@ -11,10 +11,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ldr_plugin.errors import LdrError
+from ldr_plugin.leaderboard.published import PublishedSource
+from ldr_plugin.leaderboard.spec import LeaderboardSpec
+from ldr_plugin.leaderboard.tables import Cell, Column, Row, Table
 
 SOURCE_TEXT = "published by OpenCLIP (Ilharco et al.; Cherti et al. 2023), docs/openclip_results.csv"
 AVERAGE_COLUMN = "Average perf. on 38 datasets"
 REQUIRED = ("name", "pretrained", AVERAGE_COLUMN, "ImageNet 1k")
+OC_KEY = "published-openclip"
+ACCURACY_FIELDS = {"zeroshot_avg_pct": "zero-shot avg 38 (%)", "zeroshot_imagenet_pct": "zero-shot ImageNet-1k (%)"}
 
 
 @dataclass(frozen=True)
@@ -65,3 +70,44 @@ def read_openclip(path: str | os.PathLike) -> dict[str, OpenCLIPEntry]:
             params_m=float(params) if params.strip() else None, per_dataset_pct=per,
         )
     return entries
+
+
+def _pct_cell(value: float | None) -> Cell:
+    return Cell(value=value, decimals=2, missing="—", flags=() if value is not None else ("not_reported",))
+
+
+def openclip_table(entries: dict[str, OpenCLIPEntry], limit: int = 0) -> Table:
+    """OpenCLIP zero-shot averages, best first (ties by id)."""
+    ordered = sorted(entries.values(), key=lambda e: (-(e.zeroshot_avg_pct or -1.0), e.model_id))
+    if limit:
+        ordered = ordered[:limit]
+    rows = [Row(label=f"{e.architecture}/{e.tag}", source=OC_KEY, published=True, cells=[
+        _pct_cell(e.zeroshot_avg_pct), _pct_cell(e.zeroshot_imagenet_pct),
+        Cell(value=e.params_m, decimals=2, missing="—")]) for e in ordered]
+    return Table(
+        table_id="openclip__zeroshot", title="OpenCLIP zero-shot accuracy (average over 38 datasets)",
+        columns=[Column("avg 38 datasets (%)"), Column("ImageNet-1k (%)"), Column("params (M)")],
+        rows=rows, row_header="architecture/tag", section="OpenCLIP", kind="published",
+        sources={OC_KEY: SOURCE_TEXT},
+        footnotes={"not_reported": "—: not reported"},
+        notes=[f"{len(rows)} models; model id = openclip:<architecture>/<tag>; fractions converted to percent"],
+    )
+
+
+class OpenCLIPPublished(PublishedSource):
+    """OpenCLIP's zero-shot results CSV (``docs/openclip_results.csv``)."""
+
+    name, default_path, key, text = "openclip", "openclip/openclip_results.csv", OC_KEY, SOURCE_TEXT
+    accuracy_fields = ACCURACY_FIELDS
+
+    def read(self, path: Path) -> dict[str, OpenCLIPEntry]:
+        return read_openclip(path)
+
+    def tables(self, entries: dict[str, OpenCLIPEntry], spec: LeaderboardSpec) -> list[Table]:
+        return [openclip_table(entries, spec.limit)]
+
+    def accuracies(self, entries: dict[str, OpenCLIPEntry]) -> dict[str, dict[str, float | None]]:
+        return {model_id: {f: getattr(entry, f) for f in ACCURACY_FIELDS} for model_id, entry in entries.items()}
+
+    def how(self, entries: dict[str, OpenCLIPEntry]) -> str:
+        return "OpenCLIP openclip_results.csv; fractions × 100."

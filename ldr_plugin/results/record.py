@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as _dt
 import functools
 import hashlib
+import importlib.metadata as md
 import json
 import math
 import os
@@ -30,6 +31,7 @@ from typing import Any
 import msgspec
 import orjson
 
+from ldr_plugin import __version__
 from ldr_plugin.errors import LdrError
 
 SCHEMA_VERSION = 1
@@ -114,10 +116,6 @@ def git_revision() -> str | None:
 
 def provenance(command: list[str] | None = None) -> Provenance:
     """Who made a record: package version, git revision, host package versions, date, command."""
-    import importlib.metadata as md
-
-    from ldr_plugin import __version__
-
     versions = {}
     for name in HOST_PACKAGES:
         try:

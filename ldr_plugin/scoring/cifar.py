@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ldr_plugin.errors import LdrError
+from ldr_plugin.results.io import atomic_write_bytes
 
 LAYOUT = {
     "cifar10": {
@@ -114,8 +115,6 @@ def write_cifar_folder(root: str | Path, kind: str, split_arrays: dict[str, tupl
     ``train`` is written as one batch (``data_batch_1`` for CIFAR-10) plus empty remaining batches,
     so any small image set can be scored with the CIFAR reader.
     """
-    from ldr_plugin.results import atomic_write_bytes
-
     layout = LAYOUT[kind]
     folder = Path(root) / layout["folder"]
     for split, names in (("train", layout["train"]), ("test", layout["test"])):

@@ -45,7 +45,7 @@ def _imagefolder(path: str, split: str) -> tuple[list, np.ndarray, list[str], di
 
 
 def _digits_domain(name: str, env: str) -> tuple[Any, np.ndarray, list[str], dict]:
-    from ldr_plugin.datasets import digits as digits_module
+    from ldr_plugin.datasets import digits as digits_module  # scikit-learn: only for the embedded digits
 
     cls = getattr(digits_module, name)
     if env not in cls.ENVIRONMENTS:
@@ -64,7 +64,7 @@ def _raw_split(kind: str, arg: str | None, split: str) -> tuple[Any, np.ndarray,
             raise LdrError("dataset 'imagefolder' needs a path: --dataset imagefolder:/path/to/folder")
         return _imagefolder(arg, split)
     if kind == "digits":
-        from ldr_plugin.datasets.digits import load_digit_images
+        from ldr_plugin.datasets.digits import load_digit_images  # scikit-learn: only for the digits
 
         images, labels = load_digit_images()
         return images, labels.numpy(), [str(i) for i in range(10)], {"embedded": "sklearn digits 28x28"}

@@ -16,7 +16,6 @@ from ldr_plugin.sources.base import (
     CheckpointError,
     LoadedModel,
     MissingFile,
-    ModelFacts,
     ModelSource,
     check_identifier,
 )
@@ -27,7 +26,6 @@ __all__ = [
     "CheckpointError",
     "LoadedModel",
     "MissingFile",
-    "ModelFacts",
     "ModelId",
     "ModelSource",
     "check_identifier",

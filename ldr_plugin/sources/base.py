@@ -17,6 +17,7 @@ import torch
 
 from ldr_plugin.datasets.samples import ScoringData
 from ldr_plugin.errors import LdrError, UnknownNameError
+from ldr_plugin.leaderboard.tables import ModelFacts
 from ldr_plugin.plugins import unknown_name_message
 
 
@@ -136,19 +137,6 @@ class ModelSource:
         """What a leaderboard may show about a model scored on ``dataset`` beyond its records (e.g. a
         run's accuracy on its held-out domain), or None."""
         return None
-
-
-@dataclass(frozen=True)
-class ModelFacts:
-    """A model as a cross-model leaderboard shows it: a label, accuracies (percent) by field name,
-    a stratum to correlate within (e.g. its held-out domain), a group to colour by, and whether it is
-    an intermediate checkpoint rather than a trained model's final weights."""
-
-    label: str
-    accuracies: dict[str, float | None] = field(default_factory=dict)
-    stratum: str | None = None
-    group: str | None = None
-    checkpoint: bool = False
 
 
 def check_identifier(source: str, identifier: str, known: list[str]) -> None:

@@ -1,0 +1,97 @@
+"""The ``domainbed`` leaderboard kind: DomainBed's tables of the sweeps under ``--results``.
+
+The tables ``collect_results`` prints (three model-selection methods, mean ± SE over trials, the
+Averages) computed from the one run-folder reader, plus what DomainBed does not have: metric columns
+of the selected checkpoints from this project's records (:mod:`~ldr_plugin.domainbed.extras`),
+DomainBed's published 2020 rows beside ours, bar plots of the averages, and ``<id>.domainbed.txt``,
+DomainBed's own text output of the reproduced rows.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+from ldr_plugin.domainbed.extras import add_extra_columns
+from ldr_plugin.domainbed.runs import read_sweep
+from ldr_plugin.domainbed.tables import SweepSelection, domainbed_tables, render_domainbed_text
+from ldr_plugin.errors import LdrError
+from ldr_plugin.leaderboard.inputs import BuildInputs
+from ldr_plugin.leaderboard.plots import plot_average_bars
+from ldr_plugin.leaderboard.spec import LeaderboardSpec
+from ldr_plugin.leaderboard.tables import Board, Cell, Row, Table
+
+REPRODUCED_METRICS = "reproduced-metrics"
+
+
+def sweep_selection(inputs: BuildInputs, order: str = "sorted") -> SweepSelection:
+    """Every sweep record of the build's result folders, grouped and selected (once per read order)."""
+    def load() -> SweepSelection:
+        sweep = read_sweep(inputs.results_dirs, order=order, progress=inputs.progress)
+        inputs.report(sweep.problems)
+        return SweepSelection.build(sweep)
+
+    return inputs.cached(("domainbed sweep", order), load)
+
+
+def _add_published_rows(table: Table, published: dict[str, Table]) -> None:
+    """Append the publication's rows of the same table, cells matched by column name."""
+    pub = published.get(table.table_id)
+    if pub is None:
+        return
+    names = [c.name for c in pub.columns]
+    same_columns = [n for n in names if n != "Avg"] == [c.name for c in table.columns if c.name != "Avg" and not c.extra]
+    for row in pub.rows:
+        cells = []
+        for column in table.columns:
+            if column.name == "Avg" and not same_columns:
+                cells.append(Cell(missing="—", flags=("avg_elsewhere",)))
+            elif column.name in names:
+                cells.append(row.cells[names.index(column.name)])
+            else:
+                cells.append(Cell(missing="—", flags=("not_published",)))
+        table.rows.append(Row(label=row.label, cells=cells, source=row.source, published=True))
+    table.sources.update(pub.sources)
+    table.footnotes["not_published"] = "—: not in the publication"
+    table.footnotes["avg_elsewhere"] = "—: the published Avg is over a different set of columns, so it is not comparable"
+
+
+def _sort_rows(table: Table, how: str) -> None:
+    if how == "domainbed":
+        return
+    if how != "avg_desc":
+        raise LdrError(f"sort {how!r} is not supported for DomainBed tables; use 'domainbed' or 'avg_desc'")
+    j = [c.name for c in table.columns].index("Avg")
+    table.rows.sort(key=lambda r: (r.cells[j].value is None, -(r.cells[j].value or 0.0)))
+
+
+def domainbed_board(spec: LeaderboardSpec, inputs: BuildInputs, out_dir: Path) -> Board:
+    """DomainBed tables of the sweeps under --results (+ extra metric columns, published rows, plots)."""
+    sel = sweep_selection(inputs, spec.order)
+    if not len(sel.sweep):
+        raise LdrError(f"{spec.path}: no DomainBed sweep records (<dir>/<run>/results.jsonl) under "
+                       f"{inputs.results_dirs}")
+    text = f"reproduced by ldr-plugin from DomainBed sweep records in {', '.join(inputs.results_dirs)}"
+    tables = domainbed_tables(sel, tuple(spec.selection), source_text=text, env_names=spec.env_names,
+                              datasets=spec.datasets or None, algorithms=spec.algorithms or None,
+                              domainbed_only=spec.domainbed_only)
+    published = {}
+    if "domainbed_2020" in spec.published:
+        published = {t.table_id: t for t in inputs.optional_published(spec, "domainbed_2020") or []}
+    for table in tables:
+        dataset, method = table.table_id.rsplit("__", 1)
+        if table.kind == "domainbed_dataset" and spec.extra_metrics:
+            add_extra_columns(table, sel, method, dataset, spec.extra_metrics, inputs.project, spec.env_names,
+                              REPRODUCED_METRICS, spec.layer)
+            table.sources[REPRODUCED_METRICS] = ("computed by ldr-plugin (ldr score) on features of the selected "
+                                                 "checkpoints: project result records")
+        _add_published_rows(table, published)
+        _sort_rows(table, spec.sort)
+        if table.kind == "domainbed_averages" and any(r.cells[-1].value is not None for r in table.rows):
+            name = f"plots/{spec.id}__{table.table_id}.svg"
+            plot_average_bars(table, "Avg", out_dir / name)
+            table.plots.append(name)
+    how = [(f"DomainBed model selection ({', '.join(spec.selection)}) over {len(sel.sweep)} records "
+           f"of {len(sel.sweep.runs)} runs; {len(sel.sweep.incomplete_runs())} runs without `done`.")]
+    ours = [replace(t, rows=[r for r in t.rows if not r.published]) for t in tables]
+    return Board(spec, tables, how, files={f"{spec.id}.domainbed.txt": render_domainbed_text(ours, len(sel.sweep))})
