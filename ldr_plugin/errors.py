@@ -14,7 +14,7 @@ class DatasetError(LdrError):
 
 
 class UnknownNameError(LdrError, KeyError):
-    """A name that no registry provider declares; the message lists close matches."""
+    """A name that no provider of a plugin group declares; the message lists close matches."""
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0]) if self.args else ""

@@ -53,6 +53,7 @@ def _plugin_algorithms() -> list[str]:
     return plugin_group("algorithms").names()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("dataset", "extra"), [("RotatedDigits", []), ("Debug28", ["--hparams", '{"batch_size": 8}'])])
 def test_domainbed_train_runs_latentdr(domainbed_root, tmp_path, dataset, extra):
     run = tmp_path / "run"
@@ -66,6 +67,7 @@ def test_domainbed_train_runs_latentdr(domainbed_root, tmp_path, dataset, extra)
     assert saved["args"]["algorithm"] == "LatentDR"
 
 
+@pytest.mark.slow
 def test_builtin_loop_reproduces_domainbed_train(domainbed_root, tmp_path):
     """Same arguments, same seeds: the built-in loop writes DomainBed's records, value for value."""
     from ldr_plugin.domainbed.loop import TrainConfig, train
@@ -84,6 +86,7 @@ def test_builtin_loop_reproduces_domainbed_train(domainbed_root, tmp_path):
         assert m == h
 
 
+@pytest.mark.slow
 def test_domainbed_unit_tests_pick_up_plugins(domainbed_root):
     """DomainBed's test_models / test_hparams_registry generate tests for our names, and ours pass."""
     plugins = _plugin_algorithms()

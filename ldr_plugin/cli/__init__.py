@@ -7,7 +7,6 @@ Subcommands are imported only when invoked (``ldr --help`` imports no torch), an
 from __future__ import annotations
 
 import importlib
-import os
 import sys
 
 import click
@@ -27,12 +26,6 @@ COMMANDS = {
 }
 
 
-# Commands that do no dense linear algebra: their numpy gets a single-threaded OpenBLAS (unless the
-# user set one), since an idle OpenBLAS thread pool costs ~0.1 s of CPU per process
-# (`ldr leaderboard collect` on a 100k-record sweep: 1.22 -> 1.10 s CPU, BENCHMARKS.md).
-NO_BLAS_COMMANDS = ("leaderboard", "results")
-
-
 class LazyGroup(click.Group):
     def list_commands(self, ctx):
         return sorted(COMMANDS)
@@ -46,8 +39,6 @@ class LazyGroup(click.Group):
         if name not in COMMANDS:
             return None
         module, attr = COMMANDS[name][0].split(":")
-        if name in NO_BLAS_COMMANDS and "numpy" not in sys.modules:
-            os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
         try:
             return getattr(importlib.import_module(module), attr)
         except ImportError as exc:

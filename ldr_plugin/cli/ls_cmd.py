@@ -22,7 +22,7 @@ def list_registered(kinds: list[str] | None = None) -> list[tuple[str, str, str,
 def ls(kind: str | None, source: str | None) -> None:
     """List registered algorithms, datasets, launchers, model sources and metrics.
 
-    With ``ldr ls models --source S``, enumerate the models that source's host registry holds.
+    With ``ldr ls models --source S``, enumerate the models that source's host lists (RobustBench's zoo, OpenCLIP's pretrained tags).
     """
     if source is not None:
         if kind not in (None, "models"):

@@ -27,13 +27,30 @@ from ldr_plugin.errors import LdrError
 from ldr_plugin.launchers.launch import launch
 from ldr_plugin.launchers.resources import Resources
 from ldr_plugin.launchers.summary import Summary
-from ldr_plugin.safety import split_command
 
 PYTHON_NAMES = ("python", "python3")
 
 
 class CommandFailed(LdrError):
     """A DomainBed command that exited with a non-zero status."""
+
+
+class UnsafeCommandError(LdrError, ValueError):
+    """A command that cannot be split into arguments safely (NUL, unclosed quote, empty)."""
+
+
+def split_command(command: str) -> list[str]:
+    """Split a command line into argv with :mod:`shlex` (run with ``shell=False``: metacharacters stay
+    literal arguments); reject NUL characters and empty commands."""
+    if not isinstance(command, str) or "\0" in command:
+        raise UnsafeCommandError(f"command {command!r} is not a string without NUL characters")
+    try:
+        argv = shlex.split(command)
+    except ValueError as exc:
+        raise UnsafeCommandError(f"command {command!r} cannot be split into arguments: {exc}") from exc
+    if not argv:
+        raise UnsafeCommandError("empty command")
+    return argv
 
 
 def run_command(command: str, cwd: str, pythonpath: tuple[str, ...] = ()) -> int:

@@ -97,7 +97,7 @@ class LazyPluginClass:
 
 
 def _state(module: ModuleType) -> dict[str, Any]:
-    return module.__dict__.setdefault(STATE, {"names": [], "attrs": set(), "builtins": set(), "registry": []})
+    return module.__dict__.setdefault(STATE, {"names": [], "attrs": set(), "builtins": set(), "launchers": []})
 
 
 def resolve(module: ModuleType, name: str) -> type:
@@ -199,9 +199,9 @@ def _make_hparams(original):
 
 
 def _patch_launchers(module: ModuleType) -> None:
-    registry, state = module.__dict__["REGISTRY"], _state(module)
+    table, state = module.__dict__["REGISTRY"], _state(module)
     for name, entry in plugin_entries("launchers").items():
-        if name in registry and name not in state["registry"]:
+        if name in table and name not in state["launchers"]:
             _warn(f"ldr-plugin: command launcher '{name}' already exists in DomainBed; the plugin is ignored")
             continue
 
@@ -209,13 +209,13 @@ def _patch_launchers(module: ModuleType) -> None:
             return _entry.load()(commands)
 
         setattr(launcher, MARK, True)
-        registry[name] = launcher
-        if name not in state["registry"]:
-            state["registry"].append(name)
+        table[name] = launcher
+        if name not in state["launchers"]:
+            state["launchers"].append(name)
 
 
 def patch_module(module: ModuleType) -> None:
-    """Patch one of DomainBed's registry modules (no-op for other modules; safe to repeat)."""
+    """Patch one of DomainBed's four lookup modules (no-op for other modules; safe to repeat)."""
     if disabled_names() is None:
         return
     name = module.__name__
@@ -238,10 +238,10 @@ def unpatch_module(module: ModuleType) -> None:
         listed[:] = [n for n in listed if n not in state["names"]]
     for attr in state["attrs"]:
         module.__dict__.pop(attr, None)
-    registry = module.__dict__.get("REGISTRY")
-    for key in state["registry"]:
-        if registry is not None and getattr(registry.get(key), MARK, False):
-            del registry[key]
+    table = module.__dict__.get("REGISTRY")
+    for key in state["launchers"]:
+        if table is not None and getattr(table.get(key), MARK, False):
+            del table[key]
     for attr in ("get_algorithm_class", "get_dataset_class", "_hparams", "__getattr__"):
         current = module.__dict__.get(attr)
         if current is not None and getattr(current, MARK, False):

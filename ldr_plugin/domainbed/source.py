@@ -4,7 +4,7 @@
 is the checkpoint of step ``k`` (written with ``--save_model_every_checkpoint``), the one a
 selection method may pick. A run's ``model.pkl`` (DomainBed's format, written by DomainBed's
 ``train.py`` or this project's loop: ``args``, ``model_input_shape``, ``model_num_classes``,
-``model_num_domains``, ``model_hparams``, ``model_dict``) is rebuilt through the algorithm registry the training loop uses
+``model_num_domains``, ``model_hparams``, ``model_dict``) is rebuilt through the name resolution the training loop uses
 (plugins such as LatentDR, DomainBed's own when importable, else the host-free ERM twin).
 Layers: ``featurizer`` (the algorithm's featurizer output) and ``logits``. The run's datasets are
 its environments, split in/out exactly as training split them (``env{i}_in`` / ``env{i}_out``).
@@ -75,13 +75,13 @@ def _read_checked(file: str, size: int, mtime_ns: int, trust_checkpoint: bool) -
 
 
 class DomainBedRunSource(ModelSource):
-    """Trained DomainBed-format runs; ids are run-directory paths (there is no registry to list)."""
+    """Trained DomainBed-format runs; ids are run-directory paths (there is no list of them)."""
 
     name = "domainbed"
     layers = LAYERS
 
     def check_ids(self, identifiers: list[str]) -> None:
-        """Runs are folders, not registry entries: whether one exists is :meth:`check_available`'s question."""
+        """Runs are folders, not entries of a list: whether one exists is :meth:`check_available`'s question."""
 
     def required_files(self, identifier: str, weights_dir: str | Path | None = None) -> list[tuple[str, str]]:
         path = model_file(identifier)

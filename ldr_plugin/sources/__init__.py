@@ -49,7 +49,7 @@ def get_source(name: str) -> ModelSource:
 
 
 def list_model_ids(source: str) -> list[str]:
-    """Every ``source:identifier`` the source's host registry holds, read at run time."""
+    """Every ``source:identifier`` the source's host lists, read at run time."""
     return [f"{source}:{ident}" for ident in get_source(source).list_ids()]
 
 

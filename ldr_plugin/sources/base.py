@@ -1,6 +1,6 @@
 """The ``ModelSource`` contract of the ``ldr_plugin.model_sources`` entry-point group.
 
-A source enumerates the model ids its host registry holds (at run time, never a copied list),
+A source enumerates the model ids its host lists (at run time, never a copied list),
 checks that the weights a set of ids needs are on disk before any work starts, and loads one id
 into a :class:`LoadedModel`: the module, its own preprocessing transform, and the feature layers
 it can return.
@@ -88,7 +88,7 @@ class LoadedModel:
 class ModelSource:
     """Base class of the ``ldr_plugin.model_sources`` entry points (``cls()`` gives one).
 
-    A source enumerates the ids its host registry holds (at run time, never a copied list), says
+    A source enumerates the ids its host lists (at run time, never a copied list), says
     which weights files an id needs (checked before any work starts), and loads one id offline.
     The defaults fit a source whose ids are all in :meth:`list_ids` and whose models come without
     datasets of their own; a source overrides what differs (the ``domainbed`` source: ids are run
@@ -99,7 +99,7 @@ class ModelSource:
     layers: tuple[str, ...] = ()  # layer names load() offers; the first is the default
 
     def list_ids(self) -> list[str]:
-        """Every identifier (without the ``source:`` prefix) the host registry holds now."""
+        """Every identifier (without the ``source:`` prefix) the host lists now."""
         return []
 
     def check_ids(self, identifiers: list[str]) -> None:

@@ -1,4 +1,4 @@
-"""OpenCLIP pretrained registry as a model source: ``openclip:<architecture>/<tag>``.
+"""OpenCLIP's pretrained models as a model source: ``openclip:<architecture>/<tag>``.
 
 Two open_clip pitfalls are fixed here: it does not switch QuickGELU on for tags trained with it
 (it only warns), and it ignores the tag's preprocessing (mean/std/interpolation/resize mode) when
