@@ -17,8 +17,8 @@ import argparse
 
 import numpy as np
 
-from ldr_plugin.domainbed.tables import SweepSelection
 from ldr_plugin.domainbed.runs import Sweep, read_sweep
+from ldr_plugin.domainbed.tables import SweepSelection
 
 
 def trial_means(sweep: Sweep, trials: set[int]) -> dict[str, dict[int, float]]:

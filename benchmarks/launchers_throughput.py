@@ -78,12 +78,12 @@ def main() -> None:
     args = parser.parse_args()
 
     from ldr_plugin.launchers.resources import Resources
-    from ldr_plugin.scoring.cells import Cell
+    from ldr_plugin.scoring.cells import ScoreCell
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         fake_distribution(tmp / "site")
-        cells = [Cell(f"tiny:net{i // 4}", "digits", seed=i % 4, n_per_class=args.n_per_class) for i in range(args.cells)]
+        cells = [ScoreCell(f"tiny:net{i // 4}", "digits", seed=i % 4, n_per_class=args.n_per_class) for i in range(args.cells)]
         time_cells(cells[:1], "inline", tmp / "warmup", None)  # imports and first-call costs out of the timing
         seconds = {"inline": 0.0, "local": 0.0}
         n_jobs = 0

@@ -41,8 +41,8 @@ def _timed(cmd: list[str], cwd: str | None = None, env: dict | None = None) -> t
 
 
 def _breakdown(sweep: Path) -> dict[str, float]:
-    from ldr_plugin.domainbed.tables import SweepSelection, domainbed_tables
     from ldr_plugin.domainbed.runs import read_sweep
+    from ldr_plugin.domainbed.tables import SweepSelection, domainbed_tables
 
     t0 = time.process_time()
     s = read_sweep(sweep, progress=False, order="listdir")

@@ -37,7 +37,7 @@ from ldr_plugin.errors import LdrError
 from ldr_plugin.leaderboard.build import build_leaderboards, default_command
 from ldr_plugin.registry_files import registry_file
 from ldr_plugin.results import atomic_write_text
-from ldr_plugin.scoring.cells import Cell, score_cell
+from ldr_plugin.scoring.cells import ScoreCell, score_cell
 
 SPECS = ("dg_study.toml", "kstar_vs_heldout.toml")
 
@@ -93,7 +93,7 @@ def heldout_cells(sweep_dir: Path) -> list:
         records = read_run_records(run)
         test_envs = records[0]["args"]["test_envs"] if records else []
         if len(test_envs) == 1:
-            cells.append(Cell(f"domainbed:{run.resolve()}", f"run:env{test_envs[0]}", "in", "featurizer"))
+            cells.append(ScoreCell(f"domainbed:{run.resolve()}", f"run:env{test_envs[0]}", "in", "featurizer"))
     return cells
 
 
@@ -101,7 +101,7 @@ def selected_cells(sweep_dir: Path) -> list:
     """One scoring cell per checkpoint a selection method picked before its run's last step, when
     that checkpoint was saved (``model_step<k>.pkl``): its featurizer on the group's test domain."""
     saved, _ = saved_selected_checkpoints(SweepSelection.build(read_sweep(str(sweep_dir), progress=False)))
-    return [Cell(f"domainbed:{path}", f"run:env{env}", "in", "featurizer") for path, env in saved]
+    return [ScoreCell(f"domainbed:{path}", f"run:env{env}", "in", "featurizer") for path, env in saved]
 
 
 def score_stage(cells: list, scores_dir: Path, log) -> int:

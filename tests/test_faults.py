@@ -168,9 +168,9 @@ def _killer(folder: Path, budget: int, done: threading.Event, rng: random.Random
 def test_killed_workers_lose_nothing_and_corrupt_nothing(tiny_plugin, tmp_path):
     from ldr_tiny_source import CentroidGap
 
-    from ldr_plugin.scoring.cells import Cell, score_cell
+    from ldr_plugin.scoring.cells import ScoreCell, score_cell
 
-    cells = [Cell(f"tiny:net{m}", "digits", seed=s, n_per_class=5) for m in range(N_MODELS) for s in range(N_SEEDS)]
+    cells = [ScoreCell(f"tiny:net{m}", "digits", seed=s, n_per_class=5) for m in range(N_MODELS) for s in range(N_SEEDS)]
     out = tmp_path / "scores"
     kwargs = {"metrics": {"centroid_gap": CentroidGap()}, "cache_dir": str(tmp_path / "cache"), "device": "cpu"}
     rng = random.Random(0)

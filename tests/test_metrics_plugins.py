@@ -86,7 +86,7 @@ def test_metric_options_kinds_and_a_changed_option_on_resume(tiny_plugin, tmp_pa
     options is refused (the existing record would silently stand for another computation)."""
     from ldr_plugin.cli import main
     from ldr_plugin.results import iter_record_paths, read_record
-    from ldr_plugin.scoring.cells import Cell, cell_data
+    from ldr_plugin.scoring.cells import ScoreCell, cell_data
     from ldr_plugin.sources import get_source
 
     out = tmp_path / "out"
@@ -96,7 +96,7 @@ def test_metric_options_kinds_and_a_changed_option_on_resume(tiny_plugin, tmp_pa
     assert {family: r.kind for family, r in records.items()} == {f: f for f in ("alignment", "kstar", "uniformity")}
     assert records["uniformity"].metric_options == {"t": 3} and records["alignment"].metric_options == {}
     assert records["kstar"].metric_options == {"threshold": 0.25}
-    data = cell_data(Cell("tiny:net4", "digits", n_per_class=5))
+    data = cell_data(ScoreCell("tiny:net4", "digits", n_per_class=5))
     images = torch.stack([data.samples[i] for i in range(len(data))])  # embedded digits: tensors
     features = get_source("tiny").load("net4").features(images, "linear").numpy().astype(np.float64)
     value = records["uniformity"].metrics["uniformity"].value  # against the naive O(N²) reference

@@ -15,7 +15,7 @@ from torch import nn
 from ldr_plugin.errors import LdrError
 from ldr_plugin.metrics.base import Metric, MetricResult
 from ldr_plugin.results import read_record
-from ldr_plugin.scoring.cells import Cell, score_cell
+from ldr_plugin.scoring.cells import ScoreCell, score_cell
 from ldr_plugin.scoring.cifar import write_cifar_folder
 from ldr_plugin.sources import get_source
 
@@ -69,7 +69,7 @@ def setup(tmp_path_factory):
 
 
 def _cell(root, **kw):
-    return Cell(MODEL, f"cifar10:{root / 'data'}", n_per_class=3, seed=0, batch_size=8, **kw)
+    return ScoreCell(MODEL, f"cifar10:{root / 'data'}", n_per_class=3, seed=0, batch_size=8, **kw)
 
 
 def _poison_load(monkeypatch):

@@ -14,7 +14,7 @@ import torch
 from ldr_plugin.errors import LdrError
 from ldr_plugin.metrics.base import Metric, MetricResult
 from ldr_plugin.results import read_record
-from ldr_plugin.scoring.cells import Cell, score_cell
+from ldr_plugin.scoring.cells import ScoreCell, score_cell
 from ldr_plugin.sources import get_source
 from ldr_plugin.sources.base import CheckpointError
 
@@ -52,7 +52,7 @@ class Count(Metric):
 
 @pytest.mark.slow
 def test_score_cell_on_a_run_environment(run_dir, tmp_path):
-    cell = Cell(f"domainbed:{run_dir}", "run:env0", split="out", n_per_class=3)
+    cell = ScoreCell(f"domainbed:{run_dir}", "run:env0", split="out", n_per_class=3)
     [path] = score_cell(cell, tmp_path, metrics={"count": Count()}, device="cpu", progress=False)
     record = read_record(path)
     assert record["layer"] == "featurizer" and record["split"] == "out" and record["metrics"]["n"]["value"] == 30
@@ -161,8 +161,8 @@ def test_a_dataset_a_cell_cannot_score_fails_that_cell_only(run_dir, tmp_path):
     from ldr_plugin.scoring.run import run_inline
 
     model = f"domainbed:{run_dir}"
-    bad = Cell(model, "run:env9", split="in", n_per_class=3)
-    good = Cell(model, "run:env0", split="out", n_per_class=3)
+    bad = ScoreCell(model, "run:env9", split="in", n_per_class=3)
+    good = ScoreCell(model, "run:env0", split="out", n_per_class=3)
     with pytest.raises(DatasetError, match="unknown environment 'env9'"):
         score_cell(bad, tmp_path, device="cpu", progress=False)
     first, second = run_inline([bad, good], str(tmp_path), device="cpu")

@@ -89,7 +89,6 @@ class LatentDRMixin:
         return result
 
 
-
 def erm_base() -> type:
     """DomainBed's ``ERM`` when DomainBed is importable (and ``LDR_BUILTIN_NETWORKS`` is not ``1``),
     else the host-free twin: the base class of the LatentDR classes made now."""

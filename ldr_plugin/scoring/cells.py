@@ -5,7 +5,7 @@ computed (from cached features when present) and written atomically, one per met
 the ``ldr_plugin.metrics`` group. An interrupted run leaves no partial record; the next run
 resumes where it stopped.
 
->>> cell = Cell("robustbench:cifar10/Linf/Standard", "cifar10:/data", n_per_class=100)
+>>> cell = ScoreCell("robustbench:cifar10/Linf/Standard", "cifar10:/data", n_per_class=100)
 >>> cell.dataset_name, cell.split
 ('cifar10', 'test')
 """
@@ -31,7 +31,7 @@ from ldr_plugin.sources.base import CheckpointError, LoadedModel, missing_files_
 
 
 @dataclass(frozen=True)
-class Cell:
+class ScoreCell:
     """One unit of scoring work; ``layer=None`` means the source's default layer.
 
     ``dataset`` is a spec of :func:`~ldr_plugin.scoring.datasets.load_scoring_dataset`, or
@@ -94,7 +94,7 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def cell_data(cell: Cell) -> ScoringData:
+def cell_data(cell: ScoreCell) -> ScoringData:
     """The cell's samples: a dataset spec, or a DomainBed run's environment for ``run:ENV``."""
     if cell.dataset.startswith("run:"):
         return cell.model.model_source.own_dataset(cell.model.identifier, cell.dataset[4:], cell.split,
@@ -102,7 +102,7 @@ def cell_data(cell: Cell) -> ScoringData:
     return load_scoring_dataset(cell.dataset, split=cell.split, n_per_class=cell.n_per_class, seed=cell.seed)
 
 
-def _check_existing(path: Path, cell: Cell, options: dict[str, Any]) -> None:
+def _check_existing(path: Path, cell: ScoreCell, options: dict[str, Any]) -> None:
     """A record already there must be of the cell as asked now (else a silent wrong resume)."""
     record = read_record(path)
     for what, theirs, ours in (("n_per_class_requested", record.n_per_class_requested, cell.n_per_class),
@@ -113,7 +113,7 @@ def _check_existing(path: Path, cell: Cell, options: dict[str, Any]) -> None:
 
 
 def score_cell(
-    cell: Cell, out_dir: str | Path, *, weights_dir: str | Path | None = None, cache_dir: str | Path | None = None,
+    cell: ScoreCell, out_dir: str | Path, *, weights_dir: str | Path | None = None, cache_dir: str | Path | None = None,
     trust_checkpoint: bool = False, device: str | None = None, metrics: dict[str, Metric] | None = None,
     metric_options: dict[str, dict[str, Any]] | None = None, loaded_models: dict[str, LoadedModel] | None = None,
     progress: bool = True,
@@ -163,7 +163,7 @@ def score_cell(
     return list(paths.values())
 
 
-def _write_metric_record(cell: Cell, metric: Metric, options: dict[str, Any], feats: FeatureSet,
+def _write_metric_record(cell: ScoreCell, metric: Metric, options: dict[str, Any], feats: FeatureSet,
                          data: ScoringData, out_dir: str | Path) -> Path:
     start = time.perf_counter()
     result = metric.compute(feats.features, feats.labels)

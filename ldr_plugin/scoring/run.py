@@ -19,7 +19,7 @@ from typing import Any
 from ldr_plugin.errors import DatasetError, LdrError
 from ldr_plugin.launchers.launch import launch
 from ldr_plugin.launchers.resources import Resources
-from ldr_plugin.scoring.cells import Cell, registered_metrics, score_cell
+from ldr_plugin.scoring.cells import ScoreCell, registered_metrics, score_cell
 from ldr_plugin.sources import ModelId, get_source
 from ldr_plugin.sources.base import CheckpointError, missing_files_message
 from ldr_plugin.tomlfile import check_keys, read_toml
@@ -49,12 +49,12 @@ class ScoreConfig:
 class CellOutcome:
     """What happened to one cell: its record paths, or the error that stopped it."""
 
-    cell: Cell
+    cell: ScoreCell
     paths: list[Path] = field(default_factory=list)
     error: str | None = None
 
 
-def _cells_for(config: ScoreConfig, model: ModelId) -> list[Cell]:
+def _cells_for(config: ScoreConfig, model: ModelId) -> list[ScoreCell]:
     cells = []
     for dataset in config.datasets:
         if dataset == "run":  # the model's own datasets (a DomainBed run's environments), in and out
@@ -65,11 +65,11 @@ def _cells_for(config: ScoreConfig, model: ModelId) -> list[Cell]:
             pairs = [(dataset, config.split)]
         for spec, split in pairs:
             for layer in config.layers:
-                cells.append(Cell(str(model), spec, split, layer, config.seed, config.n_per_class, config.batch_size))
+                cells.append(ScoreCell(str(model), spec, split, layer, config.seed, config.n_per_class, config.batch_size))
     return cells
 
 
-def plan_cells(config: ScoreConfig) -> list[Cell]:
+def plan_cells(config: ScoreConfig) -> list[ScoreCell]:
     """Resolve every id (unknown ids list close matches) and check every weights file, then list the cells."""
     if not config.models:
         raise LdrError("no model id given (ldr score MODEL_ID... or --selection FILE)")
@@ -96,7 +96,7 @@ def _score_kwargs(config: ScoreConfig) -> dict[str, Any]:
             "device": config.device, "metric_options": config.metric_options}
 
 
-def run_inline(cells: list[Cell], out_dir: str, **kwargs: Any) -> list[CellOutcome]:
+def run_inline(cells: list[ScoreCell], out_dir: str, **kwargs: Any) -> list[CellOutcome]:
     """Score cells in this process; a model that fails once is not retried for its other cells
     (a dataset the cell cannot score fails that cell only)."""
     outcomes, broken, loaded = [], {}, {}
@@ -123,19 +123,19 @@ def run_inline(cells: list[Cell], out_dir: str, **kwargs: Any) -> list[CellOutco
 _LOADED: dict[str, Any] = {}  # per worker process: the model of the previous cell, reused by the next
 
 
-def score_one(cell: Cell, out_dir: str, score_kwargs: dict[str, Any]) -> list[str]:
+def score_one(cell: ScoreCell, out_dir: str, score_kwargs: dict[str, Any]) -> list[str]:
     """Score one cell in a submitit worker (keeping one loaded model between cells of the same job)."""
     if _LOADED and cell.model_id not in _LOADED:
         _LOADED.clear()
     return [str(p) for p in score_cell(cell, out_dir, loaded_models=_LOADED, progress=False, **score_kwargs)]
 
 
-def cell_name(cell: Cell) -> str:
+def cell_name(cell: ScoreCell) -> str:
     layer = f" layer={cell.layer}" if cell.layer else ""
     return f"{cell.model_id} on {cell.dataset_name} [{cell.split}]{layer} seed={cell.seed}"
 
 
-def run_cells(cells: list[Cell], out_dir: str | Path, *, executor: str = "local", resources: Resources | None = None,
+def run_cells(cells: list[ScoreCell], out_dir: str | Path, *, executor: str = "local", resources: Resources | None = None,
               progress: bool = True, **score_kwargs: Any) -> list[CellOutcome]:
     """Score ``cells`` as submitit jobs (``executor`` = ``local`` or ``slurm``); one outcome per cell.
 
@@ -198,7 +198,7 @@ def selection_cells(path: str | Path) -> list[dict[str, Any]]:
     cells = []
     for model_id in table["models"]:
         for dataset in (d for d in table["datasets"] if d != "run"):
-            base = {"model_id": model_id, "dataset": Cell(model_id, dataset).dataset_name, **fixed}
+            base = {"model_id": model_id, "dataset": ScoreCell(model_id, dataset).dataset_name, **fixed}
             cells += [{**base, "layer": layer} for layer in table.get("layers") or []] or [base]
     return cells
 
