@@ -379,3 +379,15 @@ def test_inference_only_export_loads_and_predicts_the_same(tmp_path):
     broken.pop("classifier.weight")
     with pytest.raises(RuntimeError, match="classifier.weight"):
         A.LatentDR((10,), 3, 3, BASE).load_state_dict(broken)
+
+
+def test_delayed_and_long_tail_variants_defaults_and_overrides():
+    from ldr_plugin.domainbed.hparams import latentdr_hparams
+
+    defaults = {k: v[0] for k, v in latentdr_hparams("LatentDRDelayed", "X", 0).items()}
+    assert A.LatentDRDelayed((10,), 3, 3, {**BASE, **defaults}).config.start_step == 1000
+    # not forced: an explicit hparam (a sweep's --hparams) wins, as for any default
+    assert A.LatentDRDelayed((10,), 3, 3, {**BASE, **defaults, "ldr_start_step": 7}).config.start_step == 7
+    draws = {latentdr_hparams("LatentDRDelayed", "X", s)["ldr_start_step"][1] for s in range(40)}
+    assert draws == {250, 500, 1000, 2500}
+    assert A.LatentDRLongTail((10,), 3, 3, BASE).config.long_tail == "balanced"

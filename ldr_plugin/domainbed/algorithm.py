@@ -156,3 +156,5 @@ LatentDRRestoreOnly = _variant("LatentDRRestoreOnly", "Ablation: restoration onl
 LatentDRSeparateHeads = _variant("LatentDRSeparateHeads", "Ablation: separate classifiers per branch.")
 LatentDRBatchBank = _variant("LatentDRBatchBank", "Variant: keys from the current batch, self masked.")
 LatentDRCrossDomain = _variant("LatentDRCrossDomain", "Variant: degradation partners from other domains only.")
+LatentDRLongTail = _variant("LatentDRLongTail", "Variant: the long-tail mode (class-balanced attention, logit adjustment).")
+LatentDRDelayed = _variant("LatentDRDelayed", "Variant: delayed start (ERM for ldr_start_step steps, default 1000).")

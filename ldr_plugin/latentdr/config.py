@@ -174,6 +174,8 @@ VARIANTS: dict[str, dict[str, Any]] = {
     "LatentDRSeparateHeads": {"shared_classifier": False},
     "LatentDRBatchBank": {"bank": "batch"},
     "LatentDRCrossDomain": {"partners": "cross_domain"},
+    "LatentDRLongTail": {"long_tail": "balanced"},
+    "LatentDRDelayed": {},  # delayed start: its own start_step default and search range (domainbed/hparams.py)
 }
 
 
