@@ -391,3 +391,18 @@ def test_delayed_and_long_tail_variants_defaults_and_overrides():
     draws = {latentdr_hparams("LatentDRDelayed", "X", s)["ldr_start_step"][1] for s in range(40)}
     assert draws == {250, 500, 1000, 2500}
     assert A.LatentDRLongTail((10,), 3, 3, BASE).config.long_tail == "balanced"
+
+
+def test_long_tail_report_equals_sklearn_balanced_accuracy():
+    from sklearn.metrics import balanced_accuracy_score
+
+    from ldr_plugin.datasets.longtail import LongTailDigits10, long_tail_report
+
+    ds = LongTailDigits10(None, [1], {})
+    w = torch.randn(196, 10, generator=torch.Generator().manual_seed(0))
+    report = long_tail_report(lambda x: x @ w, ds)
+    x, y = ds[1].tensors
+    pred = (x @ w).argmax(1)
+    assert math.isclose(report["balanced_acc"], balanced_accuracy_score(y.numpy(), pred.numpy()), rel_tol=1e-9)
+    few = [float((pred[y == c] == c).double().mean()) for c in (7, 8, 9)]
+    assert math.isclose(report["few_acc"], sum(few) / 3, rel_tol=1e-9)

@@ -93,7 +93,7 @@ def long_tail_report(predict: Any, dataset: LongTailDigits, env: int = 1) -> dic
     """
     x, y = dataset[env].tensors
     pred = torch.cat([predict(x[i : i + 256]).argmax(1) for i in range(0, len(x), 256)])
-    per_class = [float((pred[y == c] == c).float().mean()) for c in range(dataset.num_classes)]
+    per_class = [float((pred[y == c] == c).double().mean()) for c in range(dataset.num_classes)]
     report = {"balanced_acc": float(np.mean(per_class))}
     for group, classes in SHOT_GROUPS.items():
         report[f"{group}_acc"] = float(np.mean([per_class[c] for c in classes]))
