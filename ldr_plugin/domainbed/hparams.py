@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from ldr_plugin.domainbed.hparams_table import seed_hash
-from ldr_plugin.domainbed.variants import variant_overrides
+from ldr_plugin.domainbed.variants import VARIANTS, variant_overrides
 from ldr_plugin.latentdr.config import HPARAM_PREFIX, LatentDRConfig
 
 
@@ -30,8 +30,8 @@ def latentdr_hparams(algorithm: str, dataset: str, random_seed: int) -> dict[str
     Example: ``latentdr_hparams("LatentDR", "RotatedDigits", 0)["ldr_lambda_d"] == (1.0, 0.42...)``.
     Options a variant forces (e.g. ``ldr_mode`` of ``LatentDRNoise``) are fixed in both slots.
     """
-    forced = variant_overrides(algorithm)
-    defaults = {**LatentDRConfig().__dict__, **forced}
+    forced, variant = variant_overrides(algorithm), VARIANTS[algorithm]  # (variant_overrides: unknown names)
+    defaults = {**LatentDRConfig().__dict__, **variant.defaults, **forced}
     search: dict[str, Callable[[np.random.RandomState], Any]] = {
         "lambda_d": _log_uniform(-1, 0.5),
         "lambda_r": _log_uniform(-1, 0.5),
@@ -41,6 +41,7 @@ def latentdr_hparams(algorithm: str, dataset: str, random_seed: int) -> dict[str
         "bank_size": _choice([256, 1024, 4096]),
         "heads": _choice([1, 4, 8]),
         "noise_std": _choice([0.5, 1.0, 2.0]),
+        **{name: _choice(values) for name, values in variant.search.items()},
     }
     hparams: dict[str, tuple[Any, Any]] = {}
     for name, default in defaults.items():

@@ -1,4 +1,5 @@
-"""LatentDR's DomainBed algorithms: every variant name, the options it forces and what it is — the one table.
+"""LatentDR's DomainBed algorithms: every variant name, the options it forces (and its own defaults and
+search choices) and what it is — the one table.
 
 :mod:`ldr_plugin.domainbed.algorithm` generates a class per name, :mod:`ldr_plugin.domainbed.hparams`
 fixes the forced options. ``pyproject.toml`` still declares one entry point per name (entry points
@@ -11,16 +12,22 @@ cannot be generated); a test checks that its names are exactly these.
 from __future__ import annotations
 
 import difflib
-from typing import Any, NamedTuple
+from dataclasses import dataclass, field
+from typing import Any
 
 from ldr_plugin.errors import LdrError
 
 
-class Variant(NamedTuple):
-    """The ``LatentDRConfig`` options a variant forces on top of its hparams, and its one-line doc."""
+@dataclass(frozen=True)
+class Variant:
+    """The ``LatentDRConfig`` options a variant forces on top of its hparams, its one-line doc, and
+    the defaults (not forced: ``--hparams`` may change them) and random-search choices it has of its
+    own, where they differ from LatentDR's."""
 
     options: dict[str, Any]
     doc: str
+    defaults: dict[str, Any] = field(default_factory=dict)
+    search: dict[str, list[Any]] = field(default_factory=dict)
 
 
 VARIANTS: dict[str, Variant] = {
@@ -34,6 +41,11 @@ VARIANTS: dict[str, Variant] = {
     "LatentDRBatchBank": Variant({"bank": "batch"}, "Variant: keys from the current batch, self masked."),
     "LatentDRCrossDomain": Variant({"partners": "cross_domain"},
                                    "Variant: degradation partners from other domains only."),
+    "LatentDRLongTail": Variant({"long_tail": "balanced"},
+                                "Variant: the long-tail mode (class-balanced attention, logit adjustment)."),
+    # ERM for the first 1,000 of DomainBed's 5,001 default steps (20 %)
+    "LatentDRDelayed": Variant({}, "Variant: delayed start (ERM for ldr_start_step steps, default 1000).",
+                               defaults={"start_step": 1000}, search={"start_step": [250, 500, 1000, 2500]}),
 }
 
 
