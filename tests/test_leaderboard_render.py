@@ -177,26 +177,6 @@ def test_cli_reports_skipped_lines(shared_data, tmp_path):
     assert "1 lines skipped" in result.output and f"{run / 'results.jsonl'}:6" in result.output
 
 
-@pytest.mark.parametrize("command, user_value, expected", [
-    ("leaderboard", None, "1"),  # no dense linear algebra: a single-threaded OpenBLAS
-    ("leaderboard", "3", "3"),  # never overrides the user's setting
-    ("kstar", None, None),  # other commands keep numpy's default
-])
-def test_cli_single_threaded_blas_for_leaderboard_commands(tmp_path, command, user_value, expected):
-    import os
-    import subprocess
-    import sys
-
-    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
-    if user_value:
-        env["OPENBLAS_NUM_THREADS"] = user_value
-    code = ("import os, sys; from ldr_plugin.cli import cli; "
-            f"cli.get_command(None, {command!r}); print(os.environ.get('OPENBLAS_NUM_THREADS'))")
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
-    assert out.strip() == str(expected)
-
-
-
 def test_every_shipped_spec_parses_and_ids_are_unique():
     from ldr_plugin.leaderboard.spec import load_spec
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import shutil
 
+import msgspec
 import numpy as np
 import pytest
 import torch
@@ -54,7 +55,7 @@ class Count(Metric):
 def test_score_cell_on_a_run_environment(run_dir, tmp_path):
     cell = ScoreCell(f"domainbed:{run_dir}", "run:env0", split="out", n_per_class=3)
     [path] = score_cell(cell, tmp_path, metrics={"count": Count()}, device="cpu", progress=False)
-    record = read_record(path)
+    record = msgspec.to_builtins(read_record(path))
     assert record["layer"] == "featurizer" and record["split"] == "out" and record["metrics"]["n"]["value"] == 30
     assert record["detail"]["dataset"]["test_env"] is True
 
@@ -174,8 +175,8 @@ def test_a_dataset_a_cell_cannot_score_fails_that_cell_only(run_dir, tmp_path):
 def test_scoring_every_cell_of_a_run_reads_its_checkpoint_once(run_dir, tmp_path, monkeypatch):
     """Planning, the model and the environment cells of a run share one read of model.pkl; a
     rewritten file is read again."""
+    from ldr_plugin.domainbed import source as domainbed_runs
     from ldr_plugin.scoring.run import ScoreConfig, plan_cells, run_inline
-    from ldr_plugin.sources import domainbed_runs
 
     run = tmp_path / "run"
     shutil.copytree(run_dir, run)
