@@ -67,9 +67,14 @@ def test_same_seed_same_run():
 @pytest.mark.parametrize("name", sorted(VARIANTS))
 def test_variants_construct_update_predict(name, shape):
     cls = getattr(A, name)
-    algo, logs, _ = _train(cls, shape, {**BASE, **{k: v[0] for k, v in latentdr_hparams(name, "X", 0).items()}})
+    defaults = {k: v[0] for k, v in latentdr_hparams(name, "X", 0).items()}
+    algo, logs, _ = _train(cls, shape, {**BASE, **defaults})
     assert all(type(v) is float for log in logs for v in log.values())
     assert {"loss", "loss_clean", "skipped_step"} <= logs[-1].keys()
+    if defaults["ldr_start_step"] > 3:  # a delayed start (LatentDRDelayed): still ERM after 3 steps
+        assert logs[-1]["ldr_active"] == 0.0 and "loss_degraded" not in logs[-1]
+        algo, logs, _ = _train(cls, shape, {**BASE, **defaults, "ldr_start_step": 0})
+    assert logs[-1]["ldr_active"] == 1.0
     if VARIANTS[name].options.get("use_degradation", True):
         assert {"loss_degraded", "attention_entropy", "mean_beta", "acc_degraded"} <= logs[-1].keys()
     if VARIANTS[name].options.get("use_restoration", True):
