@@ -1,0 +1,122 @@
+"""Where do LatentDR's degraded latents land? Class and domain make-up of their nearest neighbours.
+
+    python studies/neighbours.py SWEEP_DIR --algorithm LatentDR --out leaderboards/X/neighbours.md
+
+For every finished run of the algorithm (its full ``model.pkl``: featurizer, restoration block,
+key bank), batches are drawn as in training (``--per-domain`` images of each training domain's
+in-split), their clean latents z, degraded latents z~ (the run's own degradation) and restored
+latents R(z~) (its restoration over its final key bank) are computed in eval mode, and each is
+matched to its nearest clean latent among all training in-split images other than its own input.
+Reported per run: the share of neighbours of another class and of another domain, for z, z~ and
+R(z~); then the mean over runs with its SE and the paired differences z~ − z and R(z~) − z~.
+The spec's reading: degradation should blur domain identity (more other-domain neighbours) and
+confuse the class (more other-class neighbours); restoration should recover the class.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from ldr_plugin.latentdr.fingerprint import input_fingerprint
+from ldr_plugin.sources import get_source
+
+KINDS = ("clean", "degraded", "restored")
+
+
+def _stack(data) -> torch.Tensor:
+    return torch.stack([data.samples[i] for i in range(len(data))])
+
+
+def run_makeup(run: Path, per_domain: int, batches: int, seed: int) -> dict[str, float]:
+    """Other-class and other-domain neighbour shares of clean, degraded and restored latents of one run."""
+    source = get_source("domainbed")
+    algo = source.load(str(run)).module
+    args = json.loads((run / "results.jsonl").read_text().splitlines()[-1])["args"]
+    envs = [e for e in source.own_datasets(str(run)) if int(e[3:]) not in args["test_envs"]]
+    x, y, d = [], [], []
+    for k, env in enumerate(envs):
+        data = source.own_dataset(str(run), env, "in")
+        x.append(_stack(data))
+        y.append(torch.as_tensor(data.labels))
+        d.append(torch.full((len(data),), k))
+    x, y, d = torch.cat(x), torch.cat(y), torch.cat(d)
+    ldr = algo.latentdr
+    gen = torch.Generator().manual_seed(seed)
+    counts = {f"{kind}_{what}": 0.0 for kind in KINDS for what in ("other_class", "other_domain")}
+    total = 0
+    with torch.no_grad():
+        pool = algo.featurizer(x)
+        fp_pool = input_fingerprint(x)
+        for _ in range(batches):
+            idx = torch.cat([torch.nonzero(d == k).flatten()[torch.randint(0, int((d == k).sum()), (per_domain,),
+                                                                          generator=gen)] for k in range(len(envs))])
+            fp = fp_pool[idx]
+            z = pool[idx]
+            deg = ldr.degrade(z, F.one_hot(y[idx], ldr.num_classes), d[idx], fingerprints=fp)
+            keys, mask, _ = ldr._keys(z, y[idx], fp)
+            restored = ldr.restoration.restore(deg.z, keys, mask)[0] if ldr.restoration is not None else deg.z
+            for kind, latents in zip(KINDS, (z, deg.z, restored)):
+                dist = torch.cdist(latents, pool).masked_fill(fp[:, None] == fp_pool[None, :], float("inf"))
+                nn = dist.argmin(dim=1)
+                counts[f"{kind}_other_class"] += float((y[nn] != y[idx]).sum())
+                counts[f"{kind}_other_domain"] += float((d[nn] != d[idx]).sum())
+            total += len(idx)
+    return {k: v / total for k, v in counts.items()}
+
+
+def mean_se(values: list[float]) -> str:
+    if len(values) < 2:
+        return "—"
+    return f"{100 * statistics.mean(values):.1f} ± {100 * statistics.stdev(values) / len(values) ** 0.5:.1f}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("sweep", type=Path)
+    parser.add_argument("--algorithm", default="LatentDR")
+    parser.add_argument("--per-domain", type=int, default=32)
+    parser.add_argument("--batches", type=int, default=10)
+    parser.add_argument("--out", type=Path, required=True)
+    args = parser.parse_args()
+    rows = []
+    for results in sorted(args.sweep.glob("*/results.jsonl")):
+        run = results.parent
+        last = json.loads(results.read_text().splitlines()[-1])
+        if not (run / "done").exists() or last["args"]["algorithm"] != args.algorithm:
+            continue
+        rows.append({"dataset": last["args"]["dataset"], "test_env": last["args"]["test_envs"][0],
+                     "trial": last["args"]["trial_seed"], "run": run.name,
+                     **run_makeup(run, args.per_domain, args.batches, seed=0)})
+    if not rows:
+        raise SystemExit(f"no finished {args.algorithm} run under {args.sweep}")
+    lines = [f"# Nearest clean neighbours of {args.algorithm}'s latents (share %, mean ± SE over runs)", "",
+             (f"Generated by `python studies/neighbours.py {args.sweep} --algorithm {args.algorithm} --out "
+             f"{args.out}`; {args.batches} batches of {args.per_domain} images per training domain per run, "
+             "neighbours among all training in-split images except the latent's own input."), ""]
+    for dataset in sorted({r["dataset"] for r in rows}):
+        sub = [r for r in rows if r["dataset"] == dataset]
+        lines += [f"## {dataset} ({len(sub)} runs)", "", "| latents | other-class neighbour | other-domain neighbour |",
+                  "|---|---:|---:|"]
+        for kind in KINDS:
+            lines.append(f"| {kind} | {mean_se([r[f'{kind}_other_class'] for r in sub])} | "
+                         f"{mean_se([r[f'{kind}_other_domain'] for r in sub])} |")
+        lines += ["", "| paired difference (points) | other-class | other-domain |", "|---|---:|---:|"]
+        for a, b in (("degraded", "clean"), ("restored", "degraded"), ("restored", "clean")):
+            diff = {w: [r[f"{a}_{w}"] - r[f"{b}_{w}"] for r in sub] for w in ("other_class", "other_domain")}
+            lines.append(f"| {a} − {b} | {mean_se(diff['other_class'])} | {mean_se(diff['other_domain'])} |")
+        lines.append("")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text("\n".join(lines))
+    with open(args.out.with_suffix(".json"), "w") as handle:
+        json.dump(rows, handle, indent=1)
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
