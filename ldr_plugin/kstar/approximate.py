@@ -20,6 +20,7 @@ backend; the agreement is reported in ``info["distance_from_exact"]``.
 
 from __future__ import annotations
 
+import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -33,6 +34,7 @@ from ldr_plugin.kstar.neighbors import (
     SearchResult,
     SortedFeatures,
     exact_search,
+    outward,
     resolve_ambiguous,
     row_counts,
 )
@@ -175,8 +177,11 @@ def same_class_counts(sf: SortedFeatures, bounds: np.ndarray, enemy_sq: torch.Te
             torch.mm(sf.queries[r0 : r0 + rows.numel()], sf.keys[s:e].T, out=d)
             d[torch.arange(rows.numel()), rows - s] = float("inf")
             q_norms = sf.sq_norms[rows]
-            thr, win = enemy_sq[rows] - q_norms, 2.0 * sf.tolerance(q_norms)
-            lo, hi = (thr - win).to(dtype).unsqueeze(1), (thr + win).to(dtype).unsqueeze(1)
+            # e² is a float64 reference value here, so only the same-class entries carry the error τ
+            thr = enemy_sq[rows] - q_norms
+            win = sf.tolerance(q_norms) + 4 * torch.finfo(torch.float64).eps * thr.abs()
+            lo = outward(thr - win, dtype, -math.inf).unsqueeze(1)
+            hi = outward(thr + win, dtype, math.inf).unsqueeze(1)
             count = row_counts(d < lo)
             unsure = torch.nonzero(row_counts(d <= hi) > count).flatten()  # rows with an entry in the window
             if unsure.numel():

@@ -5,22 +5,25 @@ range ``s:e``) one ``addmm`` gives ``D'_ij = |x_j|² − 2 q_i·x_j`` (the squar
 row constant ``|q_i|²``). The nearest other-class distance is the minimum over columns outside
 ``s:e``; k* is 1 + the number of same-class columns strictly below it (self excluded by index).
 
-Rounding guard: every computed ``D'`` is within ``tol_i = 2(d+4)·eps·(|q_i|² + max_j |x_j|²)`` of
-its true value (features centred first to keep norms small; the bound covers the cast to the
-compute dtype, the norms and the dot products, worst case). A same-class entry within ``2·tol`` of
-the minimum is *ambiguous*: for such rows the candidate pairs (other-class entries within ``2·tol``
-of the minimum, and the ambiguous same-class entries) are recomputed in float64 as
-``Σ(x_i − x_j)²`` from the caller's values, so ties and order are decided exactly as a float64
-brute-force reference decides them, in either compute dtype.
+Rounding guard: for a query of norm ``a`` and keys of norm at most ``b`` (centred, as rounded to
+the compute dtype), every computed ``D'`` is within ``τ(a, b)`` of the value a float64 brute-force
+reference computes from the caller's values (:meth:`SortedFeatures.tolerance`, Higham's worst-case
+bound for a dot product in any summation order plus the casts and the reference's own rounding).
+A same-class entry within ``2τ`` of the row minimum is *ambiguous*: for such rows the candidate
+pairs (other-class entries within ``2τ`` of the minimum, and the ambiguous same-class entries) are
+recomputed in float64 as ``Σ(x_i − x_j)²`` from the caller's values, so ties and order are decided
+exactly as a float64 brute-force reference decides them, in either compute dtype.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from ldr_plugin.errors import LdrError
 from ldr_plugin.kstar.inputs import Prepared
 
 DEFAULT_TARGET_ELEMENTS = 1 << 25  # block_rows × N entries per block (128 MiB in float32)
@@ -64,18 +67,41 @@ class SortedFeatures:
             self.keys[r0 : r0 + 8192, :d] = -2.0 * x
             self.keys[r0 : r0 + 8192, d] = norms.to(dtype)
             self.sq_norms[r0 : r0 + 8192] = norms
-        self.eps = torch.finfo(dtype).eps
         self.dim = d
         self.dtype = dtype
         self.max_sq_norm = float(self.sq_norms.max())
+        if self.max_sq_norm > torch.finfo(dtype).max / 16:
+            raise LdrError(
+                f"features too large for {str(dtype).replace('torch.', '')}: the largest squared norm after "
+                f"centring is {self.max_sq_norm:.3g}; use dtype='float64' or rescale the features"
+            )
+        unit = torch.finfo(dtype).eps / 2  # unit roundoff u of the compute dtype
+        terms = d + 3  # the d + 1 products of one entry, the cast of |x|², the outward-rounded window
+        self._gamma = terms * unit / (1 - terms * unit)
+        self._cast = 3.0 * unit + terms * torch.finfo(torch.float64).eps / 2
+        self._underflow = terms * 2.0 * torch.finfo(dtype).smallest_normal * unit
 
     def centred(self) -> torch.Tensor:
         """The centred features in the compute dtype (a view)."""
         return self.queries[:, : self.dim]
 
-    def tolerance(self, q_sq_norms: torch.Tensor) -> torch.Tensor:
-        """Worst-case absolute error of a computed ``D'`` entry for queries with these norms."""
-        return 2.0 * (self.dim + 4) * self.eps * (q_sq_norms + self.max_sq_norm)
+    def tolerance(self, q_sq_norms: torch.Tensor, key_sq_norm: float | None = None) -> torch.Tensor:
+        """Bound τ on |computed D' − reference D'| for queries with these squared norms (float64).
+
+        With ``a = |q|``, ``b = |x_j|`` (centred, rounded) and u the unit roundoff of the compute
+        dtype: the product ``[q, 1]·[−2x_j, |x_j|²]`` has error ≤ γ_{d+1}·(2ab + b²) in any summation
+        order (Higham, Accuracy and Stability of Numerical Algorithms, §3.1); the cast of |x_j|²
+        adds u·b², rounding the decision window outward adds at most u·|D'| ≤ u·(2ab + b²); the
+        cast of the centred features moves the squared distance by ≤ (2u + u²)(a + b)², and the
+        float64 reference's own rounding by ≤ (d + 3)·u₆₄·(a + b)². Hence
+        ``τ = 1.01·[γ_{d+3}(2ab + b²) + (3u + (d+3)u₆₄)(a + b)²]`` plus an underflow term, with
+        b = ``key_sq_norm``^½ (default: the largest key norm). The 1 % covers the float64 arithmetic
+        of τ itself. This is a proof, not an estimate: the typical error is ≈ √d·u, not d·u.
+        """
+        b_sq = self.max_sq_norm if key_sq_norm is None else key_sq_norm
+        a = q_sq_norms.clamp(min=0).sqrt()
+        b = math.sqrt(b_sq)
+        return 1.01 * (self._gamma * (2.0 * a * b + b_sq) + self._cast * (a + b) ** 2) + self._underflow
 
     def exact_pairs(self, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
         """Float64 ``Σ(x_i − x_j)²`` for sorted-index pairs, from the caller's original values."""
@@ -158,6 +184,15 @@ def resolve_ambiguous(
     return extra, tie > 0, enemy_sq
 
 
+def outward(values: torch.Tensor, dtype: torch.dtype, direction: float) -> torch.Tensor:
+    """Float64 ``values`` cast to ``dtype``, rounded towards ``direction`` (−inf: down, +inf: up)."""
+    cast = values.to(dtype)
+    if dtype == torch.float64:
+        return cast
+    wrong = cast.double() > values if direction < 0 else cast.double() < values
+    return torch.where(wrong, torch.nextafter(cast, torch.full_like(cast, direction)), cast)
+
+
 def _block(sf: SortedFeatures, rows: torch.Tensor, s: int, e: int, buffer: torch.Tensor):
     """k* pieces for query rows (sorted indices, all of the class occupying columns ``s:e``).
 
@@ -170,31 +205,32 @@ def _block(sf: SortedFeatures, rows: torch.Tensor, s: int, e: int, buffer: torch
     torch.mm(q, sf.keys.T, out=d)
     parts = [d[:, :s].amin(1)] if s > 0 else []
     parts += [d[:, e:].amin(1)] if e < n else []
-    enemy = torch.stack(parts).amin(0) if len(parts) > 1 else parts[0]
+    enemy = torch.minimum(parts[0], parts[1]) if len(parts) > 1 else parts[0]
     same = d[:, s:e]
     local = torch.arange(rows.numel(), device=device)
     same[local, rows - s] = float("inf")  # the query itself, excluded by index
     q_norms = sf.sq_norms.index_select(0, rows)
     win = 2.0 * sf.tolerance(q_norms)
-    lo = (enemy.double() - win).to(dtype).unsqueeze(1)
-    hi = (enemy.double() + win).to(dtype).unsqueeze(1)
+    lo = outward(enemy.double() - win, dtype, -math.inf).unsqueeze(1)
+    hi = outward(enemy.double() + win, dtype, math.inf).unsqueeze(1)
     count = row_counts(same < lo)
     ambiguous = row_counts(same <= hi) > count
     enemy_sq = enemy.double() + q_norms
     ties = torch.zeros(rows.numel(), dtype=torch.bool, device=device)
-    if bool(ambiguous.any()):
+    n_amb = int(ambiguous.sum())
+    if n_amb:
         amb = torch.nonzero(ambiguous).flatten()
-        sub = d.index_select(0, amb)
-        lo_a, hi_a = lo[amb], hi[amb]
-        s_r, s_c = torch.nonzero((sub[:, s:e] >= lo_a) & (sub[:, s:e] <= hi_a), as_tuple=True)
-        e_mask = sub <= hi_a
-        e_mask[:, s:e] = False
-        e_r, e_c = torch.nonzero(e_mask, as_tuple=True)
-        extra, tie, exact_sq = resolve_ambiguous(sf, rows[amb], s_c + s, s_r, e_r, e_c, amb.numel())
+        sub = d.index_select(0, amb) if n_amb < rows.numel() else d
+        # one pass: other-class entries in [lo, hi] are the candidate enemies (all are >= the minimum),
+        # same-class entries in [lo, hi] the pairs to decide (self is +inf, never a candidate)
+        c_r, c_c = torch.nonzero((sub >= lo[amb]) & (sub <= hi[amb]), as_tuple=True)
+        in_class = (c_c >= s) & (c_c < e)
+        extra, tie, exact_sq = resolve_ambiguous(sf, rows[amb], c_c[in_class], c_r[in_class], c_r[~in_class],
+                                                 c_c[~in_class], n_amb)
         count[amb] += extra
         ties[amb] = tie
         enemy_sq[amb] = exact_sq
-    return count + 1, ties, enemy_sq, int(ambiguous.sum())
+    return count + 1, ties, enemy_sq, n_amb
 
 
 def exact_search(
