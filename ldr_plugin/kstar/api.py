@@ -10,11 +10,12 @@ import numpy as np
 import torch
 
 from ldr_plugin.errors import LdrError
+from ldr_plugin.kstar.distance import apply_distance, check_distance
 from ldr_plugin.kstar.inputs import prepare
 from ldr_plugin.kstar.neighbors import SearchResult, exact_search
 from ldr_plugin.kstar.stats import KStarSummary, summarise
 
-BACKENDS = ("exact", "hnsw", "screened")
+BACKENDS = ("exact", "hnsw", "screened", "faiss")
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
@@ -36,24 +37,34 @@ def kstar_search(
     device: str | torch.device | None = None,
     class_names: Any = None,
     progress: bool | None = None,
+    distance: str = "euclidean",
     **backend_options: Any,
 ) -> tuple[SearchResult, Any]:
     """Validate inputs and run a backend; returns (SearchResult, prepared inputs).
 
     ``features``: numpy array or torch tensor [N, d] (a tensor's device is used, CUDA included);
-    ``labels``: N integers or strings. ``backend_options`` go to the approximate backend
+    ``labels``: N integers or strings. ``distance``: "euclidean" (the papers'), "cosine" or
+    "mahalanobis" (see :mod:`ldr_plugin.kstar.distance`; recorded in ``result.info["distance"]``).
+    ``backend_options`` go to the approximate backend
     (``hnsw``: :func:`~ldr_plugin.kstar.approximate.hnsw_search`; ``screened``:
-    :func:`~ldr_plugin.kstar.screened.screened_search`).
+    :func:`~ldr_plugin.kstar.screened.screened_search`) or to ``faiss`` (exact, optional:
+    :func:`~ldr_plugin.kstar.faiss_search.faiss_search`).
     """
     if backend not in BACKENDS:
         raise LdrError(f"unknown k* backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    check_distance(distance)
     prep = prepare(features, labels, class_names=class_names, device=device)
+    prep, distance_info = apply_distance(prep, distance)
     if backend == "exact":
         if backend_options:
             raise LdrError(f"options {sorted(backend_options)} apply to an approximate backend, not 'exact'")
-        return exact_search(prep, dtype=_dtype(dtype), block_size=block_size, progress=progress), prep
+        result = exact_search(prep, dtype=_dtype(dtype), block_size=block_size, progress=progress)
+        result.info["distance"] = distance_info
+        return result, prep
     if backend == "hnsw":
         from ldr_plugin.kstar.approximate import hnsw_search as search
+    elif backend == "faiss":
+        from ldr_plugin.kstar.faiss_search import faiss_search as search
     else:
         from ldr_plugin.kstar.screened import screened_search as search
     accepted = set(inspect.signature(search).parameters) - {"prep", "dtype", "block_size", "progress"}
@@ -61,12 +72,14 @@ def kstar_search(
     if unknown:
         raise LdrError(f"k* backend {backend!r} has no option(s) {unknown}; its options: {sorted(accepted)}")
     result = search(prep, dtype=_dtype(dtype), block_size=block_size, progress=progress, **backend_options)
+    result.info["distance"] = distance_info
     return result, prep
 
 
 def kstar_values(features: Any, labels: Any, *, backend: str = "exact", **options: Any) -> np.ndarray:
     """Raw k* per sample (int64, input order): 1 + same-class samples strictly nearer than the nearest
-    other-class sample. Options: ``dtype`` ("float32"/"float64"), ``block_size``, ``device``."""
+    other-class sample. Options: ``distance`` ("euclidean"/"cosine"/"mahalanobis"), ``dtype``
+    ("float32"/"float64"), ``block_size``, ``device``."""
     return kstar_search(features, labels, backend=backend, **options)[0].kstar
 
 
