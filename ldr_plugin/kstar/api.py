@@ -102,9 +102,16 @@ def kstar_summary(
     """Per-class n, μ, σ, γ, pattern plus Γ, Γ′, μ, pattern and tie counts (spec §2–3).
 
     ``threshold``: pattern threshold t (strict); ``adjusted``: also report G1; ``infinite``:
-    "exclude" (count classes with infinite/undefined γ and leave them out of Γ′) or "clip";
-    ``pooling``: Γ over normalised k̂* ("normalised") or raw k* ("raw"). Other options as
-    :func:`kstar_search`.
+    "exclude" (count classes with infinite/undefined γ and leave them out of Γ′), "clip" or
+    "notebook" (the k* authors' rule, :func:`~ldr_plugin.kstar.stats.notebook_gammas`);
+    ``pooling``: Γ over normalised k̂* ("normalised") or raw k* ("raw"). Other options
+    (``distance``, ``dtype``, backend options …) as :func:`kstar_search`.
+
+    >>> import numpy as np
+    >>> x = np.array([[0.], [1.], [2.], [3.], [2.6], [10.], [11.], [12.]])
+    >>> s = kstar_summary(x, [0] * 4 + [1] * 4)
+    >>> round(s.gamma_prime, 4), s.distance, s.class_skew["range"] > 1
+    (-0.5774, 'euclidean', True)
     """
     start = time.perf_counter()
     result, prep = kstar_search(features, labels, backend=backend, **options)
@@ -120,6 +127,9 @@ def kstar_summary(
         pooling=pooling,
     )
     summary.backend = result.backend
-    summary.search = {**result.info, "n_recomputed_float64": result.n_recomputed, "seconds": elapsed}
-    summary.distance_from_exact = result.info.get("distance_from_exact")
+    info = dict(result.info)
+    summary.distance_info = info.pop("distance")
+    summary.distance = summary.distance_info["distance"]
+    summary.search = {**info, "n_recomputed_float64": result.n_recomputed, "seconds": elapsed}
+    summary.distance_from_exact = info.get("distance_from_exact")
     return summary

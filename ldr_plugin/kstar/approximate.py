@@ -38,6 +38,7 @@ from ldr_plugin.kstar.neighbors import (
     resolve_ambiguous,
     row_counts,
 )
+from ldr_plugin.kstar.progress import Progress
 
 
 def _hnswlib():
@@ -157,7 +158,8 @@ def _probe_mask(x: np.ndarray, bounds: np.ndarray, codes: np.ndarray, probe_clas
     return mask
 
 
-def same_class_counts(sf: SortedFeatures, bounds: np.ndarray, enemy_sq: torch.Tensor, b: int | None = None):
+def same_class_counts(sf: SortedFeatures, bounds: np.ndarray, enemy_sq: torch.Tensor, b: int | None = None,
+                      progress: Progress | None = None):
     """Exact 1 + #(same-class samples strictly nearer than the given e_p), and tie flags, per sorted row.
 
     ``b`` rows per block (default: about 2**23 entries per block of the widest class: measured
@@ -171,6 +173,8 @@ def same_class_counts(sf: SortedFeatures, bounds: np.ndarray, enemy_sq: torch.Te
     buffer = torch.empty(b * widest, dtype=dtype, device=device)  # reused, contiguous
     for c in range(len(bounds) - 1):
         s, e = int(bounds[c]), int(bounds[c + 1])
+        if progress is not None:
+            progress.set_phase(f"same-class counts, class {c + 1}/{len(bounds) - 1}")
         for r0 in range(s, e, b):
             rows = torch.arange(r0, min(e, r0 + b), device=device)
             d = buffer[: rows.numel() * (e - s)].view(rows.numel(), e - s)
@@ -192,6 +196,8 @@ def same_class_counts(sf: SortedFeatures, bounds: np.ndarray, enemy_sq: torch.Te
                 count[unsure] += extra
                 ties[rows[unsure]] = tie
             kstar[rows] += count
+            if progress is not None:
+                progress.update(rows.numel() * (e - s))
     return kstar, ties
 
 
@@ -240,16 +246,20 @@ def hnsw_search(
                      "refine_rounds": refine_rounds, "probe_classes": probe_classes,
                      "num_threads": threads, "seed": seed},
             "timings_s": {"build": t_build - t0, "query": t_query - t_build, "refine": t_refine - t_query}}
+    counts = Progress(float(np.sum(np.diff(prep.bounds).astype(float) ** 2)), "k* hnsw same-class counts", progress)
     return result_from_enemies(prep, sf, enemy_sq, backend="hnsw", block_size=block_size, info=info,
-                               check=check, seed=seed)
+                               check=check, seed=seed, progress=counts)
 
 
 def result_from_enemies(prep: Prepared, sf: SortedFeatures, enemy_sq: torch.Tensor, *, backend: str,
-                        block_size: int | None, info: dict, check: int, seed: int) -> SearchResult:
+                        block_size: int | None, info: dict, check: int, seed: int,
+                        progress: Progress | None = None) -> SearchResult:
     """Finish an approximate search: exact same-class counts for the found (exact float64) enemy
     distances, results in input order, and the comparison with exact on ``check`` samples."""
     t0 = time.perf_counter()
-    kstar_sorted, ties_sorted = same_class_counts(sf, prep.bounds, enemy_sq, block_size)
+    kstar_sorted, ties_sorted = same_class_counts(sf, prep.bounds, enemy_sq, block_size, progress)
+    if progress is not None:
+        progress.close()
     out = SearchResult(np.empty(prep.n, np.int64), np.empty(prep.n, bool), np.empty(prep.n), 0, backend, {})
     out.kstar[prep.order] = kstar_sorted.cpu().numpy()
     out.ties[prep.order] = ties_sorted.cpu().numpy()

@@ -242,7 +242,7 @@ def exact_search(
     rows_subset: np.ndarray | None = None,
 ) -> SearchResult:
     """Exact k* of every sample (or of the input indices ``rows_subset``) by blocked products."""
-    from tqdm.auto import tqdm
+    from ldr_plugin.kstar.progress import Progress
 
     sf = SortedFeatures(prep, dtype)
     n, b = prep.n, block_rows(prep.n, block_size)
@@ -259,18 +259,17 @@ def exact_search(
         rows_c = np.arange(s, e) if wanted is None else np.sort(wanted[(wanted >= s) & (wanted < e)])
         tasks += [(rows_c[i : i + b], s, e) for i in range(0, rows_c.size, b)]
     buffer = torch.empty((max((t[0].size for t in tasks), default=0), n), dtype=dtype, device=prep.device)
+    bar = Progress(sum(t[0].size for t in tasks) * n, "k* exact", progress)
     with torch.no_grad():
-        for rows_np, s, e in tqdm(tasks, desc="k* exact", unit="block", disable=_no_bar(progress)):
+        for rows_np, s, e in tasks:
             rows = torch.as_tensor(rows_np, device=prep.device)
             k, t, en, amb = _block(sf, rows, s, e, buffer)
             kstar[rows_np], ties[rows_np], enemy[rows_np] = k.cpu().numpy(), t.cpu().numpy(), en.cpu().numpy()
             n_recomputed += amb
+            bar.update(rows_np.size * n)
+    bar.close()
     back = prep.order  # sorted row i is input sample order[i]
     out = SearchResult(np.empty_like(kstar), np.empty_like(ties), np.empty_like(enemy), n_recomputed, "exact", {})
     out.kstar[back], out.ties[back], out.enemy_sq_distance[back] = kstar, ties, enemy
     out.info = {"dtype": str(dtype).replace("torch.", ""), "block_rows": b, "device": str(prep.device)}
     return out
-
-
-def _no_bar(progress: bool | None) -> bool | None:
-    return None if progress is None else not progress
