@@ -41,6 +41,33 @@ MAHALANOBIS_COVARIANCE = (
 _CHUNK = 8192
 
 
+NORMALISATION = {
+    "euclidean": "none",
+    "cosine": "rows divided by their L2 norm",
+    "mahalanobis": "whitened by the Ledoit-Wolf-shrunk pooled within-class covariance",
+}
+
+
+def metric_family(distance: str) -> str:
+    """The records' ``metric_family`` of k* under ``distance``: "kstar" for Euclidean (the papers'),
+    "kstar-cosine" / "kstar-mahalanobis" otherwise, so results under different distances never share
+    a record file and a leaderboard (which selects one family) never pools them.
+
+    >>> metric_family("euclidean"), metric_family("cosine")
+    ('kstar', 'kstar-cosine')
+    """
+    return "kstar" if check_distance(distance) == "euclidean" else f"kstar-{distance}"
+
+
+def record_distance(record: dict[str, Any]) -> str:
+    """The distance a k* result record was computed with (records before distances existed: Euclidean)."""
+    detail = record.get("detail") or {}
+    for where in (record.get("preprocessing") or {}, detail, detail.get("metric") or {}):
+        if isinstance(where, dict) and isinstance(where.get("distance"), str):
+            return where["distance"]
+    return "euclidean"
+
+
 def check_distance(distance: str) -> str:
     if distance not in DISTANCES:
         raise LdrError(f"unknown k* distance {distance!r}; choose one of {', '.join(DISTANCES)}")
