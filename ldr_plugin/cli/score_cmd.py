@@ -23,8 +23,11 @@ import click
 @click.option("--trust-checkpoint", is_flag=True, help="Allow checkpoints that need arbitrary unpickling.")
 @click.option("--device", default=None, help="cpu, cuda, ... (default: cuda when present).")
 @click.option("--launcher", type=click.Choice(["inline", "local", "slurm"]), default="inline", show_default=True)
+@click.option("--distance", type=click.Choice(["euclidean", "cosine", "mahalanobis"]), default="euclidean",
+              show_default=True, help="Distance of the k* metric (records: family kstar, kstar-cosine or "
+                                      "kstar-mahalanobis).")
 def score(model_ids, datasets, layers, split, n_per_class, seed, batch_size, weights_dir, out_dir, cache_dir,
-          selection, data_root, trust_checkpoint, device, launcher) -> None:
+          selection, data_root, trust_checkpoint, device, launcher, distance) -> None:
     """Score MODEL_ID... (source:identifier) on datasets with every registered metric.
 
     Features are cached; finished cells are skipped; a failing model is reported and the others
@@ -44,6 +47,7 @@ def score(model_ids, datasets, layers, split, n_per_class, seed, batch_size, wei
         seed=seed if seed is not None else chosen.get("seed", 0),
         batch_size=batch_size, weights_dir=weights_dir, cache_dir=cache_dir,
         trust_checkpoint=trust_checkpoint, device=device, launcher=launcher,
+        metric_options={"kstar": {"distance": distance}} if distance != "euclidean" else {},
     )
     outcomes = run_score(config)
     failed = [o for o in outcomes if o.error]

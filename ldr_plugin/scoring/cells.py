@@ -66,14 +66,18 @@ class Cell:
         )
 
 
-def registered_metrics() -> dict[str, Any]:
-    """family -> metric object, for every entry of the ``ldr_plugin.metrics`` group."""
+def registered_metrics(options: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """family -> metric object, for every entry of the ``ldr_plugin.metrics`` group; ``options``
+    (entry-point name -> keyword arguments, e.g. ``{"kstar": {"distance": "cosine"}}``) configure them."""
     from ldr_plugin.registry import Registry
 
     registry = Registry("ldr_plugin.metrics")
+    unknown = sorted(set(options or {}) - set(registry.names()))
+    if unknown:
+        raise LdrError(f"options for unknown metric(s) {unknown}; registered: {registry.names()}")
     metrics = {}
     for name in registry.names():
-        obj = registry.load(name)()
+        obj = registry.load(name)(**(options or {}).get(name, {}))
         metrics[obj.family] = obj
     return metrics
 

@@ -39,6 +39,7 @@ class ScoreConfig:
     trust_checkpoint: bool = False
     device: str | None = None
     launcher: str = "inline"
+    metric_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # entry point -> kwargs
 
 
 @dataclass
@@ -93,8 +94,13 @@ def plan_cells(config: ScoreConfig) -> list[Cell]:
 
 def _score_kwargs(config: ScoreConfig) -> dict[str, Any]:
     cache = config.cache_dir or os.path.join(config.out_dir, ".features")
-    return {"weights_dir": config.weights_dir, "cache_dir": cache,
-            "trust_checkpoint": config.trust_checkpoint, "device": config.device}
+    kwargs = {"weights_dir": config.weights_dir, "cache_dir": cache,
+              "trust_checkpoint": config.trust_checkpoint, "device": config.device}
+    if config.metric_options:
+        from ldr_plugin.scoring.cells import registered_metrics
+
+        kwargs["metrics"] = registered_metrics(config.metric_options)
+    return kwargs
 
 
 def run_inline(cells: list[Cell], out_dir: str, **kwargs: Any) -> list[CellOutcome]:
