@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ldr_plugin.errors import LdrError
-from ldr_plugin.leaderboard import crossmodel, heldout, published_tables
+from ldr_plugin.leaderboard import class_skew, crossmodel, heldout, published_tables
 from ldr_plugin.leaderboard.domainbed_tables import domainbed_tables
 from ldr_plugin.leaderboard.extras import add_extra_columns
 from ldr_plugin.leaderboard.inputs import BuildInputs
@@ -99,7 +99,7 @@ def cross_model_board(spec: LeaderboardSpec, inputs: BuildInputs, out_dir: Path)
             accuracies.setdefault(model_id, {})[heldout.FIELD] = run.acc_pct
     keep = (lambda model_id: not heldout.is_run_checkpoint(model_id)) if heldout.FIELD in spec.accuracies else None
     labels = {model_id: run.label for model_id, run in runs.items()}
-    models, model_ids = crossmodel.cross_model_table(spec, inputs.project, accuracies, keep, labels)
+    models, model_ids, distances = crossmodel.cross_model_table(spec, inputs.project, accuracies, keep, labels)
     models.sources[crossmodel.REPRODUCED] = (f"k* records computed by ldr-plugin, read from "
                                              f"{', '.join(inputs.results_dirs)}")
     if heldout.FIELD in spec.accuracies:
@@ -111,18 +111,21 @@ def cross_model_board(spec: LeaderboardSpec, inputs: BuildInputs, out_dir: Path)
     strata = None
     if spec.stratify == "heldout_domain":
         strata = [runs[model_id].domain if model_id in runs else None for model_id in model_ids]
-    corr = crossmodel.correlation_table(spec, models, strata)
+    corr = crossmodel.correlation_table(spec, models, strata, distances)
     corr.sources = dict(models.sources)
     if models.rows:
         groups = [runs[m].algorithm for m in model_ids] if runs and all(m in runs for m in model_ids) else None
-        corr.plots = crossmodel.scatter_plots(spec, models, out_dir, groups)
+        corr.plots = crossmodel.scatter_plots(spec, models, out_dir, groups, distances)
     joined = [*spec.published, *(["the runs' own results.jsonl"] if heldout.FIELD in spec.accuracies else [])]
     how = [(f"{len(models.rows)} models with k* '{spec.metric}' records; accuracies joined on the model id "
            f"from {', '.join(joined) or 'no accuracy source'}.")]
     if keep is not None:
         how.append("One point per run, its final model: the earlier checkpoints scored for the "
                    "selected-checkpoint columns (model_step<k>.pkl) are left out.")
-    return Board(spec, [models, corr], how)
+    skew = class_skew.class_skew_table(spec, crossmodel.kstar_row_records(spec, inputs.project, keep))
+    if skew is not None:
+        skew.sources = {class_skew.SOURCE: models.sources[crossmodel.REPRODUCED]}
+    return Board(spec, [models, corr, *([skew] if skew is not None else [])], how)
 
 
 def published_domainbed_board(spec: LeaderboardSpec, inputs: BuildInputs, out_dir: Path) -> Board:
