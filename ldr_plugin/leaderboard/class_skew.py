@@ -90,6 +90,6 @@ def class_skew_table(spec, groups: dict[tuple[str, str, str, str], list[dict[str
         rows=rows, row_header="model [dataset, layer, distance]", section=spec.title, kind="class_skew",
         footnotes={"no_pair": ("—: no other model on the same dataset, layer and distance shares ≥ 3 classes "
                                "with finite γ")},
-        notes=["per-class γ: classes with a finite γ, averaged over seeds; ρ only between models of the same "
-               "dataset, layer and distance", *notes],
+        notes=[("per-class γ: classes with a finite γ, averaged over seeds; ρ only between models of the same "
+                "dataset, layer and distance"), *notes],
     )
