@@ -89,3 +89,17 @@ def test_faiss_backend_bad_options():
         kstar_search(x, y, backend="faiss", k=0)
     with pytest.raises(LdrError, match="has no option"):
         kstar_search(x, y, backend="faiss", candidates=0.5)
+
+
+def test_a_callers_reduced_matmul_precision_is_overridden_and_restored():
+    x = np.random.default_rng(0).normal(size=(300, 24)).astype(np.float32) + 30.0
+    y = np.arange(300) % 3
+    ref, _ = brute_force(x, y)
+    before = torch.get_float32_matmul_precision()
+    try:
+        torch.set_float32_matmul_precision("medium")  # would allow TF32 / bfloat16 products
+        for backend, options in (("exact", {}), ("screened", {"candidates": 1.0, "check": 0})):
+            np.testing.assert_array_equal(kstar_search(x, y, backend=backend, **options)[0].kstar, ref)
+            assert torch.get_float32_matmul_precision() == "medium"
+    finally:
+        torch.set_float32_matmul_precision(before)

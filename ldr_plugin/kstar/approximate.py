@@ -34,6 +34,7 @@ from ldr_plugin.kstar.neighbors import (
     SearchResult,
     SortedFeatures,
     exact_search,
+    full_precision_matmul,
     outward,
     resolve_ambiguous,
     row_counts,
@@ -247,8 +248,9 @@ def hnsw_search(
                      "num_threads": threads, "seed": seed},
             "timings_s": {"build": t_build - t0, "query": t_query - t_build, "refine": t_refine - t_query}}
     counts = Progress(float(np.sum(np.diff(prep.bounds).astype(float) ** 2)), "k* hnsw same-class counts", progress)
-    return result_from_enemies(prep, sf, enemy_sq, backend="hnsw", block_size=block_size, info=info,
-                               check=check, seed=seed, progress=counts)
+    with full_precision_matmul():
+        return result_from_enemies(prep, sf, enemy_sq, backend="hnsw", block_size=block_size, info=info,
+                                   check=check, seed=seed, progress=counts)
 
 
 def result_from_enemies(prep: Prepared, sf: SortedFeatures, enemy_sq: torch.Tensor, *, backend: str,

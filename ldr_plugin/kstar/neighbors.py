@@ -17,6 +17,7 @@ exactly as a float64 brute-force reference decides them, in either compute dtype
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 
@@ -184,6 +185,19 @@ def resolve_ambiguous(
     return extra, tie > 0, enemy_sq
 
 
+@contextlib.contextmanager
+def full_precision_matmul():
+    """Float32 products in float32 for the duration (the rounding bound assumes it): a caller's
+    ``torch.set_float32_matmul_precision("high"/"medium")`` would allow TF32 or bfloat16 products,
+    whose error is far above the bound. The caller's setting is restored afterwards."""
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest")
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(before)
+
+
 def outward(values: torch.Tensor, dtype: torch.dtype, direction: float) -> torch.Tensor:
     """Float64 ``values`` cast to ``dtype``, rounded towards ``direction`` (−inf: down, +inf: up)."""
     cast = values.to(dtype)
@@ -260,7 +274,7 @@ def exact_search(
         tasks += [(rows_c[i : i + b], s, e) for i in range(0, rows_c.size, b)]
     buffer = torch.empty((max((t[0].size for t in tasks), default=0), n), dtype=dtype, device=prep.device)
     bar = Progress(sum(t[0].size for t in tasks) * n, "k* exact", progress)
-    with torch.no_grad():
+    with torch.no_grad(), full_precision_matmul():
         for rows_np, s, e in tasks:
             rows = torch.as_tensor(rows_np, device=prep.device)
             k, t, en, amb = _block(sf, rows, s, e, buffer)

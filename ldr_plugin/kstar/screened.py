@@ -26,7 +26,12 @@ import torch
 from ldr_plugin.errors import LdrError
 from ldr_plugin.kstar.approximate import result_from_enemies, reverse_update
 from ldr_plugin.kstar.inputs import Prepared
-from ldr_plugin.kstar.neighbors import DEFAULT_TARGET_ELEMENTS, SearchResult, SortedFeatures
+from ldr_plugin.kstar.neighbors import (
+    DEFAULT_TARGET_ELEMENTS,
+    SearchResult,
+    SortedFeatures,
+    full_precision_matmul,
+)
 from ldr_plugin.kstar.progress import Progress
 
 
@@ -125,12 +130,13 @@ def screened_search(
     sf = SortedFeatures(prep, dtype)
     sizes = np.diff(prep.bounds).astype(float)
     bar = Progress(screened_work(prep.bounds, candidates) + float(np.sum(sizes**2)), "k* screened", progress)
-    with torch.no_grad():
+    with torch.no_grad(), full_precision_matmul():
         enemy, timings = screened_enemies(sf, prep.bounds, candidates=candidates, cell_size=int(cell_size),
                                           iters=int(iters), seed=seed, progress=bar)
         enemy_sq = sf.exact_pairs(torch.arange(prep.n, device=prep.device), enemy)
     timings["total_before_count"] = time.perf_counter() - t0
     info = {"screened": {"candidates": candidates, "cell_size": int(cell_size), "iters": int(iters), "seed": seed},
             "timings_s": timings}
-    return result_from_enemies(prep, sf, enemy_sq, backend="screened", block_size=block_size, info=info,
-                               check=check, seed=seed, progress=bar)
+    with full_precision_matmul():
+        return result_from_enemies(prep, sf, enemy_sq, backend="screened", block_size=block_size, info=info,
+                                   check=check, seed=seed, progress=bar)
