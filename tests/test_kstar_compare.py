@@ -186,3 +186,18 @@ def test_cli_noise(two_models, tmp_path):
     assert [lv["sigma"] for lv in report["levels"]] == [0.0, 0.5]
     assert next(out.glob("*.png")).stat().st_size > 0
     assert main(["kstar", "noise", str(root / "model_a.npz"), "--sigmas", "a,b"]) == 2
+
+
+def test_docs_table_is_what_compare_prints(two_models, tmp_path, capsys):
+    """docs/kstar.md shows `ldr kstar compare tiny_a.npz tiny_b.npz` on these two tiny models."""
+    from pathlib import Path
+
+    root, *_ = two_models
+    for name in ("a", "b"):
+        (tmp_path / f"tiny_{name}.npz").write_bytes((root / f"model_{name}.npz").read_bytes())
+    assert main(["kstar", "compare", str(tmp_path / "tiny_a.npz"), str(tmp_path / "tiny_b.npz"), "--out",
+                 str(tmp_path / "o"), "--no-plot"]) == 0
+    printed = [line for line in capsys.readouterr().out.splitlines() if not line.startswith("report:")]
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "kstar.md").read_text()
+    block = docs.split("ldr kstar compare tiny_a.npz tiny_b.npz`):\n\n```\n", 1)[1].split("\n```", 1)[0]
+    assert printed == block.splitlines()
