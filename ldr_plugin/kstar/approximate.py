@@ -269,7 +269,9 @@ def result_from_enemies(prep: Prepared, sf: SortedFeatures, enemy_sq: torch.Tens
     out.info = {"dtype": str(sf.dtype).replace("torch.", ""), "device": str(prep.device), **info}
     out.info.setdefault("timings_s", {})["same_class_count"] = time.perf_counter() - t0
     if check:
+        t1 = time.perf_counter()
         out.info["distance_from_exact"] = distance_from_exact(prep, out, n_check=check, seed=seed)
+        out.info["timings_s"]["exact_check"] = time.perf_counter() - t1
     return out
 
 
