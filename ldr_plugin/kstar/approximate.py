@@ -37,7 +37,6 @@ from ldr_plugin.kstar.neighbors import (
     full_precision_matmul,
     outward,
     resolve_ambiguous,
-    row_counts,
 )
 from ldr_plugin.kstar.progress import Progress
 
@@ -187,8 +186,8 @@ def same_class_counts(sf: SortedFeatures, bounds: np.ndarray, enemy_sq: torch.Te
             win = sf.tolerance(q_norms) + 4 * torch.finfo(torch.float64).eps * thr.abs()
             lo = outward(thr - win, dtype, -math.inf).unsqueeze(1)
             hi = outward(thr + win, dtype, math.inf).unsqueeze(1)
-            count = row_counts(d < lo)
-            unsure = torch.nonzero(row_counts(d <= hi) > count).flatten()  # rows with an entry in the window
+            count = (d < lo).sum(1)
+            unsure = torch.nonzero((d <= hi).sum(1) > count).flatten()  # rows with an entry in the window
             if unsure.numel():
                 sub = d.index_select(0, unsure)
                 amb_r, amb_c = torch.nonzero((sub >= lo[unsure]) & (sub <= hi[unsure]), as_tuple=True)

@@ -116,31 +116,6 @@ class SortedFeatures:
         return out
 
 
-_LANE_SHIFTS = torch.arange(0, 64, 8)
-
-
-def row_counts(mask: torch.Tensor) -> torch.Tensor:
-    """Number of True entries per row of a 2-D bool tensor (int64).
-
-    ``mask.sum(1)`` converts every entry to an integer first, which costs more than the comparison
-    that made the mask. On CPU this reads the mask as int64 words (8 one-byte lanes each), sums at
-    most 255 words at a time (no lane can carry into the next) and adds the lanes up.
-    """
-    rows, cols = mask.shape
-    if mask.device.type != "cpu" or rows < 2 or cols < 8 or mask.stride() != (cols, 1):
-        return mask.sum(1, dtype=torch.int64)
-    if cols % 8:  # the last cols % 8 columns the slow way
-        cut = cols - cols % 8
-        head = torch.empty((rows, cut), dtype=torch.bool).copy_(mask[:, :cut])
-        return row_counts(head) + mask[:, cut:].sum(1, dtype=torch.int64)
-    words = mask.view(torch.uint8).view(torch.int64)  # [rows, cols / 8]
-    total = torch.zeros(rows, dtype=torch.int64)
-    for k in range(0, words.shape[1], 255):
-        lanes = words[:, k : k + 255].sum(1)
-        total += ((lanes.unsqueeze(1) >> _LANE_SHIFTS) & 0xFF).sum(1)
-    return total
-
-
 def _chunked_mean(features: torch.Tensor) -> torch.Tensor:
     total = torch.zeros(features.shape[1], dtype=torch.float64, device=features.device)
     for r0 in range(0, features.shape[0], 8192):
@@ -227,8 +202,8 @@ def _block(sf: SortedFeatures, rows: torch.Tensor, s: int, e: int, buffer: torch
     win = 2.0 * sf.tolerance(q_norms)
     lo = outward(enemy.double() - win, dtype, -math.inf).unsqueeze(1)
     hi = outward(enemy.double() + win, dtype, math.inf).unsqueeze(1)
-    count = row_counts(same < lo)
-    ambiguous = row_counts(same <= hi) > count
+    count = (same < lo).sum(1)  # one op per pass: under load every parallel op can stall a time slice
+    ambiguous = (same <= hi).sum(1) > count
     enemy_sq = enemy.double() + q_norms
     ties = torch.zeros(rows.numel(), dtype=torch.bool, device=device)
     n_amb = int(ambiguous.sum())
