@@ -118,17 +118,40 @@ def test_noise_degradation_keeps_labels():
     assert torch.equal(deg.soft_labels, F.one_hot(y, 3).float()) and not torch.equal(deg.z, z)
 
 
+def _rows(t):
+    return sorted(map(tuple, t.tolist()))
+
+
 def test_key_bank_fifo_partial_fill_and_wrap():
     bank = KeyBank(2, 5)
-    assert bank.keys().shape == (0, 2)
+    assert bank.keys()[0].shape == (0, 2)
     rows = torch.arange(16.0).view(8, 2)
-    bank.enqueue(rows[:3])
-    assert bank.filled == 3 and torch.equal(bank.keys(), rows[:3])
-    bank.enqueue(rows[3:7])  # wraps: keeps the last five, oldest first
-    assert bank.filled == 5 and torch.equal(bank.keys(), rows[2:7])
-    bank.enqueue(torch.arange(100.0, 120.0).view(10, 2))  # bigger than the bank
-    assert torch.equal(bank.keys(), torch.arange(110.0, 120.0).view(5, 2))
-    assert set(dict(bank.named_buffers())) == {"memory", "ptr", "count"}
+    fps = torch.arange(8) + 100
+    bank.enqueue(rows[:3], fps[:3], torch.arange(3))
+    keys, key_fps, key_labels = bank.keys()
+    assert bank.filled == 3 and torch.equal(keys, rows[:3]) and key_fps.tolist() == [100, 101, 102]
+    assert key_labels.tolist() == [0, 1, 2]
+    bank.enqueue(rows[3:7], fps[3:7])  # wraps: keeps the last five (slot order is not arrival order)
+    keys, key_fps, key_labels = bank.keys()
+    assert bank.filled == 5 and _rows(keys) == _rows(rows[2:7])
+    assert sorted(key_fps.tolist()) == list(range(102, 107))
+    assert dict(zip(key_fps.tolist(), key_labels.tolist()))[102] == 2  # a label stays with its latent
+    bank.enqueue(torch.arange(100.0, 120.0).view(10, 2))  # bigger than the bank, no fingerprints
+    keys, key_fps, _ = bank.keys()
+    assert _rows(keys) == _rows(torch.arange(110.0, 120.0).view(5, 2)) and key_fps.tolist() == [-1] * 5
+    assert set(dict(bank.named_buffers())) == {"memory", "fingerprints", "labels", "ptr", "count"}
+
+
+def test_key_bank_state_round_trip_and_old_state_without_fingerprints():
+    bank = KeyBank(2, 4)
+    bank.enqueue(torch.ones(3, 2), torch.tensor([7, 8, 9]))
+    other = KeyBank(2, 4)
+    other.load_state_dict(bank.state_dict())
+    assert other.filled == 3 and other.keys()[1].tolist() == [7, 8, 9]
+    old = {k: v for k, v in bank.state_dict().items() if k not in ("fingerprints", "labels")}
+    other = KeyBank(2, 4)
+    other.load_state_dict(old)  # saved before fingerprints existed: loads, nothing known
+    assert other.filled == 3 and other.keys()[1].tolist() == [-1, -1, -1]
 
 
 def test_restoration_shapes_and_errors():
@@ -177,7 +200,9 @@ def test_module_variants_run_and_backprop(cfg):
     out = ldr(z, y, g, domains=torch.arange(12) % 3, feature_map=fmap)
     out.total.backward()
     assert torch.isfinite(out.total) and z.grad is not None
-    assert all(isinstance(v, float) for v in out.diagnostics.values())
+    assert all(v.dim() == 0 for v in out.diagnostics.values())
+    scalars = out.scalars()
+    assert all(type(v) is float for v in scalars.values()) and scalars["loss"] == out.total.item()
     ldr.enqueue(z)
 
 
@@ -195,16 +220,16 @@ def test_single_domain_cross_domain_means_no_degradation():
     z, y = _batch(b=6, d=16, c=4)
     ldr = LatentDR(16, 4, LatentDRConfig(partners="cross_domain"), seed=0)
     out = ldr(z, y, torch.nn.Linear(16, 4), domains=torch.zeros(6, dtype=torch.long))
-    assert out.diagnostics["rows_without_partners"] == 6.0 and out.diagnostics["mean_beta"] == 1.0
+    assert out.scalars()["rows_without_partners"] == 6.0 and out.scalars()["mean_beta"] == 1.0
 
 
 def test_bank_fallback_before_first_enqueue_and_batch_of_one():
     ldr = LatentDR(16, 4, seed=0)
     z, y = _batch(b=1, d=16, c=4)
     out = ldr(z, y, torch.nn.Linear(16, 4))
-    assert out.diagnostics["restoration_keys"] == 0.0 and torch.isfinite(out.total)
+    assert out.scalars()["restoration_keys"] == 0.0 and torch.isfinite(out.total)
     ldr.enqueue(torch.randn(3, 16))
-    assert ldr(z, y, torch.nn.Linear(16, 4)).diagnostics["restoration_keys"] == 3.0
+    assert ldr(z, y, torch.nn.Linear(16, 4)).scalars()["restoration_keys"] == 3.0
 
 
 def test_config_rejects_bad_values():

@@ -191,3 +191,20 @@ def test_scoring_every_cell_of_a_run_reads_its_checkpoint_once(run_dir, tmp_path
     torch.save({**save, "args": {**save["args"], "trial_seed": 7}}, run / "model.pkl")
     assert domainbed_runs.read_model_pkl(str(run))["args"]["trial_seed"] == 7
     assert reads == [run / "model.pkl"] * 2
+
+
+@pytest.mark.slow
+def test_an_inference_only_latentdr_checkpoint_loads_as_the_full_one(tmp_path):
+    from ldr_plugin.domainbed.algorithm import export_inference_checkpoint
+    from ldr_plugin.training.loop import train
+
+    run = train("LatentDR", "RotatedDigitsFlat", [0], tmp_path / "run", steps=3, checkpoint_freq=1)
+    export_inference_checkpoint(run / "model.pkl", tmp_path / "small" / "model.pkl")
+    shutil.copy(run / "results.jsonl", tmp_path / "small" / "results.jsonl")
+    source = get_source("domainbed")
+    full, small = source.load(str(run)), source.load(str(tmp_path / "small"))
+    x = torch.stack([source.run_dataset(str(run), "env0", "in").samples[i] for i in range(20)])
+    for layer in ("featurizer", "logits"):
+        torch.testing.assert_close(small.extract(x, (layer,))[layer], full.extract(x, (layer,))[layer],
+                                   rtol=0, atol=0)
+    assert (tmp_path / "small" / "model.pkl").stat().st_size < (run / "model.pkl").stat().st_size / 2

@@ -29,12 +29,22 @@ def seed_hash(*args: Any) -> int:
     return host_seed_hash(*args)
 
 
+# Variants whose defaults (not forced: --hparams may change them) and search ranges differ from
+# LatentDR's. LatentDRDelayed: ERM for the first 1,000 of DomainBed's 5,001 default steps (20 %).
+VARIANT_DEFAULTS: dict[str, dict[str, Any]] = {"LatentDRDelayed": {"start_step": 1000}}
+
+
 def _log_uniform(lo: float, hi: float) -> Callable[[np.random.RandomState], float]:
     return lambda r: float(10 ** r.uniform(lo, hi))
 
 
 def _choice(values: list) -> Callable[[np.random.RandomState], Any]:
     return lambda r: values[int(r.randint(len(values)))]
+
+
+VARIANT_SEARCH: dict[str, dict[str, Callable[[np.random.RandomState], Any]]] = {
+    "LatentDRDelayed": {"start_step": _choice([250, 500, 1000, 2500])},
+}
 
 
 def latentdr_hparams(algorithm: str, dataset: str, random_seed: int) -> dict[str, tuple[Any, Any]]:
@@ -44,7 +54,7 @@ def latentdr_hparams(algorithm: str, dataset: str, random_seed: int) -> dict[str
     Options a variant forces (e.g. ``ldr_mode`` of ``LatentDRNoise``) are fixed in both slots.
     """
     forced = variant_overrides(algorithm)
-    defaults = {**LatentDRConfig().__dict__, **forced}
+    defaults = {**LatentDRConfig().__dict__, **VARIANT_DEFAULTS.get(algorithm, {}), **forced}
     search: dict[str, Callable[[np.random.RandomState], Any]] = {
         "lambda_d": _log_uniform(-1, 0.5),
         "lambda_r": _log_uniform(-1, 0.5),
@@ -54,6 +64,7 @@ def latentdr_hparams(algorithm: str, dataset: str, random_seed: int) -> dict[str
         "bank_size": _choice([256, 1024, 4096]),
         "heads": _choice([1, 4, 8]),
         "noise_std": _choice([0.5, 1.0, 2.0]),
+        **VARIANT_SEARCH.get(algorithm, {}),
     }
     hparams: dict[str, tuple[Any, Any]] = {}
     for name, default in defaults.items():

@@ -45,14 +45,36 @@ class Restoration(nn.Module):
     def forward(
         self, query: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """Restore ``query`` [B, d] from ``keys`` [K, d]; ``mask`` [B, K] True = not attended.
+        """Restore ``query`` [B, d] from ``keys`` [K, d]; ``mask`` [B, K]: bool (True = not attended)
+        or additive (float, ``-inf`` = not attended)."""
+        return self.restore(query, keys, mask)[0]
 
-        With no keys (K = 0) the attention adds nothing and only the MLP block acts.
+    def restore(
+        self, query: torch.Tensor, keys: torch.Tensor, mask: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Restored latents [B, d] and the head-averaged attention weights [B, K] (zero where masked).
+
+        With no keys (K = 0), or for a row whose every key is masked, the attention adds nothing
+        and only the MLP block acts on that row (its weights row is all zero).
         """
-        h = query
-        if keys.shape[0] > 0:
-            kv = self.norm_kv(keys.to(query.dtype))[None]
-            attn_mask = None if mask is None else mask.to(query.device)
-            out, _ = self.attn(self.norm_q(query)[None], kv, kv, attn_mask=attn_mask, need_weights=False)
-            h = query + out[0]
-        return h + self.mlp(self.norm_mlp(h))
+        b, k = query.shape[0], keys.shape[0]
+        if k == 0:
+            weights = query.new_zeros(b, 0)
+            return query + self.mlp(self.norm_mlp(query)), weights
+        kv = self.norm_kv(keys.to(query.dtype))[None]
+        has_key = None
+        if mask is not None:
+            if mask.dtype == torch.bool:  # True = masked; as an additive mask (also carries key biases)
+                mask = torch.zeros(mask.shape, device=query.device).masked_fill(mask.to(query.device), float("-inf"))
+            mask = mask.to(query.device, torch.float32)
+            has_key = torch.isfinite(mask).any(dim=1)
+            # a row with every key masked attends to key 0 (no NaN), then its output is dropped
+            first = torch.arange(k, device=query.device) == 0
+            mask = torch.where(~has_key[:, None] & first[None, :], torch.zeros_like(mask), mask)
+        out, weights = self.attn(self.norm_q(query)[None], kv, kv, attn_mask=mask, need_weights=True)
+        out, weights = out[0], weights[0]
+        if has_key is not None:
+            out = torch.where(has_key[:, None], out, torch.zeros_like(out))
+            weights = torch.where(has_key[:, None], weights, torch.zeros_like(weights))
+        h = query + out
+        return h + self.mlp(self.norm_mlp(h)), weights

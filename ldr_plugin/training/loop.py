@@ -105,7 +105,9 @@ def train(
     Names are resolved (unknown ones rejected with close matches) before any data is loaded. A
     folder that already has ``done`` is returned as it is; an unfinished one is started afresh.
     ``save_model_every_checkpoint`` also writes ``model_step<step>.pkl`` at every checkpoint
-    (DomainBed's flag of that name), so the checkpoint a selection method picks can be scored.
+    (DomainBed's flag of that name), so the checkpoint a selection method picks can be scored;
+    these hold what prediction needs (an algorithm's ``inference_state_dict`` when it has one:
+    LatentDR's restoration block and key bank are left out), ``model.pkl`` holds everything.
     """
     algorithm_cls, dataset_cls = resolve_algorithm(algorithm), resolve_dataset(dataset)
     algorithm_name = algorithm if isinstance(algorithm, str) else algorithm_cls.__name__
@@ -161,11 +163,13 @@ def _train(algorithm_cls: type, dataset_cls: type, args: dict, overrides: dict, 
     n_steps = args["steps"] or dataset.N_STEPS
     checkpoint_freq = args["checkpoint_freq"] or dataset.CHECKPOINT_FREQ
 
-    def save_checkpoint(filename: str) -> None:  # train.py's save_checkpoint: the same keys
+    def save_checkpoint(filename: str, inference_only: bool = False) -> None:  # train.py's keys
         save = {
             "args": args, "model_input_shape": dataset.input_shape, "model_num_classes": dataset.num_classes,
             "model_num_domains": n_domains, "model_hparams": hparams, "model_dict": model.state_dict(),
         }
+        if inference_only and hasattr(model, "inference_state_dict"):  # e.g. LatentDR: no restoration block
+            save.update(model_dict=model.inference_state_dict(), inference_only=True)
         atomic_write_with(out / filename, lambda handle: torch.save(save, handle))
 
     _run_steps(model, train_iters, evals, device, n_steps, checkpoint_freq, steps_per_epoch, hparams, args, out,
@@ -203,5 +207,5 @@ def _run_steps(model, train_iters, evals, device, n_steps, checkpoint_freq, step
             with open(out / "results.jsonl", "a") as handle:
                 handle.write(json.dumps(results, sort_keys=True) + "\n")
             checkpoint_vals = collections.defaultdict(list)
-            if args["save_model_every_checkpoint"]:
-                save_checkpoint(f"model_step{step}.pkl")
+            if args["save_model_every_checkpoint"]:  # for scoring the selected checkpoint: predict-only state
+                save_checkpoint(f"model_step{step}.pkl", inference_only=True)

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Issue 16, part 3: DomainBed's random hyperparameter search at its default budget (plan:
+# leaderboards/dg_search_5001/STUDY.md). Not run on the project's 2-core build machine (about 27
+# hours of both cores, see the plan); meant for a machine with a GPU or a Slurm cluster
+# (--launcher slurm). Resumable. Usage: studies/random_search_5001.sh WORK_DIR [LAUNCHER_ARGS...]
+set -euo pipefail
+work=${1:?usage: studies/random_search_5001.sh WORK_DIR [--launcher slurm | --workers N]}
+shift
+launcher=("$@")
+[ ${#launcher[@]} -gt 0 ] || launcher=(--workers 2)
+ldr train --sweep --engine builtin "${launcher[@]}" --algorithms ERM,Mixup,LatentDR \
+    --datasets RotatedDigitsFlat,CorruptedDigitsFlat --n_trials 3 --n_hparams 5 --steps 5001 \
+    --single_test_envs --save_model_every_checkpoint --output_dir "$work/sweep"
