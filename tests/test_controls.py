@@ -7,12 +7,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from ldr_plugin.domainbed.controls import (
-    ERMLabelSmoothing,
-    ERMLogitAdjusted,
-    ERMWeightDecay,
-    controls_hparams,
-)
+from ldr_plugin.domainbed.controls import ERMLabelSmoothing, ERMLogitAdjusted, ERMWeightDecay, controls_hparams
 from ldr_plugin.domainbed.erm import ERM
 
 BASE = {"lr": 1e-3, "weight_decay": 0.0, "nonlinear_classifier": False, "mlp_width": 16, "mlp_depth": 3,
