@@ -80,3 +80,21 @@ def test_selection_file(tmp_path):
     path.write_text('models = ["x"]\ndatasets = ["digits"]\nmodel = 1\n')
     with pytest.raises(Exception, match="unknown key .model."):
         load_selection(path)
+
+
+def test_distance_option_reaches_the_kstar_metric(workspace, monkeypatch):
+    from ldr_plugin.metrics.kstar_metric import KStarMetric
+
+    seen = []
+
+    def metrics(options=None):
+        seen.append(options)
+        return {"kstar-cosine": KStarMetric(**options["kstar"])}
+
+    monkeypatch.setattr(cells_module, "registered_metrics", metrics)
+    args = ["score", GOOD, "--dataset", f"cifar10:{workspace / 'data'}", "--weights-dir", str(workspace / "w"),
+            "--out", str(workspace / "out"), "--device", "cpu", "--distance", "cosine"]
+    assert main(args) == 0
+    assert seen == [{"kstar": {"distance": "cosine"}}]
+    (record,) = [read_record(p) for p in iter_record_paths(workspace / "out")]
+    assert record.metric_family == "kstar-cosine" and record.detail["metric"]["distance"] == "cosine"
