@@ -58,6 +58,8 @@ def score(model_ids, datasets, layers, split, n_per_class, seed, batch_size, wei
             click.echo(f"FAILED  {where}: {outcome.error.splitlines()[0]}", err=True)
         else:
             click.echo(f"ok      {where}: {len(outcome.paths)} record(s)")
+        for note in outcome.notes:
+            click.echo(f"note    {where}: {note}", err=True)
     click.echo(f"{len(outcomes) - len(failed)}/{len(outcomes)} cells scored into {out_dir}")
     if failed:  # a ClickException (exit code 1): ldr's main() returns its code, unlike a bare Exit
         raise click.ClickException(f"{len(failed)} of {len(outcomes)} cells failed (see FAILED lines above)")

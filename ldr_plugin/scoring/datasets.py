@@ -13,6 +13,7 @@ domain of the embedded multi-domain digits). DomainBed run environments come fro
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +42,10 @@ def _imagefolder(path: str, split: str) -> tuple[list, np.ndarray, list[str], di
         def __getitem__(self, i: int):
             return folder.loader(folder.samples[i][0])
 
-    return _Lazy(), np.asarray(folder.targets, dtype=np.int64), list(folder.classes), {"root": str(root)}
+    listing = [f"{Path(f).relative_to(root)}:{Path(f).stat().st_size}" for f, _ in folder.samples]
+    fingerprint = hashlib.sha256("\n".join(listing).encode()).hexdigest()[:16]  # file names + sizes
+    info = {"root": str(root.resolve()), "fingerprint": fingerprint}
+    return _Lazy(), np.asarray(folder.targets, dtype=np.int64), list(folder.classes), info
 
 
 def _digits_domain(name: str, env: str) -> tuple[Any, np.ndarray, list[str], dict]:

@@ -52,6 +52,7 @@ class CellOutcome:
     cell: ScoreCell
     paths: list[Path] = field(default_factory=list)
     error: str | None = None
+    notes: list[str] = field(default_factory=list)  # healed or superseded files
 
 
 def _cells_for(config: ScoreConfig, model: ModelId) -> list[ScoreCell]:
@@ -106,17 +107,19 @@ def run_inline(cells: list[ScoreCell], out_dir: str, **kwargs: Any) -> list[Cell
             continue
         if loaded and cell.model_id not in loaded:
             loaded.clear()  # cells come grouped by model: keep one model in memory
+        notes: list[str] = []
         try:
-            outcomes.append(CellOutcome(cell, score_cell(cell, out_dir, loaded_models=loaded, **kwargs)))
+            outcomes.append(CellOutcome(cell, score_cell(cell, out_dir, loaded_models=loaded, notes=notes, **kwargs),
+                                        notes=notes))
         except DatasetError as exc:
-            outcomes.append(CellOutcome(cell, error=str(exc)))
+            outcomes.append(CellOutcome(cell, error=str(exc), notes=notes))
         except LdrError as exc:
             broken[cell.model_id] = str(exc)
-            outcomes.append(CellOutcome(cell, error=str(exc)))
+            outcomes.append(CellOutcome(cell, error=str(exc), notes=notes))
         except Exception as exc:  # noqa: BLE001 -- a host library failure: report it, go on with the others
             message = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
             broken[cell.model_id] = message
-            outcomes.append(CellOutcome(cell, error=message))
+            outcomes.append(CellOutcome(cell, error=message, notes=notes))
     return outcomes
 
 
