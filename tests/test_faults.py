@@ -208,5 +208,5 @@ def test_killed_workers_lose_nothing_and_corrupt_nothing(tiny_plugin, tmp_path):
     fresh = tmp_path / "inline"
     for cell in random.Random(1).sample(cells, 5):
         inline = json.loads(score_cell(cell, fresh, metrics=kwargs["metrics"], progress=False)[0].read_text())
-        launched = json.loads(cell.record_path(out, "centroid_gap").read_text())
+        launched = json.loads(record_paths(cell, out, ["centroid_gap"])["centroid_gap"].read_text())
         assert inline["metrics"] == launched["metrics"] and inline["n_samples"] == launched["n_samples"] == 50

@@ -30,6 +30,7 @@ from ldr_plugin.scoring.features import FeatureSet, get_features
 from ldr_plugin.scoring.identity import cell_identity
 from ldr_plugin.sources import ModelId
 from ldr_plugin.sources.base import CheckpointError, LoadedModel, missing_files_message
+from ldr_plugin.sources.loading import weights_file_facts
 
 
 @dataclass(frozen=True)
@@ -202,12 +203,21 @@ def score_cell(
     )
     for family in todo:
         _write_metric_record(cell, metrics[family], metric_options.get(family, {}), feats, data, out_dir,
-                             identities[family])
+                             identities[family], weights_facts(files, feats))
     return list(paths.values())
 
 
+def weights_facts(files: list[str], feats: FeatureSet) -> dict[str, Any]:
+    """Which weights the features came from: each file (path, size, sha256 of its first MiB), the
+    hooked module, the feature width (the load itself checked that the files filled the model)."""
+    source_detail = feats.detail.get("source_detail", {}) if isinstance(feats.detail, dict) else {}
+    return {"files": weights_file_facts(files), "hooked": source_detail.get("hooked"),
+            "feature_dim": int(feats.features.shape[1])}
+
+
 def _write_metric_record(cell: ScoreCell, metric: Metric, options: dict[str, Any], feats: FeatureSet,
-                         data: ScoringData, out_dir: str | Path, identity: dict[str, Any]) -> Path:
+                         data: ScoringData, out_dir: str | Path, identity: dict[str, Any],
+                         weights: dict[str, Any]) -> Path:
     start = time.perf_counter()
     result = metric.compute(feats.features, feats.labels)
     seconds = time.perf_counter() - start
@@ -219,5 +229,6 @@ def _write_metric_record(cell: ScoreCell, metric: Metric, options: dict[str, Any
         timings_s={"features": feats.seconds, "metric": seconds},
         n_per_class_requested=cell.n_per_class, metric_options=options, features_from_cache=feats.from_cache,
         feature_dim=int(feats.features.shape[1]), identity=identity, identity_digest=identity_digest(identity),
+        weights=weights,
     )
     return write_record(record, out_dir)

@@ -29,6 +29,7 @@ from ldr_plugin.sources.base import (
     missing_files_message,
 )
 from ldr_plugin.sources.checkpoints import explain_load_error, sniff_checkpoint
+from ldr_plugin.sources.loading import check_filled, guarded_load
 
 LAYERS = ("image_embeds", "image_embeds_raw")
 EXTENSIONS = (".pt", ".bin", ".safetensors", ".pth")
@@ -143,10 +144,13 @@ class OpenCLIPSource(ModelSource):
 
     def _create(self, identifier: str, path: str | None, device: str | torch.device, trust: bool) -> LoadedModel:
         plan = self.plan(identifier)
-        model, _, preprocess = _open_clip().create_model_and_transforms(
-            plan.model_name, pretrained=path, device=device, pretrained_hf=False,
-            load_weights_only=not trust, **plan.create_kwargs(),
-        )
+        with guarded_load(trust_checkpoint=trust) as log:
+            model, _, preprocess = _open_clip().create_model_and_transforms(
+                plan.model_name, pretrained=path, device=device, pretrained_hf=False,
+                load_weights_only=not trust, **plan.create_kwargs(),
+            )
+        if path is not None:
+            check_filled(model, log, [path], f"openclip:{identifier}")
         model.eval()
 
         @torch.no_grad()
@@ -162,7 +166,8 @@ class OpenCLIPSource(ModelSource):
             "transform": re.sub(r" at 0x[0-9a-f]+", "", " ".join(repr(preprocess).split())),
         }
         return LoadedModel(f"openclip:{identifier}", model, preprocess, LAYERS, extract, preprocessing,
-                           {"files": [path] if path else [], "model_name": plan.model_name})
+                           {"files": [path] if path else [], "model_name": plan.model_name,
+                            "hooked": "encode_image (output)"})
 
 
 def _hf_cached(repo_id: str, filename: str) -> str | None:
