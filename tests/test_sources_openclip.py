@@ -128,3 +128,21 @@ def test_missing_html_and_wrong_architecture(registered, tmp_path, monkeypatch):
 def test_unknown_id_lists_close_matches():
     with pytest.raises(UnknownNameError, match="ViT-B-32/openai"):
         get_source("openclip").plan("ViT-B-32/opena")
+
+
+def test_checkpoint_payload_never_runs(registered, tmp_path):
+    """A pickle payload in an open_clip weights file: refused, the code never runs (issue 20.1)."""
+    import pickle
+
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    (tmp_path / "openclip" / ARCH).mkdir(parents=True)
+    with open(tmp_path / "openclip" / ARCH / f"{TAG}.pt", "wb") as handle:
+        pickle.dump({"state_dict": {"x": Payload()}}, handle)  # a legacy (non-zip) torch file
+    with pytest.raises(CheckpointError, match="--trust-checkpoint"):
+        get_source("openclip").load(IDENT, weights_dir=tmp_path)
+    assert not marker.exists()
