@@ -93,7 +93,14 @@ def test_record_matches_independent_features(setup, tmp_path):
     x = torch.tensor(images[chosen]).permute(0, 3, 1, 2).float() / 255.0  # ToTensor by hand
     with torch.no_grad():
         expected = headless(x).numpy().mean()
+        correct = int((model(x).argmax(1).numpy() == labels[chosen]).sum())  # the head, independently
     assert record["metrics"]["mean"]["value"] == pytest.approx(float(expected), rel=1e-5)
+    from scipy.stats import binomtest
+
+    ci = binomtest(correct, 30).proportion_ci(0.99)
+    assert record["accuracy"] == {"top1_pct": pytest.approx(100 * correct / 30), "correct": correct, "n": 30,
+                                  "kind": "clean top-1 (the model's own head)", "compares_to": "clean_acc_pct",
+                                  "ci99_pct": [pytest.approx(100 * ci.low), pytest.approx(100 * ci.high)]}
     assert record["n_samples"] == 30 and record["n_per_class"]["c3"] == 3
     assert record["dataset"] == "cifar10" and record["split"] == "test" and record["layer"] == "penultimate"
     assert record["preprocessing"]["name"] == "ToTensor" and record["feature_dim"] == 256

@@ -146,3 +146,46 @@ def test_checkpoint_payload_never_runs(registered, tmp_path):
     with pytest.raises(CheckpointError, match="--trust-checkpoint"):
         get_source("openclip").load(IDENT, weights_dir=tmp_path)
     assert not marker.exists()
+
+
+def test_zero_shot_accuracy_equals_open_clip_by_hand(tmp_path):
+    """Zero-shot top-1 from the scoring pass equals a hand computation with open_clip's text tower:
+    per class, the mean of the normalised embeddings of the 80 OpenAI templates."""
+    import numpy as np
+    from open_clip import pretrained as pretrained_module
+    from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
+
+    from ldr_plugin.datasets.samples import ScoringData
+    from ldr_plugin.scoring.features import extract
+
+    arch, tag = "ldr-tiny-zs", "zs"
+    config = {**CONFIG, "text_cfg": {**CONFIG["text_cfg"], "vocab_size": 49408, "context_length": 16}}
+    (tmp_path / f"{arch}.json").write_text(json.dumps(config))
+    open_clip.add_model_config(tmp_path / f"{arch}.json")
+    pretrained_module._PRETRAINED[arch] = {tag: pretrained_module._pcfg(hf_hub="ldr-test/zs/")}
+    try:
+        torch.manual_seed(3)
+        reference = open_clip.create_model(arch).eval()
+        (tmp_path / "w" / "openclip" / arch).mkdir(parents=True)
+        torch.save(reference.state_dict(), tmp_path / "w" / "openclip" / arch / f"{tag}.pt")
+        loaded = get_source("openclip").load(f"{arch}/{tag}", weights_dir=tmp_path / "w")
+        names = ["cat", "dog", "airplane"]
+        torch.manual_seed(4)
+        images = [Image.fromarray((torch.rand(32, 32, 3) * 255).byte().numpy()) for _ in range(12)]
+        labels = np.arange(12) % 3
+        data = ScoringData("test", "test", images, labels, names, np.arange(12), None, 0)
+        got = extract(loaded, data, "image_embeds_raw", batch_size=5, progress=False)
+        tokenizer = open_clip.get_tokenizer(arch)
+        with torch.no_grad():
+            weights = []
+            for name in names:
+                text = F.normalize(reference.encode_text(tokenizer([t(name) for t in OPENAI_IMAGENET_TEMPLATES])), dim=-1)
+                weights.append(F.normalize(text.mean(0), dim=0))
+            x = torch.stack([loaded.transform(im) for im in images])
+            expected_scores = F.normalize(reference.encode_image(x), dim=-1) @ torch.stack(weights).T
+        np.testing.assert_array_equal(got.predictions, expected_scores.argmax(1).numpy())
+        assert got.accuracy["kind"].startswith("zero-shot top-1") and got.accuracy["layer"] == "image_embeds"
+        head = loaded.head_for(names)  # the scores themselves, not only their argmax
+        torch.testing.assert_close(head.scores(loaded.extract(x, ("image_embeds",))["image_embeds"]), expected_scores)
+    finally:
+        pretrained_module._PRETRAINED.pop(arch, None)

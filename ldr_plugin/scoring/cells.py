@@ -25,6 +25,7 @@ from ldr_plugin.metrics.base import Metric
 from ldr_plugin.plugins import plugin_group
 from ldr_plugin.results.io import read_record, write_record
 from ldr_plugin.results.record import RecordError, expected_path, identity_digest, new_record
+from ldr_plugin.scoring.accuracy import measured_accuracy
 from ldr_plugin.scoring.datasets import ScoringData, load_scoring_dataset
 from ldr_plugin.scoring.features import FeatureSet, get_features
 from ldr_plugin.scoring.identity import cell_identity
@@ -203,7 +204,7 @@ def score_cell(
     )
     for family in todo:
         _write_metric_record(cell, metrics[family], metric_options.get(family, {}), feats, data, out_dir,
-                             identities[family], weights_facts(files, feats))
+                             identities[family], weights_facts(files, feats), accuracy_facts(feats, data))
     return list(paths.values())
 
 
@@ -215,9 +216,17 @@ def weights_facts(files: list[str], feats: FeatureSet) -> dict[str, Any]:
             "feature_dim": int(feats.features.shape[1])}
 
 
+def accuracy_facts(feats: FeatureSet, data: ScoringData) -> dict[str, Any]:
+    """Top-1 of the model's head (or zero-shot) on the scored subset, from the features' forward pass."""
+    detail = feats.detail if isinstance(feats.detail, dict) else {}
+    trained_on = detail.get("source_detail", {}).get("trained_on")
+    return measured_accuracy(feats.predictions, feats.labels, detail.get("accuracy", {}), trained_on,
+                             data.spec.partition(":")[0], len(data.class_names))
+
+
 def _write_metric_record(cell: ScoreCell, metric: Metric, options: dict[str, Any], feats: FeatureSet,
                          data: ScoringData, out_dir: str | Path, identity: dict[str, Any],
-                         weights: dict[str, Any]) -> Path:
+                         weights: dict[str, Any], accuracy: dict[str, Any]) -> Path:
     start = time.perf_counter()
     result = metric.compute(feats.features, feats.labels)
     seconds = time.perf_counter() - start
@@ -229,6 +238,6 @@ def _write_metric_record(cell: ScoreCell, metric: Metric, options: dict[str, Any
         timings_s={"features": feats.seconds, "metric": seconds},
         n_per_class_requested=cell.n_per_class, metric_options=options, features_from_cache=feats.from_cache,
         feature_dim=int(feats.features.shape[1]), identity=identity, identity_digest=identity_digest(identity),
-        weights=weights,
+        weights=weights, accuracy=accuracy,
     )
     return write_record(record, out_dir)

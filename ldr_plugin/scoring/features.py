@@ -24,7 +24,7 @@ from ldr_plugin.results import atomic_write_with
 from ldr_plugin.scoring.datasets import ScoringData
 from ldr_plugin.sources.base import LoadedModel
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: predictions of the accuracy head stored beside the features
 
 
 @dataclass
@@ -39,6 +39,7 @@ class FeatureSet:
     seconds: float
     cache_path: Path | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    predictions: np.ndarray | None = None  # the accuracy head's top-1 class per sample, same forward pass
 
 
 def cache_key(model_id: str, data: ScoringData, layer: str, weights: list[str]) -> str:
@@ -82,33 +83,65 @@ def _to_input(sample: Any, transform: Callable | None) -> torch.Tensor:
     return transform(sample)
 
 
-def extract_features(
+@dataclass
+class Extraction:
+    """Features of one layer and, when the model can classify the dataset, its top-1 predictions."""
+
+    features: np.ndarray
+    predictions: np.ndarray | None
+    accuracy: dict[str, Any]  # how the predictions were made, or why there are none
+
+
+def extract(
     loaded: LoadedModel, data: ScoringData, layer: str, *, batch_size: int = 64,
-    device: str | torch.device = "cpu", progress: bool = True,
-) -> np.ndarray:
-    """Run ``loaded`` over every sample of ``data`` (in order) and return ``[N, d]`` float32 features."""
+    device: str | torch.device = "cpu", progress: bool = True, measure_accuracy: bool = True,
+) -> Extraction:
+    """Run ``loaded`` over every sample of ``data`` (in order): ``[N, d]`` float32 features of
+    ``layer`` and the accuracy head's top-1 predictions, both from one forward pass per batch."""
     from tqdm.auto import tqdm
 
     layer = loaded.check_layer(layer)
-    parts = []
+    head = loaded.head_for(data.class_names) if measure_accuracy else None
+    about: dict[str, Any] = {"kind": head.kind, "layer": head.layer} if head else {"not_measured": "no classification head"}
+    layers = tuple(dict.fromkeys((layer, head.layer))) if head else (layer,)
+    parts, predicted = [], []
     bar = tqdm(total=len(data), desc=f"features {loaded.model_id} [{layer}]", unit="img", disable=not progress)
     with torch.inference_mode():
         for start in range(0, len(data), batch_size):
             batch = [_to_input(data.samples[i], loaded.transform) for i in range(start, min(start + batch_size, len(data)))]
             images = torch.stack(batch).to(device)
             try:
-                parts.append(loaded.extract(images, (layer,))[layer].numpy())
+                out = loaded.extract(images, layers)
             except (RuntimeError, ValueError) as exc:
                 raise LdrError(
                     f"model {loaded.model_id} failed on dataset {data.spec} (input batch {tuple(images.shape)}, "
                     f"preprocessing {loaded.preprocessing.get('name', loaded.preprocessing)}): "
                     f"{str(exc).splitlines()[0]}; is the dataset the one this model expects?"
                 ) from exc
+            parts.append(out[layer].numpy())
+            if head is not None:
+                scores = head.scores(out[head.layer])
+                if scores.shape[1] != len(data.class_names):  # e.g. a 1000-class head on a 5-class folder
+                    about = {"not_measured": f"the head has {scores.shape[1]} outputs, the dataset "
+                                             f"{len(data.class_names)} classes"}
+                    head, layers = None, (layer,)
+                else:
+                    predicted.append(scores.argmax(1).cpu().numpy())
             bar.update(len(batch))
     bar.close()
     if not parts:
         raise LdrError(f"dataset {data.spec} has no samples")
-    return np.concatenate(parts).astype(np.float32, copy=False)
+    predictions = np.concatenate(predicted).astype(np.int64) if head is not None else None
+    return Extraction(np.concatenate(parts).astype(np.float32, copy=False), predictions, about)
+
+
+def extract_features(
+    loaded: LoadedModel, data: ScoringData, layer: str, *, batch_size: int = 64,
+    device: str | torch.device = "cpu", progress: bool = True,
+) -> np.ndarray:
+    """Run ``loaded`` over every sample of ``data`` (in order) and return ``[N, d]`` float32 features."""
+    return extract(loaded, data, layer, batch_size=batch_size, device=device, progress=progress,
+                   measure_accuracy=False).features
 
 
 def _read_cache(path: Path) -> dict[str, Any] | None:
@@ -116,7 +149,9 @@ def _read_cache(path: Path) -> dict[str, Any] | None:
         return None
     try:
         with np.load(path, allow_pickle=False) as npz:
-            return {"features": npz["features"], "labels": npz["labels"], "meta": json.loads(str(npz["meta"]))}
+            predictions = npz["predictions"] if "predictions" in npz.files else None
+            return {"features": npz["features"], "labels": npz["labels"], "meta": json.loads(str(npz["meta"])),
+                    "predictions": None if predictions is None or predictions.size == 0 else predictions}
     except (OSError, ValueError, KeyError):
         return None  # a damaged cache file is recomputed and replaced
 
@@ -132,20 +167,25 @@ def get_features(
     cached = _read_cache(path) if path is not None else None
     if cached is not None and np.array_equal(cached["labels"], data.labels):
         meta = cached["meta"]
-        return FeatureSet(cached["features"], cached["labels"], layer, meta["preprocessing"], True, 0.0, path, meta)
+        return FeatureSet(cached["features"], cached["labels"], layer, meta["preprocessing"], True, 0.0, path, meta,
+                          cached["predictions"])
     start = time.perf_counter()
     loaded = load_model()
-    features = extract_features(loaded, data, layer, batch_size=batch_size, device=device, progress=progress)
+    got = extract(loaded, data, layer, batch_size=batch_size, device=device, progress=progress)
+    features = got.features
     seconds = time.perf_counter() - start
     meta = {"model_id": model_id, "layer": layer, "preprocessing": loaded.preprocessing,
-            "dataset": data.describe(), "extract_seconds": seconds, "source_detail": _jsonable(loaded.detail)}
+            "dataset": data.describe(), "extract_seconds": seconds, "source_detail": _jsonable(loaded.detail),
+            "accuracy": got.accuracy}
     if path is not None:
         text = json.dumps(meta, sort_keys=True, default=str)
+        predictions = got.predictions if got.predictions is not None else np.zeros(0, np.int64)
         try:
-            atomic_write_with(path, lambda h: np.savez(h, features=features, labels=data.labels, meta=np.array(text)))
+            atomic_write_with(path, lambda h: np.savez(h, features=features, labels=data.labels, meta=np.array(text),
+                                                       predictions=predictions))
         except OSError as exc:  # disk full, read-only cache: nothing partial is left behind
             raise LdrError(f"cannot write the feature cache {path}: {exc.strerror or exc}") from exc
-    return FeatureSet(features, data.labels, layer, loaded.preprocessing, False, seconds, path, meta)
+    return FeatureSet(features, data.labels, layer, loaded.preprocessing, False, seconds, path, meta, got.predictions)
 
 
 def _jsonable(obj: Any) -> Any:

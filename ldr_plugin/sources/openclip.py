@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from ldr_plugin.errors import LdrError
 from ldr_plugin.sources.base import (
+    AccuracyHead,
     CheckpointError,
     LoadedModel,
     MissingFile,
@@ -167,7 +168,27 @@ class OpenCLIPSource(ModelSource):
         }
         return LoadedModel(f"openclip:{identifier}", model, preprocess, LAYERS, extract, preprocessing,
                            {"files": [path] if path else [], "model_name": plan.model_name,
-                            "hooked": "encode_image (output)"})
+                            "hooked": "encode_image (output)"},
+                           accuracy_head=lambda names: zero_shot_head(model, plan.model_name, names, device))
+
+
+def zero_shot_head(model: Any, model_name: str, class_names: list[str], device: str | torch.device) -> AccuracyHead:
+    """Zero-shot classifier of ``class_names`` (CLIP_benchmark's convention: open_clip's
+    ``build_zero_shot_classifier`` over the 80 OpenAI ImageNet templates); ImageNet's 1000 wnid
+    folder names are replaced by open_clip's ImageNet class names (same order)."""
+    open_clip = _open_clip()
+    from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES, OPENAI_IMAGENET_TEMPLATES
+
+    if len(class_names) == 1000 and all(re.fullmatch(r"n\d{8}", c) for c in class_names):
+        class_names = list(IMAGENET_CLASSNAMES)
+    with torch.no_grad():
+        weights = open_clip.build_zero_shot_classifier(
+            model, tokenizer=open_clip.get_tokenizer(model_name), classnames=class_names,
+            templates=OPENAI_IMAGENET_TEMPLATES, num_classes_per_batch=10, device=device, use_tqdm=False,
+        ).float().cpu()
+    return AccuracyHead("image_embeds", lambda z: z.float() @ weights,
+                        f"zero-shot top-1 (class names x open_clip's {len(OPENAI_IMAGENET_TEMPLATES)} OpenAI "
+                        "ImageNet templates)")
 
 
 def _hf_cached(repo_id: str, filename: str) -> str | None:

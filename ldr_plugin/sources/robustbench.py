@@ -167,7 +167,7 @@ class RobustBenchSource(ModelSource):
             extract=hooked,
             preprocessing=preprocessing,
             detail={"heads": heads, "ensemble": len(heads) > 1, "files": files,
-                    "hooked": f"input of {', '.join(heads)} (forward pre-hook)"},
+                    "hooked": f"input of {', '.join(heads)} (forward pre-hook)", "trained_on": dataset},
         )
 
     def _load_module(
