@@ -33,7 +33,10 @@ STRATA = {"heldout_domain": "held-out domain"}  # spec.stratify -> how the corre
 FOOTNOTES = {
     "not_published": "—: model id not found in the accuracy source (kept, not dropped)",
     "undefined": "—: Γ′ undefined for this model (no class with finite skewness)",
+    "accuracy_mismatch": ("the published accuracy lies outside the exact 99% binomial interval of the top-1 "
+                          "measured on the scored subset: are these the published weights?"),
 }
+MEASURED = "measured top-1 (%)"
 
 
 def _kstar_rows(spec: LeaderboardSpec, project: ProjectRecords, keep=None) -> dict[tuple[str, str, str], list[float | None]]:
@@ -50,6 +53,32 @@ def _kstar_rows(spec: LeaderboardSpec, project: ProjectRecords, keep=None) -> di
         key = (record.model_id, record.dataset, record.layer)
         rows.setdefault(key, []).append(metric_value(record, spec.metric))
     return rows
+
+
+def _measured(spec: LeaderboardSpec, project: ProjectRecords) -> dict[tuple[str, str, str], tuple[int, int, str | None]]:
+    """(model, dataset, layer) -> (correct, n, published field it estimates), summed over seeds, from
+    the ``accuracy`` that ``ldr score`` measured in the forward pass of the features."""
+    out: dict[tuple[str, str, str], tuple[int, int, str | None]] = {}
+    for _, record in project.records:
+        acc = record.accuracy
+        if record.metric_family != spec.metric_family or not isinstance(acc.get("n"), int) or not acc["n"]:
+            continue
+        key = (record.model_id, record.dataset, record.layer)
+        correct, n, _ = out.get(key, (0, 0, None))
+        out[key] = (correct + int(acc["correct"]), n + int(acc["n"]), acc.get("compares_to"))
+    return out
+
+
+def _measured_cell(measured: tuple[int, int, str | None] | None, published: dict[str, Any]) -> Cell:
+    if measured is None:
+        return Cell(missing="—")
+    from scipy.stats import binomtest
+
+    correct, n, field = measured
+    low, high = binomtest(correct, n).proportion_ci(confidence_level=0.99, method="exact")
+    reference = published.get(field) if field else None
+    flagged = reference is not None and not 100 * low <= reference <= 100 * high
+    return Cell(value=100.0 * correct / n, decimals=2, n=n, flags=("accuracy_mismatch",) if flagged else ())
 
 
 def _metric_cell(values: list[float | None]) -> Cell:
@@ -89,6 +118,7 @@ def cross_model_table(spec: LeaderboardSpec, project: ProjectRecords, published:
     suffix if that model was scored on several), else by the model id (with the suffix when the table
     mixes several). ``keep(model_id)`` filters models."""
     groups = _kstar_rows(spec, project, keep)
+    measured = _measured(spec, project)
     several = len({(d, layer) for _, d, layer in groups}) > 1
     per_model = Counter(model_id for model_id, _, _ in groups)
     known = accuracy_columns(spec) if known is None else known
@@ -104,12 +134,15 @@ def cross_model_table(spec: LeaderboardSpec, project: ProjectRecords, published:
             value = published.get(model_id, {}).get(f)
             flags = () if value is not None else ("not_published",)
             cells.append(Cell(value=value, decimals=2, missing="—", flags=flags, source=known[f][1]))
+        if measured:
+            cells.append(_measured_cell(measured.get((model_id, dataset, layer)), published.get(model_id, {})))
         rows.append((Row(label=label, cells=cells, source=REPRODUCED), model_id))
     rows.sort(key=lambda r: (r[0].cells[0].value is None, r[0].cells[0].value or 0.0, r[0].label))
     model_ids = [model_id for _, model_id in rows]
     rows = [row for row, _ in rows]
     columns = [Column("Γ′" if spec.metric == "gamma_prime" else spec.metric)]
     columns += [Column(known[f][0], source=known[f][1]) for f in fields]
+    columns += [Column(MEASURED)] if measured else []
     table = Table(table_id=f"{spec.id}__models", title=f"{spec.title}: {spec.metric} and accuracy",
                   columns=columns, rows=rows, row_header="model id", section=spec.title, kind="cross_model",
                   footnotes=dict(FOOTNOTES),
