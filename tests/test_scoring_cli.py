@@ -80,3 +80,49 @@ def test_selection_file(tmp_path):
     path.write_text('models = ["x"]\ndatasets = ["digits"]\nmodel = 1\n')
     with pytest.raises(Exception, match="unknown key .model."):
         load_selection(path)
+
+
+def _score_args(workspace, *extra, dataset=None):
+    return ["score", GOOD, "--dataset", dataset or f"cifar10:{workspace / 'data'}", "--weights-dir",
+            str(workspace / "w"), "--out", str(workspace / "out"), "--device", "cpu", *extra]
+
+
+@pytest.mark.parametrize(("extra", "dataset", "says"), [
+    ((), "cifar10:/nonexistent/root", "missing /nonexistent/root"),
+    ((), "cifar11:/x", "unknown dataset 'cifar11'"),
+    (("--split", "val"), None, "splits 'train' and 'test', not 'val'"),
+    (("--n-per-class", "1"), None, "--n-per-class"),
+    (("--batch-size", "0"), None, "--batch-size"),
+    (("--seed", "-1"), None, "--seed"),
+    (("--layer", "pixels"), None, "no layer 'pixels'; robustbench models offer penultimate, logits"),
+])
+def test_bad_input_is_exit_2_before_any_model_is_loaded(workspace, capsys, monkeypatch, extra, dataset, says):
+    from ldr_plugin.sources import get_source
+
+    def refuse(*a, **k):
+        raise AssertionError("a model was loaded despite bad input")
+
+    monkeypatch.setattr(get_source("robustbench"), "load", refuse)
+    assert main(_score_args(workspace, *extra, dataset=dataset)) == 2
+    assert says in capsys.readouterr().err
+    assert not (workspace / "out").exists()
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message of a machine without CUDA")
+def test_cuda_without_a_gpu_is_one_line(workspace, capsys):
+    assert main(_score_args(workspace)[:-1] + ["cuda"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no CUDA device" in err and "--device cpu" in err and len(err.splitlines()) == 1
+
+
+def test_cifar_model_on_large_images_fails_before_extracting(workspace, capsys):
+    from PIL import Image
+
+    for c in range(2):
+        (workspace / "big" / f"c{c}").mkdir(parents=True)
+        for i in range(2):
+            Image.new("RGB", (64, 64), (i * 90, c * 90, 0)).save(workspace / "big" / f"c{c}" / f"{i}.png")
+    assert main(_score_args(workspace, dataset=f"imagefolder:{workspace / 'big'}")) == 1
+    err = capsys.readouterr().err
+    assert "takes 3x32x32 inputs" in err and "gives 3x64x64" in err
+    assert not list((workspace / "out").rglob("*.npz")) and not list(iter_record_paths(workspace / "out"))

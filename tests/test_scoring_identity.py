@@ -163,3 +163,17 @@ def test_schema_1_record_still_reads_and_is_not_taken_for_done(weights, tmp_path
     [new] = _score(cell, tmp_path / "old", weights, metric, notes=notes)
     assert new != legacy and metric.calls == 1 and legacy.exists()
     assert "schema 1" in notes[0] and legacy.name in notes[0]
+
+
+@pytest.mark.parametrize("damage", [lambda raw: raw[: len(raw) // 2], lambda raw: b"PK\x03\x04" + raw[40:],
+                                    lambda raw: raw[:30] + b"\x00" * 64 + raw[94:]])
+def test_damaged_feature_cache_is_recomputed(weights, tmp_path, damage):
+    a = _cifar(tmp_path / "a", 10, 0)
+    [path] = _score(ScoreCell(MODEL, f"cifar10:{a}"), tmp_path / "out", weights, Count())
+    [cache] = (tmp_path / "out" / ".features").glob("*.npz")
+    cache.write_bytes(damage(cache.read_bytes()))
+    path.unlink()
+    metric = Count()
+    assert _score(ScoreCell(MODEL, f"cifar10:{a}"), tmp_path / "out", weights, metric) == [path]
+    assert metric.calls == 1 and read_record(path).features_from_cache is False
+    assert np.load(cache)["features"].shape == (30, 256)  # replaced by a whole file

@@ -111,8 +111,11 @@ def test_missing_html_and_wrong_architecture(registered, tmp_path, monkeypatch):
 
     monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path / "empty-hf"))
     source = get_source("openclip")
-    with pytest.raises(CheckpointError, match="hf-hub:ldr-test/tiny-clip/open_clip_pytorch_model.bin"):
+    with pytest.raises(CheckpointError, match="hf-hub:ldr-test/tiny-clip/open_clip_pytorch_model.bin") as err:
         source.load(IDENT, weights_dir=tmp_path)
+    # six alternative places, any of which would do: one entry naming them all, not "6 files missing"
+    assert "1 weights file(s) missing" in str(err.value) and "not in any of the 6 places searched" in str(err.value)
+    assert str(tmp_path / "openclip" / ARCH / f"{TAG}.safetensors") in str(err.value)
     target = tmp_path / "openclip" / ARCH / f"{TAG}.pt"
     target.parent.mkdir(parents=True)
     target.write_text("<html><body>Too many requests</body></html>")
@@ -189,3 +192,32 @@ def test_zero_shot_accuracy_equals_open_clip_by_hand(tmp_path):
         torch.testing.assert_close(head.scores(loaded.extract(x, ("image_embeds",))["image_embeds"]), expected_scores)
     finally:
         pretrained_module._PRETRAINED.pop(arch, None)
+
+
+def test_torchscript_archive_needs_trust_and_then_loads(registered, tmp_path):
+    """OpenAI's ~/.cache/clip/*.pt are TorchScript archives: refused with the --trust-checkpoint hint,
+    loaded with it (open_clip takes the archive's state dict)."""
+    reference, _ = registered
+    x = torch.rand(1, 3, 32, 32)
+
+    class Archive(torch.nn.Module):  # CLIP's modules and parameters, as an OpenAI archive holds them
+        def __init__(self):
+            super().__init__()
+            for name, child in reference.named_children():
+                setattr(self, name, child)
+            for name, param in reference.named_parameters(recurse=False):
+                setattr(self, name, param)
+
+        def forward(self, image):
+            return self.visual(image)
+
+    traced = torch.jit.trace(Archive(), (x,), check_trace=False)
+    assert set(traced.state_dict()) == set(reference.state_dict())
+    target = tmp_path / "openclip" / ARCH / f"{TAG}.pt"
+    target.parent.mkdir(parents=True)
+    traced.save(str(target))
+    with pytest.raises(CheckpointError, match="TorchScript archive.*--trust-checkpoint"):
+        get_source("openclip").load(IDENT, weights_dir=tmp_path)
+    loaded = get_source("openclip").load(IDENT, weights_dir=tmp_path, trust_checkpoint=True)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.extract(x, ("image_embeds_raw",))["image_embeds_raw"], reference.encode_image(x))

@@ -12,9 +12,10 @@ import click
                    "CorruptedDigits:ENV, or 'run' (a domainbed: model's environments). Repeatable.")
 @click.option("--layer", "layers", multiple=True, help="Feature layer (default: the source's first). Repeatable.")
 @click.option("--split", default=None, help="Dataset split (default: test).")
-@click.option("--n-per-class", type=int, default=None, help="Keep this many samples per class (seeded).")
-@click.option("--seed", type=int, default=None, help="Subsampling seed (default 0).")
-@click.option("--batch-size", type=int, default=64, show_default=True)
+@click.option("--n-per-class", type=click.IntRange(min=2), default=None,
+              help="Keep this many samples per class (seeded; at least 2).")
+@click.option("--seed", type=click.IntRange(min=0), default=None, help="Subsampling seed (default 0).")
+@click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
 @click.option("--weights-dir", default=None, help="RobustBench layout: <dir>/<dataset>/<threat_model>/<name>.pt.")
 @click.option("--out", "out_dir", default="results/scores", show_default=True, help="Directory of result records.")
 @click.option("--cache-dir", default=None, help="Feature cache (default: <out>/.features).")

@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ldr_plugin.errors import LdrError
+from ldr_plugin.errors import DatasetError, LdrError
 from ldr_plugin.results import atomic_write_with
 from ldr_plugin.scoring.datasets import ScoringData
 from ldr_plugin.sources.base import LoadedModel
@@ -104,6 +105,7 @@ def extract(
     head = loaded.head_for(data.class_names) if measure_accuracy else None
     about: dict[str, Any] = {"kind": head.kind, "layer": head.layer} if head else {"not_measured": "no classification head"}
     layers = tuple(dict.fromkeys((layer, head.layer))) if head else (layer,)
+    check_input_size(loaded, data)
     parts, predicted = [], []
     bar = tqdm(total=len(data), desc=f"features {loaded.model_id} [{layer}]", unit="img", disable=not progress)
     with torch.inference_mode():
@@ -135,6 +137,21 @@ def extract(
     return Extraction(np.concatenate(parts).astype(np.float32, copy=False), predictions, about)
 
 
+def check_input_size(loaded: LoadedModel, data: ScoringData) -> None:
+    """A model that takes one input size (a CIFAR model: 3x32x32, no resize in its transform) and a
+    dataset of another size is bad input: said before any forward pass, nothing cached."""
+    expected = loaded.detail.get("input_size")
+    if not expected or not len(data):
+        return
+    got = tuple(_to_input(data.samples[0], loaded.transform).shape)
+    if got != tuple(expected):
+        raise DatasetError(
+            f"model {loaded.model_id} takes {'x'.join(map(str, expected))} inputs and its preprocessing "
+            f"({loaded.preprocessing.get('name', 'host default')}) does not resize; dataset {data.spec} gives "
+            f"{'x'.join(map(str, got))}: score it on images of its own size (e.g. CIFAR's 32 px)"
+        )
+
+
 def extract_features(
     loaded: LoadedModel, data: ScoringData, layer: str, *, batch_size: int = 64,
     device: str | torch.device = "cpu", progress: bool = True,
@@ -152,8 +169,8 @@ def _read_cache(path: Path) -> dict[str, Any] | None:
             predictions = npz["predictions"] if "predictions" in npz.files else None
             return {"features": npz["features"], "labels": npz["labels"], "meta": json.loads(str(npz["meta"])),
                     "predictions": None if predictions is None or predictions.size == 0 else predictions}
-    except (OSError, ValueError, KeyError):
-        return None  # a damaged cache file is recomputed and replaced
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, TypeError):
+        return None  # a damaged cache file (header, member, metadata) is recomputed and replaced
 
 
 def get_features(

@@ -20,6 +20,7 @@ from ldr_plugin.errors import DatasetError, LdrError
 from ldr_plugin.launchers.launch import launch
 from ldr_plugin.launchers.resources import Resources
 from ldr_plugin.scoring.cells import ScoreCell, registered_metrics, score_cell
+from ldr_plugin.scoring.datasets import load_scoring_dataset
 from ldr_plugin.sources import ModelId, get_source
 from ldr_plugin.sources.base import CheckpointError, missing_files_message
 from ldr_plugin.tomlfile import check_keys, read_toml
@@ -88,7 +89,42 @@ def plan_cells(config: ScoreConfig) -> list[ScoreCell]:
     if missing:
         raise CheckpointError(missing_files_message(missing))
     registered_metrics(config.metric_options)  # an option a metric does not take: before any work
+    check_inputs(config, models)
     return [cell for model in models for cell in _cells_for(config, model)]
+
+
+def check_device(device: str | None) -> None:
+    """A device name torch knows and this machine has (``--device cuda`` without a GPU: one line)."""
+    if device is None:
+        return
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError) as exc:
+        raise LdrError(f"--device {device!r} is not a torch device (expected cpu, cuda, cuda:1, mps ...)") from exc
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise LdrError(f"--device {device}: this machine has no CUDA device (torch.cuda.is_available() is False); "
+                       "use --device cpu")
+
+
+def check_inputs(config: ScoreConfig, models: list[ModelId]) -> None:
+    """Bad input found before any model is loaded: the numbers, the device, every layer against every
+    source's layers, and every dataset read once (missing root, unknown kind, a split it lacks,
+    too few samples per class)."""
+    for name, value, low in (("--batch-size", config.batch_size, 1), ("--n-per-class", config.n_per_class, 2),
+                             ("--seed", config.seed, 0)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
+            raise LdrError(f"{name} {value!r}: expected an integer >= {low}")
+    check_device(config.device)
+    for model in models:
+        offered = model.model_source.layers
+        bad = [layer for layer in config.layers if layer is not None and offered and layer not in offered]
+        if bad:
+            raise LdrError(f"model {model}: no layer {', '.join(map(repr, bad))}; {model.source} models offer "
+                           f"{', '.join(offered)}")
+    for spec in dict.fromkeys(d for d in config.datasets if d != "run"):
+        load_scoring_dataset(spec, split=config.split, n_per_class=config.n_per_class, seed=config.seed)
 
 
 def _score_kwargs(config: ScoreConfig) -> dict[str, Any]:

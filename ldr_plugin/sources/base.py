@@ -32,13 +32,18 @@ class MissingFile:
     model_id: str
     path: str
     download_id: str
+    searched: tuple[str, ...] = ()  # alternative places, any one of which would do (path is the first)
 
     def __str__(self) -> str:
+        if len(self.searched) > 1:
+            return (f"{self.model_id}: not in any of the {len(self.searched)} places searched: "
+                    f"{', '.join(self.searched)} (download id: {self.download_id})")
         return f"{self.model_id}: {self.path} (download id: {self.download_id})"
 
 
 def missing_files_message(missing: list[MissingFile]) -> str:
-    """The one error text for absent weights: every missing file and its download id."""
+    """The one error text for absent weights: every missing file (or set of alternative places, once)
+    and its download id."""
     lines = "\n  ".join(str(m) for m in missing)
     return (
         f"{len(missing)} weights file(s) missing (nothing is downloaded; place them there first):\n  {lines}"

@@ -45,6 +45,12 @@ def explain_load_error(exc: BaseException, files: list[str], model_id: str) -> C
     """Turn an exception raised while a host read ``files`` into a :class:`CheckpointError`."""
     where = ", ".join(files) or "(no file)"
     text = str(exc)
+    if "TorchScript archive" in text:
+        return CheckpointError(
+            f"model {model_id}: checkpoint {where} is a TorchScript archive (e.g. OpenAI's ~/.cache/clip/*.pt); "
+            "loading one runs its TorchScript code, so it is refused by default. If you trust where it came "
+            "from, pass --trust-checkpoint"
+        )
     if isinstance(exc, pickle.UnpicklingError) or "Weights only load failed" in text:
         return CheckpointError(
             f"model {model_id}: checkpoint {where} needs arbitrary unpickling (refused: it can run code). "

@@ -107,8 +107,9 @@ class OpenCLIPSource(ModelSource):
         missing = []
         for ident in ids:
             places = self.candidates(ident, weights_dir)
-            if not any(Path(p).is_file() for p, _ in places):
-                missing += [MissingFile(f"openclip:{ident}", p, d) for p, d in places]
+            if not any(Path(p).is_file() for p, _ in places):  # one entry per model: any place would do
+                downloads = ", ".join(dict.fromkeys(d for _, d in places))
+                missing.append(MissingFile(f"openclip:{ident}", places[0][0], downloads, tuple(p for p, _ in places)))
         return missing
 
     def load(self, identifier: str, *, weights_dir: str | Path | None = None, device: str | torch.device = "cpu",

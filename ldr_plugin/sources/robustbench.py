@@ -167,7 +167,8 @@ class RobustBenchSource(ModelSource):
             extract=hooked,
             preprocessing=preprocessing,
             detail={"heads": heads, "ensemble": len(heads) > 1, "files": files,
-                    "hooked": f"input of {', '.join(heads)} (forward pre-hook)", "trained_on": dataset},
+                    "hooked": f"input of {', '.join(heads)} (forward pre-hook)", "trained_on": dataset,
+                    "input_size": [3, 32, 32] if dataset in ("cifar10", "cifar100") else None},
         )
 
     def _load_module(
