@@ -126,3 +126,24 @@ def test_cifar_model_on_large_images_fails_before_extracting(workspace, capsys):
     err = capsys.readouterr().err
     assert "takes 3x32x32 inputs" in err and "gives 3x64x64" in err
     assert not list((workspace / "out").rglob("*.npz")) and not list(iter_record_paths(workspace / "out"))
+
+
+def test_json_summary_and_metric_selection(workspace, capsys, monkeypatch):
+    import json
+
+    monkeypatch.undo()  # the registered metrics: kstar, alignment, uniformity
+    args = _score_args(workspace, "--metric", "kstar", "--backend", "hnsw", "--json")
+    assert main(args) == 0
+    captured = capsys.readouterr()
+    [row] = json.loads(captured.out)["cells"]
+    [path] = row["records"]
+    record = read_record(path)
+    assert record.metric_family == "kstar" and record.metric_options == {"backend": "hnsw"}
+    assert row["status"] == "ok" and row["gamma_prime"] == record.metrics["gamma_prime"].value
+    assert row["top1_pct"] == record.accuracy["top1_pct"] and row["layer"] == "penultimate"
+    assert "ok      " in captured.err and "ok      " not in captured.out
+    assert main(_score_args(workspace, "--metric", "kstar")) == 0  # the human table, Γ′ and top-1 columns
+    out = capsys.readouterr().out
+    assert "Γ′" in out and "top-1 (%)" in out and f"{record.accuracy['top1_pct']:.2f}" in out
+    assert main(_score_args(workspace, "--metric", "nope")) == 2
+    assert "not a registered metric family; registered: alignment, kstar, uniformity" in capsys.readouterr().err

@@ -24,10 +24,16 @@ import click
 @click.option("--trust-checkpoint", is_flag=True, help="Allow checkpoints that need arbitrary unpickling.")
 @click.option("--device", default=None, help="cpu, cuda, ... (default: cuda when present).")
 @click.option("--launcher", type=click.Choice(["inline", "local", "slurm"]), default="inline", show_default=True)
+@click.option("--metric", "metric_names", multiple=True, metavar="FAMILY",
+              help="Compute only this metric family (kstar, alignment, uniformity, ...). Repeatable; default: all.")
+@click.option("--backend", type=click.Choice(["exact", "screened", "hnsw"]), default=None,
+              help="k* neighbour search (same as --metric-option kstar.backend=...).")
+@click.option("--json", "as_json", is_flag=True, help="Write the summary as JSON to stdout (progress to stderr).")
 @click.option("--metric-option", "metric_options", multiple=True, metavar="FAMILY.NAME=VALUE",
               help="An option of one metric family, e.g. kstar.backend=hnsw (VALUE read as JSON if it is). Repeatable.")
 def score(model_ids, datasets, layers, split, n_per_class, seed, batch_size, weights_dir, out_dir, cache_dir,
-          selection, data_root, trust_checkpoint, device, launcher, metric_options) -> None:
+          selection, data_root, trust_checkpoint, device, launcher, metric_names, backend, as_json,
+          metric_options) -> None:
     """Score MODEL_ID... (source:identifier) on datasets with every registered metric.
 
     Features are cached; finished cells are skipped; a failing model is reported and the others
@@ -36,6 +42,7 @@ def score(model_ids, datasets, layers, split, n_per_class, seed, batch_size, wei
     # torch: imported when the command runs, not for --help
     from ldr_plugin.scoring.run import ScoreConfig, load_selection, parse_metric_options
     from ldr_plugin.scoring.run import score as run_score
+    from ldr_plugin.scoring.summary import cell_rows, json_text, table_text
 
     chosen = load_selection(selection, data_root=data_root) if selection else {}
     config = ScoreConfig(
@@ -49,7 +56,10 @@ def score(model_ids, datasets, layers, split, n_per_class, seed, batch_size, wei
         batch_size=batch_size, weights_dir=weights_dir, cache_dir=cache_dir,
         trust_checkpoint=trust_checkpoint, device=device, launcher=launcher,
         metric_options=parse_metric_options(metric_options, chosen.get("metric_options", {})),
+        metric_names=list(metric_names) or None,
     )
+    if backend is not None:
+        config.metric_options.setdefault("kstar", {})["backend"] = backend
     outcomes = run_score(config)
     failed = [o for o in outcomes if o.error]
     for outcome in outcomes:
@@ -58,9 +68,11 @@ def score(model_ids, datasets, layers, split, n_per_class, seed, batch_size, wei
         if outcome.error:
             click.echo(f"FAILED  {where}: {outcome.error.splitlines()[0]}", err=True)
         else:
-            click.echo(f"ok      {where}: {len(outcome.paths)} record(s)")
+            click.echo(f"ok      {where}: {len(outcome.paths)} record(s)", err=as_json)
         for note in outcome.notes:
             click.echo(f"note    {where}: {note}", err=True)
-    click.echo(f"{len(outcomes) - len(failed)}/{len(outcomes)} cells scored into {out_dir}")
+    rows = cell_rows(outcomes)
+    click.echo(json_text(rows) if as_json else "\n" + table_text(rows))
+    click.echo(f"{len(outcomes) - len(failed)}/{len(outcomes)} cells scored into {out_dir}", err=as_json)
     if failed:  # a ClickException (exit code 1): ldr's main() returns its code, unlike a bare Exit
         raise click.ClickException(f"{len(failed)} of {len(outcomes)} cells failed (see FAILED lines above)")

@@ -96,6 +96,20 @@ def registered_metrics(options: dict[str, dict[str, Any]] | None = None) -> dict
     return metrics
 
 
+def chosen_metrics(options: dict[str, dict[str, Any]] | None = None, names: list[str] | None = None
+                   ) -> dict[str, Metric]:
+    """The registered metrics (made with ``options``), only the families in ``names`` when given;
+    an unknown family is an error naming the registered ones."""
+    metrics = registered_metrics(options)
+    if not names:
+        return metrics
+    unknown = [n for n in names if n not in metrics]
+    if unknown:
+        raise LdrError(f"--metric {', '.join(unknown)}: not a registered metric family; registered: "
+                       f"{', '.join(sorted(metrics))}")
+    return {n: metrics[n] for n in dict.fromkeys(names)}
+
+
 def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
@@ -155,7 +169,7 @@ def score_cell(
     cell: ScoreCell, out_dir: str | Path, *, weights_dir: str | Path | None = None, cache_dir: str | Path | None = None,
     trust_checkpoint: bool = False, device: str | None = None, metrics: dict[str, Metric] | None = None,
     metric_options: dict[str, dict[str, Any]] | None = None, loaded_models: dict[str, LoadedModel] | None = None,
-    progress: bool = True, notes: list[str] | None = None,
+    progress: bool = True, notes: list[str] | None = None, metric_names: list[str] | None = None,
 ) -> list[Path]:
     """Write one record per metric family for ``cell`` into ``out_dir``; skip those that exist.
 
@@ -167,7 +181,7 @@ def score_cell(
     """
     metric_options = metric_options or {}
     notes = [] if notes is None else notes
-    metrics = registered_metrics(metric_options) if metrics is None else metrics
+    metrics = chosen_metrics(metric_options, metric_names) if metrics is None else metrics
     if not metrics:
         raise LdrError("no metric is registered in ldr_plugin.metrics; nothing to compute")
     try:

@@ -19,7 +19,7 @@ from typing import Any
 from ldr_plugin.errors import DatasetError, LdrError
 from ldr_plugin.launchers.launch import launch
 from ldr_plugin.launchers.resources import Resources
-from ldr_plugin.scoring.cells import ScoreCell, registered_metrics, score_cell
+from ldr_plugin.scoring.cells import ScoreCell, chosen_metrics, score_cell
 from ldr_plugin.scoring.datasets import load_scoring_dataset
 from ldr_plugin.sources import ModelId, get_source
 from ldr_plugin.sources.base import CheckpointError, missing_files_message
@@ -44,6 +44,7 @@ class ScoreConfig:
     device: str | None = None
     launcher: str = "inline"
     metric_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # family -> options
+    metric_names: list[str] | None = None  # families to compute (None: every registered one)
 
 
 @dataclass
@@ -88,7 +89,7 @@ def plan_cells(config: ScoreConfig) -> list[ScoreCell]:
         missing += source.check_available(identifiers, config.weights_dir)
     if missing:
         raise CheckpointError(missing_files_message(missing))
-    registered_metrics(config.metric_options)  # an option a metric does not take: before any work
+    chosen_metrics(config.metric_options, config.metric_names)  # an unknown family or option: before any work
     check_inputs(config, models)
     return [cell for model in models for cell in _cells_for(config, model)]
 
@@ -130,7 +131,7 @@ def check_inputs(config: ScoreConfig, models: list[ModelId]) -> None:
 def _score_kwargs(config: ScoreConfig) -> dict[str, Any]:
     cache = config.cache_dir or os.path.join(config.out_dir, ".features")
     return {"weights_dir": config.weights_dir, "cache_dir": cache, "trust_checkpoint": config.trust_checkpoint,
-            "device": config.device, "metric_options": config.metric_options}
+            "device": config.device, "metric_options": config.metric_options, "metric_names": config.metric_names}
 
 
 def run_inline(cells: list[ScoreCell], out_dir: str, **kwargs: Any) -> list[CellOutcome]:
