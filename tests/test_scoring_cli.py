@@ -147,3 +147,37 @@ def test_json_summary_and_metric_selection(workspace, capsys, monkeypatch):
     assert "Γ′" in out and "top-1 (%)" in out and f"{record.accuracy['top1_pct']:.2f}" in out
     assert main(_score_args(workspace, "--metric", "nope")) == 2
     assert "not a registered metric family; registered: alignment, kstar, uniformity" in capsys.readouterr().err
+
+
+def test_two_layers_come_from_one_forward_pass(workspace, monkeypatch):
+    from ldr_plugin.sources.heads import HookedClassifier
+
+    calls = []
+    original = HookedClassifier.__call__
+
+    def counted(self, images, layers):
+        calls.append(tuple(layers))
+        return original(self, images, layers)
+
+    monkeypatch.setattr(HookedClassifier, "__call__", counted)
+    args = _score_args(workspace, "--layer", "penultimate", "--layer", "logits", "--batch-size", "8",
+                       "--num-workers", "1")
+    assert main(args) == 0
+    assert len(calls) == 3 and all(set(c) == {"penultimate", "logits"} for c in calls)  # 20 images / 8: 3 batches
+    records = {r.layer: r for r in map(read_record, iter_record_paths(workspace / "out"))}
+    assert set(records) == {"penultimate", "logits"} and records["logits"].feature_dim == 10
+    assert records["logits"].features_from_cache is True  # written by the penultimate cell's pass
+    calls.clear()  # the same numbers as a run of the logits layer alone, in-process loading
+    assert main(_score_args(workspace, "--layer", "logits", "--num-workers", "0", "--cache-dir",
+                            str(workspace / "fresh")) + ["--out", str(workspace / "alone")]) == 0
+    [alone] = map(read_record, iter_record_paths(workspace / "alone"))
+    assert len(calls) == 1 and alone.metrics == records["logits"].metrics
+
+
+def test_amp_is_its_own_cell_and_close_to_fp32(workspace):
+    assert main(_score_args(workspace, "--num-workers", "0")) == 0
+    assert main(_score_args(workspace, "--num-workers", "0", "--amp")) == 0
+    records = {r.identity.get("precision", "fp32"): r for r in map(read_record, iter_record_paths(workspace / "out"))}
+    assert set(records) == {"fp32", "amp"} and records["amp"].identity_digest != records["fp32"].identity_digest
+    fp32, amp = records["fp32"].metrics["mean_norm"].value, records["amp"].metrics["mean_norm"].value
+    assert amp == pytest.approx(fp32, rel=3e-2) and amp != fp32  # bf16 autocast on the CPU

@@ -159,7 +159,7 @@ def test_zero_shot_accuracy_equals_open_clip_by_hand(tmp_path):
     from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
 
     from ldr_plugin.datasets.samples import ScoringData
-    from ldr_plugin.scoring.features import extract
+    from ldr_plugin.scoring.extraction import extract
 
     arch, tag = "ldr-tiny-zs", "zs"
     config = {**CONFIG, "text_cfg": {**CONFIG["text_cfg"], "vocab_size": 49408, "context_length": 16}}
@@ -177,7 +177,7 @@ def test_zero_shot_accuracy_equals_open_clip_by_hand(tmp_path):
         images = [Image.fromarray((torch.rand(32, 32, 3) * 255).byte().numpy()) for _ in range(12)]
         labels = np.arange(12) % 3
         data = ScoringData("test", "test", images, labels, names, np.arange(12), None, 0)
-        got = extract(loaded, data, "image_embeds_raw", batch_size=5, progress=False)
+        got = extract(loaded, data, ("image_embeds_raw",), batch_size=5, progress=False)
         tokenizer = open_clip.get_tokenizer(arch)
         with torch.no_grad():
             weights = []

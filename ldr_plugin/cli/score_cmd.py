@@ -28,12 +28,15 @@ import click
               help="Compute only this metric family (kstar, alignment, uniformity, ...). Repeatable; default: all.")
 @click.option("--backend", type=click.Choice(["exact", "screened", "hnsw"]), default=None,
               help="k* neighbour search (same as --metric-option kstar.backend=...).")
+@click.option("--num-workers", type=click.IntRange(min=0), default=None,
+              help="DataLoader processes decoding images (default: one per CPU but one, at most 8; 0: in this process).")
+@click.option("--amp", is_flag=True, help="Forward under autocast (bf16; fp16 on a CUDA device without bf16).")
 @click.option("--json", "as_json", is_flag=True, help="Write the summary as JSON to stdout (progress to stderr).")
 @click.option("--metric-option", "metric_options", multiple=True, metavar="FAMILY.NAME=VALUE",
               help="An option of one metric family, e.g. kstar.backend=hnsw (VALUE read as JSON if it is). Repeatable.")
 def score(model_ids, datasets, layers, split, n_per_class, seed, batch_size, weights_dir, out_dir, cache_dir,
-          selection, data_root, trust_checkpoint, device, launcher, metric_names, backend, as_json,
-          metric_options) -> None:
+          selection, data_root, trust_checkpoint, device, launcher, metric_names, backend, num_workers, amp,
+          as_json, metric_options) -> None:
     """Score MODEL_ID... (source:identifier) on datasets with every registered metric.
 
     Features are cached; finished cells are skipped; a failing model is reported and the others
@@ -56,7 +59,7 @@ def score(model_ids, datasets, layers, split, n_per_class, seed, batch_size, wei
         batch_size=batch_size, weights_dir=weights_dir, cache_dir=cache_dir,
         trust_checkpoint=trust_checkpoint, device=device, launcher=launcher,
         metric_options=parse_metric_options(metric_options, chosen.get("metric_options", {})),
-        metric_names=list(metric_names) or None,
+        metric_names=list(metric_names) or None, num_workers=num_workers, amp=amp,
     )
     if backend is not None:
         config.metric_options.setdefault("kstar", {})["backend"] = backend

@@ -49,6 +49,8 @@ class ScoreCell:
     seed: int = 0
     n_per_class: int | None = None
     batch_size: int = 64
+    amp: bool = False  # forward under autocast (part of the cell: it changes the features)
+    sibling_layers: tuple[str, ...] = ()  # layers scored beside this one: extracted in the same pass
 
     @property
     def dataset_name(self) -> str:
@@ -126,7 +128,8 @@ def cell_identities(cell: ScoreCell, data: ScoringData, families: list[str],
                     metric_options: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
     """family -> the cell's identity for that metric family (see :mod:`ldr_plugin.scoring.identity`)."""
     options = metric_options or {}
-    return {f: cell_identity(cell.model_id, data, cell.resolved_layer(), options.get(f, {})) for f in families}
+    return {f: cell_identity(cell.model_id, data, cell.resolved_layer(), options.get(f, {}), amp=cell.amp)
+            for f in families}
 
 
 def record_paths(cell: ScoreCell, out_dir: str | Path, families: list[str],
@@ -170,6 +173,7 @@ def score_cell(
     trust_checkpoint: bool = False, device: str | None = None, metrics: dict[str, Metric] | None = None,
     metric_options: dict[str, dict[str, Any]] | None = None, loaded_models: dict[str, LoadedModel] | None = None,
     progress: bool = True, notes: list[str] | None = None, metric_names: list[str] | None = None,
+    num_workers: int | None = None,
 ) -> list[Path]:
     """Write one record per metric family for ``cell`` into ``out_dir``; skip those that exist.
 
@@ -215,6 +219,7 @@ def score_cell(
     feats = get_features(
         cell.model_id, data, cell.resolved_layer(), load_model=load, weights_files=files,
         cache_dir=cache_dir, batch_size=cell.batch_size, device=device, progress=progress,
+        extra_layers=cell.sibling_layers, num_workers=num_workers, amp=cell.amp,
     )
     for family in todo:
         _write_metric_record(cell, metrics[family], metric_options.get(family, {}), feats, data, out_dir,

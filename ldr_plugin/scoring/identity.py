@@ -51,11 +51,15 @@ def data_identity(data: ScoringData) -> dict[str, Any]:
     }
 
 
-def cell_identity(model_id: str, data: ScoringData, layer: str, metric_options: dict[str, Any]) -> dict[str, Any]:
+def cell_identity(model_id: str, data: ScoringData, layer: str, metric_options: dict[str, Any], *,
+                  amp: bool = False) -> dict[str, Any]:
     """A cell's identity for one metric family (its digest goes into the record's file name).
 
     The preprocessing is the model source's own transform for ``model_id`` (recorded in full in the
     record's ``preprocessing``); it is not a free choice, so the model id stands for it here.
     """
-    return {"model_id": model_id, "data": data_identity(data), "layer": layer,
-            "metric_options": metric_options, "preprocessing": "source default for model_id"}
+    identity = {"model_id": model_id, "data": data_identity(data), "layer": layer,
+                "metric_options": metric_options, "preprocessing": "source default for model_id"}
+    if amp:  # only when on, so the identities (and file names) of fp32 cells stay as they were
+        identity["precision"] = "amp"
+    return identity

@@ -45,6 +45,8 @@ class ScoreConfig:
     launcher: str = "inline"
     metric_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # family -> options
     metric_names: list[str] | None = None  # families to compute (None: every registered one)
+    num_workers: int | None = None  # DataLoader processes (None: one per CPU but one, at most 8)
+    amp: bool = False
 
 
 @dataclass
@@ -66,9 +68,11 @@ def _cells_for(config: ScoreConfig, model: ModelId) -> list[ScoreCell]:
                      for split in splits]
         else:
             pairs = [(dataset, config.split)]
+        siblings = tuple(layer for layer in config.layers if layer is not None)
         for spec, split in pairs:
             for layer in config.layers:
-                cells.append(ScoreCell(str(model), spec, split, layer, config.seed, config.n_per_class, config.batch_size))
+                cells.append(ScoreCell(str(model), spec, split, layer, config.seed, config.n_per_class, config.batch_size,
+                                       config.amp, siblings if len(config.layers) > 1 else ()))
     return cells
 
 
@@ -114,7 +118,7 @@ def check_inputs(config: ScoreConfig, models: list[ModelId]) -> None:
     source's layers, and every dataset read once (missing root, unknown kind, a split it lacks,
     too few samples per class)."""
     for name, value, low in (("--batch-size", config.batch_size, 1), ("--n-per-class", config.n_per_class, 2),
-                             ("--seed", config.seed, 0)):
+                             ("--seed", config.seed, 0), ("--num-workers", config.num_workers, 0)):
         if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
             raise LdrError(f"{name} {value!r}: expected an integer >= {low}")
     check_device(config.device)
@@ -131,7 +135,8 @@ def check_inputs(config: ScoreConfig, models: list[ModelId]) -> None:
 def _score_kwargs(config: ScoreConfig) -> dict[str, Any]:
     cache = config.cache_dir or os.path.join(config.out_dir, ".features")
     return {"weights_dir": config.weights_dir, "cache_dir": cache, "trust_checkpoint": config.trust_checkpoint,
-            "device": config.device, "metric_options": config.metric_options, "metric_names": config.metric_names}
+            "device": config.device, "metric_options": config.metric_options, "metric_names": config.metric_names,
+            "num_workers": config.num_workers}
 
 
 def run_inline(cells: list[ScoreCell], out_dir: str, **kwargs: Any) -> list[CellOutcome]:
