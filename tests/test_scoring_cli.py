@@ -181,3 +181,16 @@ def test_amp_is_its_own_cell_and_close_to_fp32(workspace):
     assert set(records) == {"fp32", "amp"} and records["amp"].identity_digest != records["fp32"].identity_digest
     fp32, amp = records["fp32"].metrics["mean_norm"].value, records["amp"].metrics["mean_norm"].value
     assert amp == pytest.approx(fp32, rel=3e-2) and amp != fp32  # bf16 autocast on the CPU
+
+
+def test_cifar10c_is_one_cell_per_corruption_and_severity(workspace, capsys):
+    folder = workspace / "c" / "CIFAR-10-C"
+    folder.mkdir(parents=True)
+    rng = np.random.default_rng(1)
+    for corruption in ("fog", "snow"):
+        np.save(folder / f"{corruption}.npy", rng.integers(0, 256, (5 * 20, 32, 32, 3), dtype=np.uint8))
+    np.save(folder / "labels.npy", np.tile(np.repeat(np.arange(10), 2), 5))
+    assert main(_score_args(workspace, "--num-workers", "0", dataset=f"cifar10c:{workspace / 'c'}")) == 0
+    records = list(map(read_record, iter_record_paths(workspace / "out")))
+    assert sorted(r.split for r in records) == sorted(f"{c}-{s}" for c in ("fog", "snow") for s in range(1, 6))
+    assert {r.dataset for r in records} == {"cifar10c"} and {r.n_samples for r in records} == {20}

@@ -8,8 +8,9 @@ import click
 @click.command("score")
 @click.argument("model_ids", nargs=-1)
 @click.option("--dataset", "datasets", multiple=True,
-              help="cifar10:ROOT, cifar100:ROOT, imagefolder:PATH, digits, RotatedDigits:ENV, "
-                   "CorruptedDigits:ENV, or 'run' (a domainbed: model's environments). Repeatable.")
+              help="cifar10:ROOT, cifar100:ROOT, cifar10c:ROOT, cifar100c:ROOT, imagefolder:PATH, imagenet-val:PATH, "
+                   "digits, RotatedDigits:ENV, CorruptedDigits:ENV, or 'run' (a domainbed: model's environments). "
+                   "Repeatable.")
 @click.option("--layer", "layers", multiple=True, help="Feature layer (default: the source's first). Repeatable.")
 @click.option("--split", default=None, help="Dataset split (default: test).")
 @click.option("--n-per-class", type=click.IntRange(min=2), default=None,

@@ -56,7 +56,7 @@ class ScoreCell:
     def dataset_name(self) -> str:
         """The dataset as recorded: the spec without its local path (``cifar10``, ``val`` of an imagefolder)."""
         kind, _, arg = self.dataset.partition(":")
-        if kind in ("cifar10", "cifar100"):
+        if kind in ("cifar10", "cifar100", "cifar10c", "cifar100c", "imagenet-val"):
             return kind
         if kind == "imagefolder":
             return f"imagefolder:{Path(arg.rstrip('/')).name}"

@@ -21,6 +21,7 @@ from ldr_plugin.launchers.launch import launch
 from ldr_plugin.launchers.resources import Resources
 from ldr_plugin.scoring.cells import ScoreCell, chosen_metrics, score_cell
 from ldr_plugin.scoring.datasets import load_scoring_dataset
+from ldr_plugin.scoring.layouts import CIFAR_C_FOLDERS, cifar_c_corruptions
 from ldr_plugin.sources import ModelId, get_source
 from ldr_plugin.sources.base import CheckpointError, missing_files_message
 from ldr_plugin.tomlfile import check_keys, read_toml
@@ -66,6 +67,9 @@ def _cells_for(config: ScoreConfig, model: ModelId) -> list[ScoreCell]:
             splits = [config.split] if config.split in ("in", "out") else ["in", "out"]
             pairs = [(f"run:{name}", split) for name in model.model_source.own_datasets(model.identifier)
                      for split in splits]
+        elif dataset.partition(":")[0] in CIFAR_C_FOLDERS and config.split == "test":  # every corruption x severity
+            kind, _, root = dataset.partition(":")
+            pairs = [(dataset, f"{c}-{s}") for c in cifar_c_corruptions(kind, root) for s in range(1, 6)]
         else:
             pairs = [(dataset, config.split)]
         siblings = tuple(layer for layer in config.layers if layer is not None)
@@ -129,7 +133,14 @@ def check_inputs(config: ScoreConfig, models: list[ModelId]) -> None:
             raise LdrError(f"model {model}: no layer {', '.join(map(repr, bad))}; {model.source} models offer "
                            f"{', '.join(offered)}")
     for spec in dict.fromkeys(d for d in config.datasets if d != "run"):
-        load_scoring_dataset(spec, split=config.split, n_per_class=config.n_per_class, seed=config.seed)
+        split = config.split
+        if spec.partition(":")[0] in CIFAR_C_FOLDERS and split == "test":  # expanded: check one of the cells
+            kind, _, root = spec.partition(":")
+            present = cifar_c_corruptions(kind, root)
+            if not present:
+                raise LdrError(f"{spec}: no <corruption>.npy besides labels.npy")
+            split = f"{present[0]}-1"
+        load_scoring_dataset(spec, split=split, n_per_class=config.n_per_class, seed=config.seed)
 
 
 def _score_kwargs(config: ScoreConfig) -> dict[str, Any]:
