@@ -115,3 +115,65 @@ def test_imagenet_entry_refuses_another_architecture(salman, tmp_path):
     _place(tmp_path, {"patch_embed.proj.weight": torch.zeros(8, 3, 4, 4), "cls_token": torch.zeros(1, 1, 8)})
     with pytest.raises(CheckpointError, match="left at initialisation.*model.conv1.weight.*patch_embed"):
         get_source("robustbench").load(IMAGENET, weights_dir=tmp_path)
+
+
+TIMM_ENTRY = "cifar10/Linf/Debenedetti2022Light_XCiT-S12"  # robustbench builds it with timm (pretrained=True)
+
+
+@pytest.fixture(scope="module")
+def xcit(tmp_path_factory):
+    from ldr_plugin.sources._compat import import_robustbench
+
+    import_robustbench()
+    import timm
+
+    torch.manual_seed(0)
+    model = timm.create_model("debenedetti2022light_xcit_s12_cifar10_linf", num_classes=10, pretrained=False).eval()
+    return model, tmp_path_factory.mktemp("torch_home")
+
+
+def _hub_file(home):
+    [(path, _)] = get_source("robustbench").required_files(TIMM_ENTRY, None)
+    return path
+
+
+@needs_robustbench
+def test_timm_built_entry_loads_its_own_weights_and_refuses_a_partial_file(xcit, monkeypatch):
+    import os
+    from pathlib import Path
+
+    model, home = xcit
+    monkeypatch.setenv("TORCH_HOME", str(home))
+    target = Path(_hub_file(home))
+    assert str(target).startswith(str(home))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    inner = model.model  # robustbench's timm entry: normalisation + the timm XCiT, whose weights the file holds
+    torch.save(inner.state_dict(), target)
+    loaded = get_source("robustbench").load(TIMM_ENTRY)
+    x = torch.rand(2, 3, 32, 32)
+    headless = copy.deepcopy(model)
+    headless.model.head = nn.Identity()
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.features(x, "penultimate"), headless(x))
+    state = {k: v for k, v in inner.state_dict().items() if not k.startswith("head.")}
+    os.remove(target)
+    torch.save(state, target)
+    with pytest.raises(CheckpointError, match="head.weight"):
+        get_source("robustbench").load(TIMM_ENTRY)
+
+
+@needs_robustbench
+def test_timm_hub_payload_never_runs(xcit, tmp_path, monkeypatch):
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(tmp_path / "ran"), "w"))
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "home"))
+    from pathlib import Path
+
+    target = Path(_hub_file(tmp_path / "home"))
+    target.parent.mkdir(parents=True)
+    torch.save({"head.weight": Payload()}, target)
+    with pytest.raises(CheckpointError, match="--trust-checkpoint"):
+        get_source("robustbench").load(TIMM_ENTRY)
+    assert not (tmp_path / "ran").exists()
