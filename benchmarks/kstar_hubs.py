@@ -54,8 +54,7 @@ def main() -> None:
     for top in (0.01, 0.05, 0.1, 0.2):
         print(f"  the {top:.0%} most used serve {uses[: int(top * args.n)].sum().item() / args.n:.1%} of the queries")
     for fraction in args.fractions:
-        found, _ = screened_enemies(sf, prep.bounds, candidates=fraction, cell_size=args.cell_size, iters=6, seed=0,
-                                    progress=lambda it: it)
+        found, _ = screened_enemies(sf, prep.bounds, candidates=fraction, cell_size=args.cell_size, iters=6, seed=0)
         d_found = sf.exact_pairs(torch.arange(args.n), found)
         d_true = sf.exact_pairs(torch.arange(args.n), enemy)
         print(f"screened search, {fraction:.0%} candidates: nearest other-class sample found for "

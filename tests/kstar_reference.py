@@ -8,7 +8,12 @@ import numpy as np
 def brute_force(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, int]:
     """Full sort of every row (other class first among equal distances), first other-class rank."""
     x = np.asarray(x, dtype=np.float64)
-    d = ((x[:, None, :] - x[None, :, :]) ** 2).sum(-1)
+    return brute_force_from_distances(((x[:, None, :] - x[None, :, :]) ** 2).sum(-1), y)
+
+
+def brute_force_from_distances(d: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, int]:
+    """k* and tie count from a full distance matrix (any metric, e.g. scipy.spatial.distance.cdist)."""
+    y = np.asarray(y)
     out, ties = np.zeros(len(y), dtype=np.int64), 0
     for p in range(len(y)):
         others = np.delete(np.arange(len(y)), p)

@@ -121,3 +121,27 @@ def test_bad_model_id_writes_nothing(tmp_path, capsys):
     assert main(["kstar", str(src), "--out", str(out), "--per-sample", "--model-id", "no-colon"]) == 2
     assert "source:identifier" in capsys.readouterr().err
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_cli_distance_and_notebook_rule_are_recorded(tmp_path):
+    src = _synthetic_npz(tmp_path / "s.npz")
+    out = tmp_path / "o"
+    assert main(["kstar", str(src), "--out", str(out), "--no-plot", "--distance", "mahalanobis",
+                 "--infinite", "notebook"]) == 0
+    (path,) = iter_record_paths(out)
+    record = msgspec.to_builtins(read_record(path))
+    assert record["metric_family"] == "kstar-mahalanobis" and "kstar-mahalanobis" in path.name
+    assert record["preprocessing"]["distance"] == "mahalanobis" and record["detail"]["distance"] == "mahalanobis"
+    assert 0 <= record["detail"]["distance_info"]["shrinkage"] <= 1
+    assert record["detail"]["options"]["infinite"] == "notebook"
+    assert record["detail"]["class_skew"]["n_finite"] == 3
+    assert main(["kstar", str(src), "--out", str(out), "--no-plot"]) == 0  # Euclidean: its own record
+    assert sorted(read_record(p).metric_family for p in iter_record_paths(out)) == ["kstar", "kstar-mahalanobis"]
+
+
+def test_cli_cosine_zero_row_fails_naming_it_and_writes_nothing(tmp_path, capsys):
+    x = np.random.default_rng(0).normal(size=(40, 3))
+    x[9] = 0.0
+    np.savez(tmp_path / "z.npz", features=x, labels=np.arange(40) % 2)
+    assert main(["kstar", str(tmp_path / "z.npz"), "--out", str(tmp_path / "o"), "--distance", "cosine"]) == 2
+    assert "rows [9]" in capsys.readouterr().err and not (tmp_path / "o").exists()

@@ -315,3 +315,57 @@ def test_random_weights_show_the_accuracy_mismatch_flag(shared_data, tmp_path):
     wong = rows[("robustbench:cifar10/Linf/Wong2020Fast", "measured top-1 (%)")]
     assert float(wong["value"]) == pytest.approx(100 * agree / 80, abs=0.01) and "accuracy_mismatch" not in wong["flags"]
     assert "are these the published weights?" in (tmp_path / "out" / "rand.md").read_text()
+
+
+def _kstar_with_classes(out, model_id, gamma_prime, gammas, distance="euclidean"):
+    family = "kstar" if distance == "euclidean" else f"kstar-{distance}"
+    per_class = [{"name": f"c{i}", "n": 10, "gamma": g, "gamma_state": "finite"} for i, g in enumerate(gammas)]
+    rec = new_record(kind="kstar", model_id=model_id, metric_family=family, dataset="cifar10", split="test",
+                     layer="penultimate", seed=0, metrics={"gamma_prime": metric(gamma_prime, higher_is_better=False)},
+                     preprocessing={"distance": distance}, detail={"per_class": per_class, "distance": distance},
+                     command=["test"])
+    return write_record(rec, out)
+
+
+def test_mixed_distances_are_shown_and_never_pooled(shared_data, tmp_path):
+    out_records = tmp_path / "records"
+    rng = np.random.default_rng(0)
+    gammas = {}
+    for i, model_id in enumerate(m for m in MODELS if "NotAReal" not in m):
+        for distance, shift in (("euclidean", 0.0), ("cosine", 5.0)):  # cosine Γ′ on another scale
+            g = rng.normal(size=6) + np.linspace(-1, 1, 6)
+            gammas[(model_id, distance)] = g
+            _kstar_with_classes(out_records, model_id, float(MODELS[model_id] + shift), list(g), distance)
+    spec = _spec(tmp_path, id="mix", title="mixed", kind="cross_model", published=["robustbench"],
+                 accuracies=["clean_acc_pct"], metric_family="kstar*")
+    out = tmp_path / "out"
+    build_leaderboards([spec], [out_records], out, published_root=shared_data, progress=False, problems_out=[])
+    rows = _rows(out / "mix.csv")
+    labels = {r["row"] for r in rows if r["table"] == "mix__models"}
+    assert len(labels) == 10 and all(lbl.endswith(("[euclidean]", "[cosine]")) for lbl in labels)
+    corr = {r["row"]: r for r in rows if r["table"] == "mix__correlation" and r["column"] == "Spearman ρ"}
+    assert set(corr) == {"clean acc (%) [cosine]", "clean acc (%) [euclidean]"}  # per distance, no pooled row
+    raw = {m: float(json.loads((shared_data / "robustbench_model_info" / (m.split(":")[1] + ".json")).read_text())
+                    ["clean_acc"]) for m in MODELS if "NotAReal" not in m}
+    expected = scipy.stats.spearmanr([raw[m] for m in raw], [MODELS[m] for m in raw]).statistic
+    assert float(corr["clean acc (%) [euclidean]"]["value"]) == pytest.approx(expected)
+    assert float(corr["clean acc (%) [cosine]"]["value"]) == pytest.approx(expected)
+    assert sorted(p.name for p in (out / "plots").glob("mix__*.svg")) == [
+        "mix__gamma_vs_1__cosine.svg", "mix__gamma_vs_1__euclidean.svg"]
+    # class-skew diagnostics: spread of per-class γ and mean ρ with the other models of the same distance
+    skew = {(r["row"], r["column"]): r for r in rows if r["table"] == "mix__class_skew"}
+    first = "robustbench:cifar10/Linf/Carmon2019Unlabeled"
+    g = gammas[(first, "cosine")]
+    row = f"{first} [cifar10, penultimate, cosine]"
+    assert float(skew[(row, "per-class γ std")]["value"]) == pytest.approx(np.std(g), abs=5e-4)
+    others = [gammas[(m, "cosine")] for m in raw if m != first]
+    mean_rho = np.mean([scipy.stats.spearmanr(g, o).statistic for o in others])
+    assert float(skew[(row, "mean ρ of per-class γ with other models")]["value"]) == pytest.approx(mean_rho, abs=5e-4)
+    # a spec for one family sees one distance, and says which
+    only = _spec(tmp_path, id="eu", title="eu", kind="cross_model", published=["robustbench"],
+                 accuracies=["clean_acc_pct"])
+    build_leaderboards([only], [out_records], tmp_path / "out2", published_root=shared_data, progress=False,
+                       problems_out=[])
+    eu_rows = _rows(tmp_path / "out2" / "eu.csv")
+    assert {r["row"] for r in eu_rows if r["table"] == "eu__models"} == set(raw)
+    assert "distance euclidean" in (tmp_path / "out2" / "eu.md").read_text()

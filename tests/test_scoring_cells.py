@@ -168,3 +168,24 @@ def test_disk_full_leaves_no_partial_cache_and_rerun_works(setup, tmp_path, monk
     assert not list((tmp_path / "cache").iterdir()) and not (tmp_path / "out").exists()
     paths = score_cell(_cell(root), tmp_path / "out", metrics={"meanfeat": MeanFeature()}, **kwargs)
     assert read_record(paths[0]).features_from_cache is False and len(list((tmp_path / "cache").iterdir())) == 1
+
+
+def test_kstar_distance_option_writes_its_own_family(setup, tmp_path):
+    from ldr_plugin.kstar.distance import record_distance
+    from ldr_plugin.scoring.cells import registered_metrics
+
+    _, root, _, _ = setup
+    kwargs = {"weights_dir": root / "w", "device": "cpu", "progress": False}
+    out = tmp_path / "out"
+    euclid = score_cell(_cell(root), out, metrics={"kstar": registered_metrics()["kstar"]}, **kwargs)
+    metrics = registered_metrics({"kstar": {"distance": "cosine"}})
+    assert "kstar-cosine" in metrics and "kstar" not in metrics
+    cosine = score_cell(_cell(root), out, metrics={"kstar-cosine": metrics["kstar-cosine"]}, **kwargs)
+    (a,), (b,) = euclid, cosine
+    assert a != b and a.exists() and b.exists()  # two records side by side, neither skipped nor overwritten
+    ra, rb = read_record(a), read_record(b)
+    assert (ra.metric_family, record_distance(ra)) == ("kstar", "euclidean")
+    assert (rb.metric_family, record_distance(rb)) == ("kstar-cosine", "cosine")
+    assert rb.detail["metric"]["distance"] == "cosine"
+    with pytest.raises(LdrError, match="options for unknown metric"):
+        registered_metrics({"kstr": {"distance": "cosine"}})

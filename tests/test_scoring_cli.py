@@ -194,3 +194,21 @@ def test_cifar10c_is_one_cell_per_corruption_and_severity(workspace, capsys):
     records = list(map(read_record, iter_record_paths(workspace / "out")))
     assert sorted(r.split for r in records) == sorted(f"{c}-{s}" for c in ("fog", "snow") for s in range(1, 6))
     assert {r.dataset for r in records} == {"cifar10c"} and {r.n_samples for r in records} == {20}
+
+
+def test_distance_option_reaches_the_kstar_metric(workspace, monkeypatch):
+    from ldr_plugin.metrics.kstar_metric import KStarMetric
+
+    seen = []
+
+    def metrics(options=None):
+        seen.append(options)
+        return {"kstar-cosine": KStarMetric(**options["kstar"])}
+
+    monkeypatch.setattr(cells_module, "registered_metrics", metrics)
+    args = ["score", GOOD, "--dataset", f"cifar10:{workspace / 'data'}", "--weights-dir", str(workspace / "w"),
+            "--out", str(workspace / "out"), "--device", "cpu", "--distance", "cosine"]
+    assert main(args) == 0
+    assert seen and all(s == {"kstar": {"distance": "cosine"}} for s in seen)  # the plan's check and the cell
+    (record,) = [read_record(p) for p in iter_record_paths(workspace / "out")]
+    assert record.metric_family == "kstar-cosine" and record.detail["metric"]["distance"] == "cosine"

@@ -17,7 +17,7 @@ from ldr_plugin.errors import LdrError
 # name -> ("module:attribute" of a click command, one-line help); imported lazily.
 COMMANDS = {
     "ls": ("ldr_plugin.cli.ls_cmd:ls", "List registered algorithms, datasets, launchers, model sources, metrics."),
-    "kstar": ("ldr_plugin.cli.kstar_cmd:kstar", "Compute k* metrics of a features file (.npz)."),
+    "kstar": ("ldr_plugin.cli.kstar_cmd:kstar", "k* metrics of a features file (.npz); compare two models; k* under noise."),
     "score": ("ldr_plugin.cli.score_cmd:score", "Score registered models on a dataset with every metric."),
     "train": ("ldr_plugin.cli.train_cmd:train_command", "Train a DomainBed-interface algorithm (built-in loop)."),
     "leaderboard": ("ldr_plugin.cli.leaderboard_cmd:leaderboard", "Build leaderboards from result folders."),

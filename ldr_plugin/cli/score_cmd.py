@@ -27,7 +27,7 @@ import click
 @click.option("--launcher", type=click.Choice(["inline", "local", "slurm"]), default="inline", show_default=True)
 @click.option("--metric", "metric_names", multiple=True, metavar="FAMILY",
               help="Compute only this metric family (kstar, alignment, uniformity, ...). Repeatable; default: all.")
-@click.option("--backend", type=click.Choice(["exact", "screened", "hnsw"]), default=None,
+@click.option("--backend", type=click.Choice(["exact", "faiss", "screened", "hnsw"]), default=None,
               help="k* neighbour search (same as --metric-option kstar.backend=...).")
 @click.option("--num-workers", type=click.IntRange(min=0), default=None,
               help="DataLoader processes decoding images (default: one per CPU but one, at most 8; 0: in this process).")
@@ -35,9 +35,12 @@ import click
 @click.option("--json", "as_json", is_flag=True, help="Write the summary as JSON to stdout (progress to stderr).")
 @click.option("--metric-option", "metric_options", multiple=True, metavar="FAMILY.NAME=VALUE",
               help="An option of one metric family, e.g. kstar.backend=hnsw (VALUE read as JSON if it is). Repeatable.")
+@click.option("--distance", type=click.Choice(["euclidean", "cosine", "mahalanobis"]), default=None,
+              help="Distance of the k* metric (default euclidean): the same as --metric-option "
+                   "kstar.distance=D; records are of family kstar, kstar-cosine or kstar-mahalanobis.")
 def score(model_ids, datasets, layers, split, n_per_class, seed, batch_size, weights_dir, out_dir, cache_dir,
           selection, data_root, trust_checkpoint, device, launcher, metric_names, backend, num_workers, amp,
-          as_json, metric_options) -> None:
+          as_json, metric_options, distance) -> None:
     """Score MODEL_ID... (source:identifier) on datasets with every registered metric.
 
     Features are cached; finished cells are skipped; a failing model is reported and the others
@@ -59,7 +62,8 @@ def score(model_ids, datasets, layers, split, n_per_class, seed, batch_size, wei
         seed=seed if seed is not None else chosen.get("seed", 0),
         batch_size=batch_size, weights_dir=weights_dir, cache_dir=cache_dir,
         trust_checkpoint=trust_checkpoint, device=device, launcher=launcher,
-        metric_options=parse_metric_options(metric_options, chosen.get("metric_options", {})),
+        metric_options=parse_metric_options((*metric_options, *([f"kstar.distance={distance}"] if distance else [])),
+                                            chosen.get("metric_options", {})),
         metric_names=list(metric_names) or None, num_workers=num_workers, amp=amp,
     )
     if backend is not None:

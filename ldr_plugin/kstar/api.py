@@ -10,11 +10,12 @@ import numpy as np
 import torch
 
 from ldr_plugin.errors import LdrError
+from ldr_plugin.kstar.distance import apply_distance, check_distance
 from ldr_plugin.kstar.inputs import prepare
 from ldr_plugin.kstar.neighbors import SearchResult, exact_search
 from ldr_plugin.kstar.stats import KStarSummary, summarise
 
-BACKENDS = ("exact", "hnsw", "screened")
+BACKENDS = ("exact", "hnsw", "screened", "faiss")
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
 
@@ -36,24 +37,34 @@ def kstar_search(
     device: str | torch.device | None = None,
     class_names: Any = None,
     progress: bool | None = None,
+    distance: str = "euclidean",
     **backend_options: Any,
 ) -> tuple[SearchResult, Any]:
     """Validate inputs and run a backend; returns (SearchResult, prepared inputs).
 
     ``features``: numpy array or torch tensor [N, d] (a tensor's device is used, CUDA included);
-    ``labels``: N integers or strings. ``backend_options`` go to the approximate backend
+    ``labels``: N integers or strings. ``distance``: "euclidean" (the papers'), "cosine" or
+    "mahalanobis" (see :mod:`ldr_plugin.kstar.distance`; recorded in ``result.info["distance"]``).
+    ``backend_options`` go to the approximate backend
     (``hnsw``: :func:`~ldr_plugin.kstar.approximate.hnsw_search`; ``screened``:
-    :func:`~ldr_plugin.kstar.screened.screened_search`).
+    :func:`~ldr_plugin.kstar.screened.screened_search`) or to ``faiss`` (exact, optional:
+    :func:`~ldr_plugin.kstar.faiss_search.faiss_search`).
     """
     if backend not in BACKENDS:
         raise LdrError(f"unknown k* backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    check_distance(distance)
     prep = prepare(features, labels, class_names=class_names, device=device)
+    prep, distance_info = apply_distance(prep, distance)
     if backend == "exact":
         if backend_options:
             raise LdrError(f"options {sorted(backend_options)} apply to an approximate backend, not 'exact'")
-        return exact_search(prep, dtype=_dtype(dtype), block_size=block_size, progress=progress), prep
+        result = exact_search(prep, dtype=_dtype(dtype), block_size=block_size, progress=progress)
+        result.info["distance"] = distance_info
+        return result, prep
     if backend == "hnsw":  # approximate backends are imported only when used (hnswlib)
         from ldr_plugin.kstar.approximate import hnsw_search as search
+    elif backend == "faiss":
+        from ldr_plugin.kstar.faiss_search import faiss_search as search  # (faiss: optional)
     else:
         from ldr_plugin.kstar.screened import screened_search as search  # (as above)
     accepted = set(inspect.signature(search).parameters) - {"prep", "dtype", "block_size", "progress"}
@@ -61,12 +72,14 @@ def kstar_search(
     if unknown:
         raise LdrError(f"k* backend {backend!r} has no option(s) {unknown}; its options: {sorted(accepted)}")
     result = search(prep, dtype=_dtype(dtype), block_size=block_size, progress=progress, **backend_options)
+    result.info["distance"] = distance_info
     return result, prep
 
 
 def kstar_values(features: Any, labels: Any, *, backend: str = "exact", **options: Any) -> np.ndarray:
     """Raw k* per sample (int64, input order): 1 + same-class samples strictly nearer than the nearest
-    other-class sample. Options: ``dtype`` ("float32"/"float64"), ``block_size``, ``device``."""
+    other-class sample. Options: ``distance`` ("euclidean"/"cosine"/"mahalanobis"), ``dtype``
+    ("float32"/"float64"), ``block_size``, ``device``."""
     return kstar_search(features, labels, backend=backend, **options)[0].kstar
 
 
@@ -89,9 +102,16 @@ def kstar_summary(
     """Per-class n, μ, σ, γ, pattern plus Γ, Γ′, μ, pattern and tie counts (spec §2–3).
 
     ``threshold``: pattern threshold t (strict); ``adjusted``: also report G1; ``infinite``:
-    "exclude" (count classes with infinite/undefined γ and leave them out of Γ′) or "clip";
-    ``pooling``: Γ over normalised k̂* ("normalised") or raw k* ("raw"). Other options as
-    :func:`kstar_search`.
+    "exclude" (count classes with infinite/undefined γ and leave them out of Γ′), "clip" or
+    "notebook" (the k* authors' rule, :func:`~ldr_plugin.kstar.stats.notebook_gammas`);
+    ``pooling``: Γ over normalised k̂* ("normalised") or raw k* ("raw"). Other options
+    (``distance``, ``dtype``, backend options …) as :func:`kstar_search`.
+
+    >>> import numpy as np
+    >>> x = np.array([[0.], [1.], [2.], [3.], [2.6], [10.], [11.], [12.]])
+    >>> s = kstar_summary(x, [0] * 4 + [1] * 4)
+    >>> round(s.gamma_prime, 4), s.distance, s.class_skew["range"] > 1
+    (-0.5774, 'euclidean', True)
     """
     start = time.perf_counter()
     result, prep = kstar_search(features, labels, backend=backend, **options)
@@ -107,6 +127,9 @@ def kstar_summary(
         pooling=pooling,
     )
     summary.backend = result.backend
-    summary.search = {**result.info, "n_recomputed_float64": result.n_recomputed, "seconds": elapsed}
-    summary.distance_from_exact = result.info.get("distance_from_exact")
+    info = dict(result.info)
+    summary.distance_info = info.pop("distance")
+    summary.distance = summary.distance_info["distance"]
+    summary.search = {**info, "n_recomputed_float64": result.n_recomputed, "seconds": elapsed}
+    summary.distance_from_exact = info.get("distance_from_exact")
     return summary

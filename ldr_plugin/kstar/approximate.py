@@ -20,6 +20,7 @@ backend; the agreement is reported in ``info["distance_from_exact"]``.
 
 from __future__ import annotations
 
+import math
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -33,9 +34,11 @@ from ldr_plugin.kstar.neighbors import (
     SearchResult,
     SortedFeatures,
     exact_search,
+    full_precision_matmul,
+    outward,
     resolve_ambiguous,
-    row_counts,
 )
+from ldr_plugin.kstar.progress import Progress
 
 
 def _hnswlib():
@@ -155,7 +158,8 @@ def _probe_mask(x: np.ndarray, bounds: np.ndarray, codes: np.ndarray, probe_clas
     return mask
 
 
-def same_class_counts(sf: SortedFeatures, bounds: np.ndarray, enemy_sq: torch.Tensor, b: int | None = None):
+def same_class_counts(sf: SortedFeatures, bounds: np.ndarray, enemy_sq: torch.Tensor, b: int | None = None,
+                      progress: Progress | None = None):
     """Exact 1 + #(same-class samples strictly nearer than the given e_p), and tie flags, per sorted row.
 
     ``b`` rows per block (default: about 2**23 entries per block of the widest class: measured
@@ -169,16 +173,21 @@ def same_class_counts(sf: SortedFeatures, bounds: np.ndarray, enemy_sq: torch.Te
     buffer = torch.empty(b * widest, dtype=dtype, device=device)  # reused, contiguous
     for c in range(len(bounds) - 1):
         s, e = int(bounds[c]), int(bounds[c + 1])
+        if progress is not None:
+            progress.set_phase(f"same-class counts, class {c + 1}/{len(bounds) - 1}")
         for r0 in range(s, e, b):
             rows = torch.arange(r0, min(e, r0 + b), device=device)
             d = buffer[: rows.numel() * (e - s)].view(rows.numel(), e - s)
             torch.mm(sf.queries[r0 : r0 + rows.numel()], sf.keys[s:e].T, out=d)
             d[torch.arange(rows.numel()), rows - s] = float("inf")
             q_norms = sf.sq_norms[rows]
-            thr, win = enemy_sq[rows] - q_norms, 2.0 * sf.tolerance(q_norms)
-            lo, hi = (thr - win).to(dtype).unsqueeze(1), (thr + win).to(dtype).unsqueeze(1)
-            count = row_counts(d < lo)
-            unsure = torch.nonzero(row_counts(d <= hi) > count).flatten()  # rows with an entry in the window
+            # e² is a float64 reference value here, so only the same-class entries carry the error τ
+            thr = enemy_sq[rows] - q_norms
+            win = sf.tolerance(q_norms) + 4 * torch.finfo(torch.float64).eps * thr.abs()
+            lo = outward(thr - win, dtype, -math.inf).unsqueeze(1)
+            hi = outward(thr + win, dtype, math.inf).unsqueeze(1)
+            count = (d < lo).sum(1)
+            unsure = torch.nonzero((d <= hi).sum(1) > count).flatten()  # rows with an entry in the window
             if unsure.numel():
                 sub = d.index_select(0, unsure)
                 amb_r, amb_c = torch.nonzero((sub >= lo[unsure]) & (sub <= hi[unsure]), as_tuple=True)
@@ -187,6 +196,8 @@ def same_class_counts(sf: SortedFeatures, bounds: np.ndarray, enemy_sq: torch.Te
                 count[unsure] += extra
                 ties[rows[unsure]] = tie
             kstar[rows] += count
+            if progress is not None:
+                progress.update(rows.numel() * (e - s))
     return kstar, ties
 
 
@@ -235,16 +246,21 @@ def hnsw_search(
                      "refine_rounds": refine_rounds, "probe_classes": probe_classes,
                      "num_threads": threads, "seed": seed},
             "timings_s": {"build": t_build - t0, "query": t_query - t_build, "refine": t_refine - t_query}}
-    return result_from_enemies(prep, sf, enemy_sq, backend="hnsw", block_size=block_size, info=info,
-                               check=check, seed=seed)
+    counts = Progress(float(np.sum(np.diff(prep.bounds).astype(float) ** 2)), "k* hnsw same-class counts", progress)
+    with full_precision_matmul():
+        return result_from_enemies(prep, sf, enemy_sq, backend="hnsw", block_size=block_size, info=info,
+                                   check=check, seed=seed, progress=counts)
 
 
 def result_from_enemies(prep: Prepared, sf: SortedFeatures, enemy_sq: torch.Tensor, *, backend: str,
-                        block_size: int | None, info: dict, check: int, seed: int) -> SearchResult:
+                        block_size: int | None, info: dict, check: int, seed: int,
+                        progress: Progress | None = None) -> SearchResult:
     """Finish an approximate search: exact same-class counts for the found (exact float64) enemy
     distances, results in input order, and the comparison with exact on ``check`` samples."""
     t0 = time.perf_counter()
-    kstar_sorted, ties_sorted = same_class_counts(sf, prep.bounds, enemy_sq, block_size)
+    kstar_sorted, ties_sorted = same_class_counts(sf, prep.bounds, enemy_sq, block_size, progress)
+    if progress is not None:
+        progress.close()
     out = SearchResult(np.empty(prep.n, np.int64), np.empty(prep.n, bool), np.empty(prep.n), 0, backend, {})
     out.kstar[prep.order] = kstar_sorted.cpu().numpy()
     out.ties[prep.order] = ties_sorted.cpu().numpy()
@@ -252,7 +268,9 @@ def result_from_enemies(prep: Prepared, sf: SortedFeatures, enemy_sq: torch.Tens
     out.info = {"dtype": str(sf.dtype).replace("torch.", ""), "device": str(prep.device), **info}
     out.info.setdefault("timings_s", {})["same_class_count"] = time.perf_counter() - t0
     if check:
+        t1 = time.perf_counter()
         out.info["distance_from_exact"] = distance_from_exact(prep, out, n_check=check, seed=seed)
+        out.info["timings_s"]["exact_check"] = time.perf_counter() - t1
     return out
 
 

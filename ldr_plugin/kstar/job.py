@@ -17,6 +17,7 @@ import numpy as np
 
 from ldr_plugin.errors import LdrError
 from ldr_plugin.kstar.api import kstar_summary
+from ldr_plugin.kstar.distance import NORMALISATION, metric_family
 from ldr_plugin.kstar.report import summary_detail, summary_values
 from ldr_plugin.kstar.stats import KStarSummary
 from ldr_plugin.results import (
@@ -50,6 +51,7 @@ class KStarJob:
     seed: int = 0
     threshold: float = 0.5
     infinite: str = "exclude"
+    distance: str = "euclidean"
     backend_options: dict[str, Any] = field(default_factory=dict)
 
 
@@ -95,13 +97,13 @@ def run_kstar_file(job: KStarJob, *, command: list[str] | None = None) -> KStarO
         options.setdefault("seed", job.seed)
     summary = kstar_summary(
         features, labels, backend=job.backend, dtype=job.dtype, class_names=class_names,
-        threshold=job.threshold, infinite=job.infinite, **options,
+        threshold=job.threshold, infinite=job.infinite, distance=job.distance, **options,
     )
     computed = time.perf_counter()
     stem = Path(job.features_path).stem
     cell = {
         "model_id": job.model_id or f"file:{stem}", "dataset": job.dataset or stem, "split": job.split,
-        "layer": job.layer, "metric_family": "kstar", "seed": job.seed,
+        "layer": job.layer, "metric_family": metric_family(summary.distance), "seed": job.seed,
     }
     values, hib = summary_values(summary)
     record_path = expected_path(job.out_dir, **cell)
@@ -115,7 +117,8 @@ def run_kstar_file(job: KStarJob, *, command: list[str] | None = None) -> KStarO
         metrics={k: metric(v, higher_is_better=hib[k]) for k, v in values.items()},
         n_samples=summary.n_samples,
         n_per_class={c.name: c.n for c in summary.classes},
-        preprocessing={"distance": "euclidean", "normalisation": "none", "dtype": job.dtype},
+        preprocessing={"distance": summary.distance, "normalisation": NORMALISATION[summary.distance],
+                       "dtype": job.dtype},
         detail=detail,
         timings_s={"load": loaded - start, "kstar": computed - loaded},
         command=command,

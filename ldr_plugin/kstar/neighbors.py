@@ -5,23 +5,28 @@ range ``s:e``) one ``addmm`` gives ``D'_ij = |x_j|² − 2 q_i·x_j`` (the squar
 row constant ``|q_i|²``). The nearest other-class distance is the minimum over columns outside
 ``s:e``; k* is 1 + the number of same-class columns strictly below it (self excluded by index).
 
-Rounding guard: every computed ``D'`` is within ``tol_i = 2(d+4)·eps·(|q_i|² + max_j |x_j|²)`` of
-its true value (features centred first to keep norms small; the bound covers the cast to the
-compute dtype, the norms and the dot products, worst case). A same-class entry within ``2·tol`` of
-the minimum is *ambiguous*: for such rows the candidate pairs (other-class entries within ``2·tol``
-of the minimum, and the ambiguous same-class entries) are recomputed in float64 as
-``Σ(x_i − x_j)²`` from the caller's values, so ties and order are decided exactly as a float64
-brute-force reference decides them, in either compute dtype.
+Rounding guard: for a query of norm ``a`` and keys of norm at most ``b`` (centred, as rounded to
+the compute dtype), every computed ``D'`` is within ``τ(a, b)`` of the value a float64 brute-force
+reference computes from the caller's values (:meth:`SortedFeatures.tolerance`, Higham's worst-case
+bound for a dot product in any summation order plus the casts and the reference's own rounding).
+A same-class entry within ``2τ`` of the row minimum is *ambiguous*: for such rows the candidate
+pairs (other-class entries within ``2τ`` of the minimum, and the ambiguous same-class entries) are
+recomputed in float64 as ``Σ(x_i − x_j)²`` from the caller's values, so ties and order are decided
+exactly as a float64 brute-force reference decides them, in either compute dtype.
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
+from ldr_plugin.errors import LdrError
 from ldr_plugin.kstar.inputs import Prepared
+from ldr_plugin.kstar.progress import Progress
 
 DEFAULT_TARGET_ELEMENTS = 1 << 25  # block_rows × N entries per block (128 MiB in float32)
 
@@ -64,18 +69,41 @@ class SortedFeatures:
             self.keys[r0 : r0 + 8192, :d] = -2.0 * x
             self.keys[r0 : r0 + 8192, d] = norms.to(dtype)
             self.sq_norms[r0 : r0 + 8192] = norms
-        self.eps = torch.finfo(dtype).eps
         self.dim = d
         self.dtype = dtype
         self.max_sq_norm = float(self.sq_norms.max())
+        if self.max_sq_norm > torch.finfo(dtype).max / 16:
+            raise LdrError(
+                f"features too large for {str(dtype).replace('torch.', '')}: the largest squared norm after "
+                f"centring is {self.max_sq_norm:.3g}; use dtype='float64' or rescale the features"
+            )
+        unit = torch.finfo(dtype).eps / 2  # unit roundoff u of the compute dtype
+        terms = d + 3  # the d + 1 products of one entry, the cast of |x|², the outward-rounded window
+        self._gamma = terms * unit / (1 - terms * unit)
+        self._cast = 3.0 * unit + terms * torch.finfo(torch.float64).eps / 2
+        self._underflow = terms * 2.0 * torch.finfo(dtype).smallest_normal * unit
 
     def centred(self) -> torch.Tensor:
         """The centred features in the compute dtype (a view)."""
         return self.queries[:, : self.dim]
 
-    def tolerance(self, q_sq_norms: torch.Tensor) -> torch.Tensor:
-        """Worst-case absolute error of a computed ``D'`` entry for queries with these norms."""
-        return 2.0 * (self.dim + 4) * self.eps * (q_sq_norms + self.max_sq_norm)
+    def tolerance(self, q_sq_norms: torch.Tensor, key_sq_norm: float | None = None) -> torch.Tensor:
+        """Bound τ on |computed D' − reference D'| for queries with these squared norms (float64).
+
+        With ``a = |q|``, ``b = |x_j|`` (centred, rounded) and u the unit roundoff of the compute
+        dtype: the product ``[q, 1]·[−2x_j, |x_j|²]`` has error ≤ γ_{d+1}·(2ab + b²) in any summation
+        order (Higham, Accuracy and Stability of Numerical Algorithms, §3.1); the cast of |x_j|²
+        adds u·b², rounding the decision window outward adds at most u·|D'| ≤ u·(2ab + b²); the
+        cast of the centred features moves the squared distance by ≤ (2u + u²)(a + b)², and the
+        float64 reference's own rounding by ≤ (d + 3)·u₆₄·(a + b)². Hence
+        ``τ = 1.01·[γ_{d+3}(2ab + b²) + (3u + (d+3)u₆₄)(a + b)²]`` plus an underflow term, with
+        b = ``key_sq_norm``^½ (default: the largest key norm). The 1 % covers the float64 arithmetic
+        of τ itself. This is a proof, not an estimate: the typical error is ≈ √d·u, not d·u.
+        """
+        b_sq = self.max_sq_norm if key_sq_norm is None else key_sq_norm
+        a = q_sq_norms.clamp(min=0).sqrt()
+        b = math.sqrt(b_sq)
+        return 1.01 * (self._gamma * (2.0 * a * b + b_sq) + self._cast * (a + b) ** 2) + self._underflow
 
     def exact_pairs(self, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
         """Float64 ``Σ(x_i − x_j)²`` for sorted-index pairs, from the caller's original values."""
@@ -87,31 +115,6 @@ class SortedFeatures:
             b = feats.index_select(0, order[cols[p0 : p0 + step]]).to(torch.float64)
             out[p0 : p0 + step] = ((a - b) ** 2).sum(1)
         return out
-
-
-_LANE_SHIFTS = torch.arange(0, 64, 8)
-
-
-def row_counts(mask: torch.Tensor) -> torch.Tensor:
-    """Number of True entries per row of a 2-D bool tensor (int64).
-
-    ``mask.sum(1)`` converts every entry to an integer first, which costs more than the comparison
-    that made the mask. On CPU this reads the mask as int64 words (8 one-byte lanes each), sums at
-    most 255 words at a time (no lane can carry into the next) and adds the lanes up.
-    """
-    rows, cols = mask.shape
-    if mask.device.type != "cpu" or rows < 2 or cols < 8 or mask.stride() != (cols, 1):
-        return mask.sum(1, dtype=torch.int64)
-    if cols % 8:  # the last cols % 8 columns the slow way
-        cut = cols - cols % 8
-        head = torch.empty((rows, cut), dtype=torch.bool).copy_(mask[:, :cut])
-        return row_counts(head) + mask[:, cut:].sum(1, dtype=torch.int64)
-    words = mask.view(torch.uint8).view(torch.int64)  # [rows, cols / 8]
-    total = torch.zeros(rows, dtype=torch.int64)
-    for k in range(0, words.shape[1], 255):
-        lanes = words[:, k : k + 255].sum(1)
-        total += ((lanes.unsqueeze(1) >> _LANE_SHIFTS) & 0xFF).sum(1)
-    return total
 
 
 def _chunked_mean(features: torch.Tensor) -> torch.Tensor:
@@ -158,6 +161,28 @@ def resolve_ambiguous(
     return extra, tie > 0, enemy_sq
 
 
+@contextlib.contextmanager
+def full_precision_matmul():
+    """Float32 products in float32 for the duration (the rounding bound assumes it): a caller's
+    ``torch.set_float32_matmul_precision("high"/"medium")`` would allow TF32 or bfloat16 products,
+    whose error is far above the bound. The caller's setting is restored afterwards."""
+    before = torch.get_float32_matmul_precision()
+    torch.set_float32_matmul_precision("highest")
+    try:
+        yield
+    finally:
+        torch.set_float32_matmul_precision(before)
+
+
+def outward(values: torch.Tensor, dtype: torch.dtype, direction: float) -> torch.Tensor:
+    """Float64 ``values`` cast to ``dtype``, rounded towards ``direction`` (−inf: down, +inf: up)."""
+    cast = values.to(dtype)
+    if dtype == torch.float64:
+        return cast
+    wrong = cast.double() > values if direction < 0 else cast.double() < values
+    return torch.where(wrong, torch.nextafter(cast, torch.full_like(cast, direction)), cast)
+
+
 def _block(sf: SortedFeatures, rows: torch.Tensor, s: int, e: int, buffer: torch.Tensor):
     """k* pieces for query rows (sorted indices, all of the class occupying columns ``s:e``).
 
@@ -170,31 +195,32 @@ def _block(sf: SortedFeatures, rows: torch.Tensor, s: int, e: int, buffer: torch
     torch.mm(q, sf.keys.T, out=d)
     parts = [d[:, :s].amin(1)] if s > 0 else []
     parts += [d[:, e:].amin(1)] if e < n else []
-    enemy = torch.stack(parts).amin(0) if len(parts) > 1 else parts[0]
+    enemy = torch.minimum(parts[0], parts[1]) if len(parts) > 1 else parts[0]
     same = d[:, s:e]
     local = torch.arange(rows.numel(), device=device)
     same[local, rows - s] = float("inf")  # the query itself, excluded by index
     q_norms = sf.sq_norms.index_select(0, rows)
     win = 2.0 * sf.tolerance(q_norms)
-    lo = (enemy.double() - win).to(dtype).unsqueeze(1)
-    hi = (enemy.double() + win).to(dtype).unsqueeze(1)
-    count = row_counts(same < lo)
-    ambiguous = row_counts(same <= hi) > count
+    lo = outward(enemy.double() - win, dtype, -math.inf).unsqueeze(1)
+    hi = outward(enemy.double() + win, dtype, math.inf).unsqueeze(1)
+    count = (same < lo).sum(1)  # one op per pass: under load every parallel op can stall a time slice
+    ambiguous = (same <= hi).sum(1) > count
     enemy_sq = enemy.double() + q_norms
     ties = torch.zeros(rows.numel(), dtype=torch.bool, device=device)
-    if bool(ambiguous.any()):
+    n_amb = int(ambiguous.sum())
+    if n_amb:
         amb = torch.nonzero(ambiguous).flatten()
-        sub = d.index_select(0, amb)
-        lo_a, hi_a = lo[amb], hi[amb]
-        s_r, s_c = torch.nonzero((sub[:, s:e] >= lo_a) & (sub[:, s:e] <= hi_a), as_tuple=True)
-        e_mask = sub <= hi_a
-        e_mask[:, s:e] = False
-        e_r, e_c = torch.nonzero(e_mask, as_tuple=True)
-        extra, tie, exact_sq = resolve_ambiguous(sf, rows[amb], s_c + s, s_r, e_r, e_c, amb.numel())
+        sub = d.index_select(0, amb) if n_amb < rows.numel() else d
+        # one pass: other-class entries in [lo, hi] are the candidate enemies (all are >= the minimum),
+        # same-class entries in [lo, hi] the pairs to decide (self is +inf, never a candidate)
+        c_r, c_c = torch.nonzero((sub >= lo[amb]) & (sub <= hi[amb]), as_tuple=True)
+        in_class = (c_c >= s) & (c_c < e)
+        extra, tie, exact_sq = resolve_ambiguous(sf, rows[amb], c_c[in_class], c_r[in_class], c_r[~in_class],
+                                                 c_c[~in_class], n_amb)
         count[amb] += extra
         ties[amb] = tie
         enemy_sq[amb] = exact_sq
-    return count + 1, ties, enemy_sq, int(ambiguous.sum())
+    return count + 1, ties, enemy_sq, n_amb
 
 
 def exact_search(
@@ -206,7 +232,6 @@ def exact_search(
     rows_subset: np.ndarray | None = None,
 ) -> SearchResult:
     """Exact k* of every sample (or of the input indices ``rows_subset``) by blocked products."""
-    from tqdm.auto import tqdm
 
     sf = SortedFeatures(prep, dtype)
     n, b = prep.n, block_rows(prep.n, block_size)
@@ -223,18 +248,17 @@ def exact_search(
         rows_c = np.arange(s, e) if wanted is None else np.sort(wanted[(wanted >= s) & (wanted < e)])
         tasks += [(rows_c[i : i + b], s, e) for i in range(0, rows_c.size, b)]
     buffer = torch.empty((max((t[0].size for t in tasks), default=0), n), dtype=dtype, device=prep.device)
-    with torch.no_grad():
-        for rows_np, s, e in tqdm(tasks, desc="k* exact", unit="block", disable=_no_bar(progress)):
+    bar = Progress(sum(t[0].size for t in tasks) * n, "k* exact", progress)
+    with torch.no_grad(), full_precision_matmul():
+        for rows_np, s, e in tasks:
             rows = torch.as_tensor(rows_np, device=prep.device)
             k, t, en, amb = _block(sf, rows, s, e, buffer)
             kstar[rows_np], ties[rows_np], enemy[rows_np] = k.cpu().numpy(), t.cpu().numpy(), en.cpu().numpy()
             n_recomputed += amb
+            bar.update(rows_np.size * n)
+    bar.close()
     back = prep.order  # sorted row i is input sample order[i]
     out = SearchResult(np.empty_like(kstar), np.empty_like(ties), np.empty_like(enemy), n_recomputed, "exact", {})
     out.kstar[back], out.ties[back], out.enemy_sq_distance[back] = kstar, ties, enemy
     out.info = {"dtype": str(dtype).replace("torch.", ""), "block_rows": b, "device": str(prep.device)}
     return out
-
-
-def _no_bar(progress: bool | None) -> bool | None:
-    return None if progress is None else not progress

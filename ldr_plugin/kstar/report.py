@@ -40,7 +40,9 @@ def summary_detail(summary: KStarSummary) -> dict[str, Any]:
         "backend": summary.backend,
         "search": data["search"],
         "distance_from_exact": data["distance_from_exact"],
-        "distance": "euclidean",
+        "distance": summary.distance,
+        "distance_info": data["distance_info"],
+        "class_skew": data["class_skew"],
         "tie_rule": "pessimistic (strict <): a same-class sample at the nearest other-class distance does not count",
     }
 
@@ -59,14 +61,22 @@ def summary_table(summary: KStarSummary, *, max_rows: int = 40) -> str:
     if summary.n_classes > max_rows:
         lines.append(f"... {summary.n_classes - max_rows} more classes (see the record)")
     lines.append(
-        f"N = {summary.n_samples}, C = {summary.n_classes}, backend = {summary.backend}, "
-        f"ties = {summary.n_ties}"
+        f"N = {summary.n_samples}, C = {summary.n_classes}, distance = {summary.distance}, "
+        f"backend = {summary.backend}, ties = {summary.n_ties}"
     )
     excluded = f" ({summary.n_gamma_excluded} classes with infinite/undefined γ excluded)"
+    rule = summary.options.get("infinite", "exclude")
     lines.append(
-        f"Γ′ = {_cell(summary.gamma_prime)}{excluded if summary.n_gamma_excluded else ''}, "
+        f"Γ′ = {_cell(summary.gamma_prime)}{excluded if summary.n_gamma_excluded else ''}"
+        f"{f' [infinite={rule}]' if rule != 'exclude' else ''}, "
         f"Γ = {_cell(summary.gamma_pooled)}, μ = {summary.mu:.4f}"
     )
+    spread = summary.class_skew
+    if spread.get("n_finite", 0) > 1:
+        lines.append(
+            f"per-class γ: std {spread['std']:.3f}, from {spread['min']:.3f} ({spread['min_class']}) "
+            f"to {spread['max']:.3f} ({spread['max_class']})"
+        )
     lines.append(
         f"patterns: {summary.n_fractured} fractured, {summary.n_overlapped} overlapped, "
         f"{summary.n_clustered} clustered"

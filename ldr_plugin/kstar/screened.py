@@ -26,7 +26,13 @@ import torch
 from ldr_plugin.errors import LdrError
 from ldr_plugin.kstar.approximate import result_from_enemies, reverse_update
 from ldr_plugin.kstar.inputs import Prepared
-from ldr_plugin.kstar.neighbors import DEFAULT_TARGET_ELEMENTS, SearchResult, SortedFeatures
+from ldr_plugin.kstar.neighbors import (
+    DEFAULT_TARGET_ELEMENTS,
+    SearchResult,
+    SortedFeatures,
+    full_precision_matmul,
+)
+from ldr_plugin.kstar.progress import Progress
 
 
 def kmeans_cells(x: torch.Tensor, n_cells: int, *, iters: int, seed: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -44,8 +50,15 @@ def kmeans_cells(x: torch.Tensor, n_cells: int, *, iters: int, seed: int) -> tup
     raise AssertionError("unreachable")
 
 
+def screened_work(bounds: np.ndarray, candidates: float) -> float:
+    """Distance computations of the screened search (rows × candidate columns), for progress."""
+    sizes = np.diff(bounds).astype(float)
+    others = sizes.sum() - sizes
+    return float(np.sum(sizes * np.maximum(1, np.minimum(others, np.ceil(candidates * others)))))
+
+
 def screened_enemies(sf: SortedFeatures, bounds: np.ndarray, *, candidates: float, cell_size: int, iters: int,
-                     seed: int, progress) -> tuple[torch.Tensor, dict[str, float]]:
+                     seed: int, progress: Progress | None = None) -> tuple[torch.Tensor, dict[str, float]]:
     """Sorted index of the approximate nearest other-class sample of every sample, and timings."""
     n, device = sf.keys.shape[0], sf.keys.device
     x = sf.centred()
@@ -53,8 +66,10 @@ def screened_enemies(sf: SortedFeatures, bounds: np.ndarray, *, candidates: floa
     best_j = torch.full((n,), -1, dtype=torch.int64, device=device)
     timings = {"cells": 0.0, "rank": 0.0, "search": 0.0}
     buffer = torch.empty(DEFAULT_TARGET_ELEMENTS, dtype=sf.dtype, device=device)  # reused: no page faults per block
-    for c in progress(range(len(bounds) - 1)):
+    for c in range(len(bounds) - 1):
         s, e = int(bounds[c]), int(bounds[c + 1])
+        if progress is not None:
+            progress.set_phase(f"search, class {c + 1}/{len(bounds) - 1}")
         others = torch.cat([torch.arange(0, s, device=device), torch.arange(e, n, device=device)])
         if e == s or others.numel() == 0:
             continue
@@ -83,6 +98,8 @@ def screened_enemies(sf: SortedFeatures, bounds: np.ndarray, *, candidates: floa
                 value, arg = torch.mm(sf.queries.index_select(0, r), keys.T, out=block).min(1)
                 best_d[r] = value.to(torch.float64) + sf.sq_norms[r]
                 best_j[r] = cols[arg]
+                if progress is not None:
+                    progress.update(r.numel() * cols.numel())
         timings["cells"] += t1 - t0
         timings["rank"] += t2 - t1
         timings["search"] += time.perf_counter() - t2
@@ -105,21 +122,21 @@ def screened_search(
     check: int = 1000,
 ) -> SearchResult:
     """k* with the screened nearest other-class search; see the module docstring for what is exact."""
-    from tqdm.auto import tqdm
-
     if not 0 < candidates <= 1:
         raise LdrError(f"candidates must be a fraction in (0, 1], got {candidates}")
     if int(cell_size) < 1 or int(iters) < 0:
         raise LdrError(f"cell_size must be >= 1 and iters >= 0, got cell_size={cell_size}, iters={iters}")
     t0 = time.perf_counter()
     sf = SortedFeatures(prep, dtype)
-    bar = lambda it: tqdm(it, desc="k* screened search", unit="class", disable=None if progress is None else not progress)
-    with torch.no_grad():
+    sizes = np.diff(prep.bounds).astype(float)
+    bar = Progress(screened_work(prep.bounds, candidates) + float(np.sum(sizes**2)), "k* screened", progress)
+    with torch.no_grad(), full_precision_matmul():
         enemy, timings = screened_enemies(sf, prep.bounds, candidates=candidates, cell_size=int(cell_size),
                                           iters=int(iters), seed=seed, progress=bar)
         enemy_sq = sf.exact_pairs(torch.arange(prep.n, device=prep.device), enemy)
     timings["total_before_count"] = time.perf_counter() - t0
     info = {"screened": {"candidates": candidates, "cell_size": int(cell_size), "iters": int(iters), "seed": seed},
             "timings_s": timings}
-    return result_from_enemies(prep, sf, enemy_sq, backend="screened", block_size=block_size, info=info,
-                               check=check, seed=seed)
+    with full_precision_matmul():
+        return result_from_enemies(prep, sf, enemy_sq, backend="screened", block_size=block_size, info=info,
+                                   check=check, seed=seed, progress=bar)

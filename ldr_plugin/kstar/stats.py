@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 FRACTURED, OVERLAPPED, CLUSTERED = "Fractured", "Overlapped", "Clustered"
-INFINITE_MODES = ("exclude", "clip")
+INFINITE_MODES = ("exclude", "clip", "notebook")
 POOLING_MODES = ("normalised", "raw")
 
 
@@ -59,6 +59,7 @@ class ClassStats:
     pattern: str
     adjusted_gamma: float | None = None
     mu_raw: float = math.nan
+    gamma_in_mean: float = math.nan  # the value this class contributes to Γ′ (NaN: left out)
 
 
 @dataclass
@@ -75,7 +76,7 @@ class KStarSummary:
     n_overlapped: int
     n_clustered: int
     n_ties: int
-    n_gamma_excluded: int  # classes left out of Γ′ (γ infinite or undefined) under infinite='exclude'
+    n_gamma_excluded: int  # classes left out of Γ′ (γ infinite or undefined, after the `infinite` rule)
     gamma_excluded_classes: list[str]
     options: dict[str, Any]
     backend: str = "exact"
@@ -84,6 +85,9 @@ class KStarSummary:
     codes: np.ndarray | None = field(default=None, repr=False)
     search: dict[str, Any] = field(default_factory=dict)
     distance_from_exact: dict[str, Any] | None = None
+    distance: str = "euclidean"  # the metric neighbours were ranked by (see ldr_plugin.kstar.distance)
+    distance_info: dict[str, Any] = field(default_factory=dict)
+    class_skew: dict[str, Any] = field(default_factory=dict)  # spread of the per-class γ (class_skew_spread)
 
     def to_dict(self, *, per_sample: bool = False) -> dict[str, Any]:
         """Plain dict of numbers; infinite/undefined values become None (``gamma_state`` says which)."""
@@ -121,6 +125,36 @@ def _clip_gamma(gamma: float, n: int) -> float:
     if math.isnan(gamma):
         return 0.0
     return max(-bound, min(bound, gamma))
+
+
+def notebook_gammas(gammas: list[float]) -> list[float]:
+    """The k* authors' rule (official notebook) for the γ that enter Γ′.
+
+    Undefined γ (a constant class other than all 1.0) → 0.0; −∞ (all k̂* = 1.0) → the smallest
+    finite γ of the classes; +∞ → the largest (cannot occur: k̂* > 0). This is
+    ``numpy.nan_to_num(γ, nan=0.0, neginf=min finite γ, posinf=max finite γ)``, as the notebook
+    applies it. With no finite γ at all the rule has no value: −∞ stays −∞ and Γ′ is undefined, as
+    in the notebook (where the minimum of nothing is NaN).
+
+    >>> notebook_gammas([float("-inf"), 1.2, float("nan"), 0.3])
+    [0.3, 1.2, 0.0, 0.3]
+    """
+    finite = [g for g in gammas if math.isfinite(g)]
+    low, high = (min(finite), max(finite)) if finite else (-math.inf, math.inf)
+    return [0.0 if math.isnan(g) else low if g == -math.inf else high if g == math.inf else g for g in gammas]
+
+
+def class_skew_spread(classes: list[ClassStats]) -> dict[str, Any]:
+    """How different the per-class γ averaged into Γ′ are: count, population std, min, max, range and
+    the classes at both ends, over classes with a finite γ (JSON-ready; None where undefined)."""
+    finite = [(c.gamma, c.name) for c in classes if math.isfinite(c.gamma)]
+    if not finite:
+        return {"n_finite": 0, "std": None, "min": None, "max": None, "range": None,
+                "min_class": None, "max_class": None}
+    values = np.array([g for g, _ in finite])
+    low, high = min(finite), max(finite)
+    return {"n_finite": len(finite), "std": float(values.std()), "min": low[0], "max": high[0],
+            "range": high[0] - low[0], "min_class": low[1], "max_class": high[1]}
 
 
 def class_statistics(
@@ -171,27 +205,33 @@ def summarise(
     if pooling == "raw" and np.all(kstar == kstar[0]):  # constant raw k* is perfect iff every k̂* is 1
         pooled = -math.inf if np.all(normalised == 1.0) else math.nan
     gammas = [c.gamma for c in classes]
-    excluded = [c.name for c in classes if not math.isfinite(c.gamma)]
-    if infinite == "exclude":
-        finite = [g for g in gammas if math.isfinite(g)]
+    if infinite == "clip":
+        used = [_clip_gamma(c.gamma, c.n) for c in classes]
+    elif infinite == "notebook":
+        used = notebook_gammas(gammas)
     else:
-        finite = [_clip_gamma(c.gamma, c.n) for c in classes]
+        used = gammas
+    for c, value in zip(classes, used):
+        c.gamma_in_mean = value if math.isfinite(value) else math.nan
+    excluded = [c.name for c, value in zip(classes, used) if not math.isfinite(value)]
+    finite = [v for v in used if math.isfinite(v)]
     pats = [c.pattern for c in classes]
     return KStarSummary(
         classes=classes,
         n_samples=int(kstar.size),
         n_classes=len(names),
         gamma_pooled=pooled,
-        gamma_prime=float(np.mean(finite)) if finite else math.nan,
+        gamma_prime=float(np.mean(finite)) if finite and not (infinite == "notebook" and excluded) else math.nan,
         mu=float(normalised.mean()),
         n_fractured=pats.count(FRACTURED),
         n_overlapped=pats.count(OVERLAPPED),
         n_clustered=pats.count(CLUSTERED),
         n_ties=int(n_ties),
-        n_gamma_excluded=len(excluded) if infinite == "exclude" else 0,
-        gamma_excluded_classes=excluded if infinite == "exclude" else [],
+        n_gamma_excluded=len(excluded),
+        gamma_excluded_classes=excluded,
         options={"threshold": threshold, "adjusted": adjusted, "infinite": infinite, "pooling": pooling},
         kstar=kstar,
         kstar_normalised=normalised,
         codes=codes,
+        class_skew=class_skew_spread(classes),
     )

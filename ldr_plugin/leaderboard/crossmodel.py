@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 
 from ldr_plugin.errors import LdrError
+from ldr_plugin.kstar.distance import record_distance
+from ldr_plugin.leaderboard import class_skew
 from ldr_plugin.leaderboard.correlation import rank_correlation, stratified_rank_correlation
 from ldr_plugin.leaderboard.inputs import BuildInputs
 from ldr_plugin.leaderboard.published import published_source
@@ -39,10 +41,18 @@ FOOTNOTES = {
 MEASURED = "measured top-1 (%)"
 
 
-def _kstar_rows(spec: LeaderboardSpec, project: ProjectRecords, keep=None) -> dict[tuple[str, str, str], list[float | None]]:
-    rows: dict[tuple[str, str, str], list[float | None]] = {}
+def family_matches(spec_family: str, family: str) -> bool:
+    """A spec's ``metric_family`` selects one family ("kstar", "kstar-cosine" …) or, ending in "*",
+    every family with that prefix ("kstar*": k* under every distance, rows kept apart by distance)."""
+    return family.startswith(spec_family[:-1]) if spec_family.endswith("*") else family == spec_family
+
+
+def kstar_row_records(spec: LeaderboardSpec, project: ProjectRecords,
+                      keep=None) -> dict[tuple[str, str, str, str], list]:
+    """(model id, dataset, layer, distance) -> the k* records of that row (one per seed)."""
+    rows: dict[tuple[str, str, str, str], list] = {}
     for _, record in project.records:
-        if record.metric_family != spec.metric_family:  # (old records say kind "kstar" for every family)
+        if not family_matches(spec.metric_family, record.metric_family):  # (old records: kind "kstar" for all)
             continue
         if keep is not None and not keep(record.model_id):
             continue
@@ -50,23 +60,19 @@ def _kstar_rows(spec: LeaderboardSpec, project: ProjectRecords, keep=None) -> di
             continue
         if spec.metric not in record.metrics:
             continue
-        key = (record.model_id, record.dataset, record.layer)
-        rows.setdefault(key, []).append(metric_value(record, spec.metric))
+        key = (record.model_id, record.dataset, record.layer, record_distance(record))
+        rows.setdefault(key, []).append(record)
     return rows
 
 
-def _measured(spec: LeaderboardSpec, project: ProjectRecords) -> dict[tuple[str, str, str], tuple[int, int, str | None]]:
-    """(model, dataset, layer) -> (correct, n, published field it estimates), summed over seeds, from
-    the ``accuracy`` that ``ldr score`` measured in the forward pass of the features."""
-    out: dict[tuple[str, str, str], tuple[int, int, str | None]] = {}
-    for _, record in project.records:
-        acc = record.accuracy
-        if record.metric_family != spec.metric_family or not isinstance(acc.get("n"), int) or not acc["n"]:
-            continue
-        key = (record.model_id, record.dataset, record.layer)
-        correct, n, _ = out.get(key, (0, 0, None))
-        out[key] = (correct + int(acc["correct"]), n + int(acc["n"]), acc.get("compares_to"))
-    return out
+def _measured(records: list) -> tuple[int, int, str | None] | None:
+    """(correct, n, published field it estimates) summed over a row's records (its seeds), from the
+    ``accuracy`` that ``ldr score`` measured in the forward pass of the features; None without any."""
+    measured = [r.accuracy for r in records if isinstance(r.accuracy.get("n"), int) and r.accuracy["n"] > 0]
+    if not measured:
+        return None
+    return (sum(int(a["correct"]) for a in measured), sum(int(a["n"]) for a in measured),
+            measured[0].get("compares_to"))
 
 
 def _measured_cell(measured: tuple[int, int, str | None] | None, published: dict[str, Any]) -> Cell:
@@ -112,34 +118,41 @@ def _accuracy_fields(spec: LeaderboardSpec, columns: dict, published: dict, mode
 
 def cross_model_table(spec: LeaderboardSpec, project: ProjectRecords, published: dict,
                       keep=None, labels: dict[str, str] | None = None,
-                      known: dict[str, tuple[str, str]] | None = None) -> tuple[Table, list[str]]:
+                      known: dict[str, tuple[str, str]] | None = None) -> tuple[Table, list[str], list[str]]:
     """Γ′ per scored model (mean ± SE over seeds) and every requested published accuracy; with the
-    model id of each row. A row is labelled by ``labels[model_id]`` where given (with a dataset/layer
-    suffix if that model was scored on several), else by the model id (with the suffix when the table
-    mixes several). ``keep(model_id)`` filters models."""
-    groups = _kstar_rows(spec, project, keep)
-    measured = _measured(spec, project)
-    several = len({(d, layer) for _, d, layer in groups}) > 1
-    per_model = Counter(model_id for model_id, _, _ in groups)
+    model id and the k* distance of each row. A row is labelled by ``labels[model_id]`` where given
+    (with a dataset/layer suffix if that model was scored on several), else by the model id (with the
+    suffix when the table mixes several); a table that mixes distances names each row's distance.
+    ``keep(model_id)`` filters models."""
+    groups = kstar_row_records(spec, project, keep)
+    several = len({(d, layer) for _, d, layer, _ in groups}) > 1
+    distances = sorted({dist for *_, dist in groups})
+    per_model = Counter((model_id, dist) for model_id, _, _, dist in groups)
+    measured = any(_measured(records) for records in groups.values())
     known = accuracy_columns(spec) if known is None else known
     fields = _accuracy_fields(spec, known, published, [k[0] for k in groups])
     rows = []
-    for (model_id, dataset, layer), values in groups.items():
+    for (model_id, dataset, layer, dist), records in groups.items():
         if labels and model_id in labels:  # a named run: its label names the domain it is scored on
-            label = labels[model_id] + (f" [{dataset}, {layer}]" if per_model[model_id] > 1 else "")
+            label = labels[model_id] + (f" [{dataset}, {layer}]" if per_model[(model_id, dist)] > 1 else "")
         else:
             label = model_id + (f" [{dataset}, {layer}]" if several else "")
-        cells = [_metric_cell(values)]
+        label += f" [{dist}]" if len(distances) > 1 else ""
+        cells = [_metric_cell([metric_value(r, spec.metric) for r in records])]
         for f in fields:
             value = published.get(model_id, {}).get(f)
             flags = () if value is not None else ("not_published",)
             cells.append(Cell(value=value, decimals=2, missing="—", flags=flags, source=known[f][1]))
         if measured:
-            cells.append(_measured_cell(measured.get((model_id, dataset, layer)), published.get(model_id, {})))
-        rows.append((Row(label=label, cells=cells, source=REPRODUCED), model_id))
+            cells.append(_measured_cell(_measured(records), published.get(model_id, {})))
+        rows.append((Row(label=label, cells=cells, source=REPRODUCED), model_id, dist))
     rows.sort(key=lambda r: (r[0].cells[0].value is None, r[0].cells[0].value or 0.0, r[0].label))
-    model_ids = [model_id for _, model_id in rows]
-    rows = [row for row, _ in rows]
+    model_ids = [model_id for _, model_id, _ in rows]
+    row_distances = [dist for _, _, dist in rows]
+    rows = [row for row, _, _ in rows]
+    mixed = (f"; distances {', '.join(distances)}: each row names its distance, correlations are computed "
+             "per distance, never pooled" if len(distances) > 1 else
+             f"; distance {distances[0]}" if distances else "")
     columns = [Column("Γ′" if spec.metric == "gamma_prime" else spec.metric)]
     columns += [Column(known[f][0], source=known[f][1]) for f in fields]
     columns += [Column(MEASURED)] if measured else []
@@ -147,8 +160,8 @@ def cross_model_table(spec: LeaderboardSpec, project: ProjectRecords, published:
                   columns=columns, rows=rows, row_header="model id", section=spec.title, kind="cross_model",
                   footnotes=dict(FOOTNOTES),
                   notes=[f"{len(rows)} scored models; k* records of family '{spec.metric_family}'"
-                         + (f", layer {spec.layer}" if spec.layer else "")])
-    return table, model_ids
+                         + (f", layer {spec.layer}" if spec.layer else "") + mixed])
+    return table, model_ids, row_distances
 
 
 def _ci_text(low: float, high: float) -> str:
@@ -165,20 +178,33 @@ def _correlation_row(label: str, results: list) -> Row:
     return Row(label=label, cells=[Cell(value=results[-1].n, decimals=0), *cells], source=REPRODUCED)
 
 
-def correlation_table(spec: LeaderboardSpec, models: Table, strata: list[str | None] | None = None) -> Table:
+def _per_distance(distances: list[str] | None, n_rows: int) -> list[tuple[str | None, list[int]]]:
+    """(distance, row indices) groups: one group of all rows unless the rows mix k* distances."""
+    if not distances or len(set(distances)) < 2:
+        return [(None, list(range(n_rows)))]
+    return [(d, [i for i in range(n_rows) if distances[i] == d]) for d in sorted(set(distances))]
+
+
+def correlation_table(spec: LeaderboardSpec, models: Table, strata: list[str | None] | None = None,
+                      distances: list[str] | None = None) -> Table:
     """Spearman and Kendall between the metric column and each accuracy column, with CIs; with
-    ``strata`` (one per model row, e.g. its held-out domain) also the correlation within strata."""
+    ``strata`` (one per model row, e.g. its held-out domain) also the correlation within strata.
+    With ``distances`` (one per model row) naming several k* distances, every correlation is
+    computed per distance (rows "… [cosine]"): Γ′ under different distances is never pooled."""
     rows = []
-    gamma = [r.cells[0].value for r in models.rows]
     kw = {"confidence": spec.confidence, "seed": spec.seed, "n_resamples": spec.n_resamples}
-    for j, column in enumerate(models.columns[1:], start=1):
-        acc = [r.cells[j].value for r in models.rows]
-        rows.append(_correlation_row(column.name, [rank_correlation(acc, gamma, m, ci=spec.ci, **kw)
-                                                   for m in ("spearman", "kendall")]))
-        if strata is not None:
-            rows.append(_correlation_row(f"{column.name}, within {STRATA[spec.stratify]}",
-                                         [stratified_rank_correlation(acc, gamma, strata, m, **kw)
-                                          for m in ("spearman", "kendall")]))
+    for dist, mine in _per_distance(distances, len(models.rows)):
+        tag = f" [{dist}]" if dist else ""
+        gamma = [models.rows[i].cells[0].value for i in mine]
+        for j, column in enumerate(models.columns[1:], start=1):
+            acc = [models.rows[i].cells[j].value for i in mine]
+            rows.append(_correlation_row(column.name + tag, [rank_correlation(acc, gamma, m, ci=spec.ci, **kw)
+                                                             for m in ("spearman", "kendall")]))
+            if strata is not None:
+                within = [strata[i] for i in mine]
+                rows.append(_correlation_row(f"{column.name}, within {STRATA[spec.stratify]}{tag}",
+                                             [stratified_rank_correlation(acc, gamma, within, m, **kw)
+                                              for m in ("spearman", "kendall")]))
     pct = f"{100 * spec.confidence:g}%"
     return Table(
         table_id=f"{spec.id}__correlation", title=f"{spec.title}: rank correlation of Γ′ with accuracy",
@@ -195,19 +221,24 @@ def correlation_table(spec: LeaderboardSpec, models: Table, strata: list[str | N
 
 
 def scatter_plots(spec: LeaderboardSpec, models: Table, out_dir: Path,
-                  groups: list[str] | None = None) -> list[str]:
+                  groups: list[str] | None = None, distances: list[str] | None = None) -> list[str]:
     """One Γ′-vs-accuracy scatter per accuracy column (kstar.plot), points coloured by ``groups``
-    (one per row, e.g. the algorithm) when given; returns paths relative to out_dir."""
+    (one per row, e.g. the algorithm) when given; a table that mixes k* distances gets one scatter
+    per distance (the ρ in a title never pools distances). Returns paths relative to out_dir."""
     from ldr_plugin.kstar.plot import plot_gamma_scatter  # matplotlib: only when there is a plot to draw
 
     written = []
-    for j, column in enumerate(models.columns[1:], start=1):
-        points: list[tuple[str, Any, Any]] = [(r.label, r.cells[j].value, r.cells[0].value) for r in models.rows]
-        if not any(p[1] is not None and p[2] is not None for p in points):
-            continue
-        name = f"plots/{spec.id}__gamma_vs_{j}.svg"
-        plot_gamma_scatter(points, column.name, out_dir / name, title=spec.title, groups=groups)
-        written.append(name)
+    for dist, mine in _per_distance(distances, len(models.rows)):
+        for j, column in enumerate(models.columns[1:], start=1):
+            points: list[tuple[str, Any, Any]] = [(models.rows[i].label, models.rows[i].cells[j].value,
+                                                   models.rows[i].cells[0].value) for i in mine]
+            if not any(p[1] is not None and p[2] is not None for p in points):
+                continue
+            name = f"plots/{spec.id}__gamma_vs_{j}{f'__{dist}' if dist else ''}.svg"
+            title = spec.title + (f" ({dist} distance)" if dist else "")
+            plot_gamma_scatter(points, column.name, out_dir / name, title=title,
+                               groups=[groups[i] for i in mine] if groups is not None else None)
+            written.append(name)
     return written
 
 
@@ -244,19 +275,22 @@ def cross_model_board(spec: LeaderboardSpec, inputs: BuildInputs, out_dir: Path)
             sources[FACT_FIELDS[HELDOUT][1]] = fact.provenance[0]
     keep = (lambda model_id: not (model_id in facts and facts[model_id].checkpoint)) if HELDOUT in spec.accuracies else None
     labels = {model_id: fact.label for model_id, fact in own.items() if fact.label}
-    models, model_ids = cross_model_table(spec, inputs.project, accuracies, keep, labels, columns)
+    models, model_ids, distances = cross_model_table(spec, inputs.project, accuracies, keep, labels, columns)
     models.sources = {REPRODUCED: f"k* records computed by ldr-plugin, read from {', '.join(inputs.results_dirs)}",
                       **sources}
     strata = [own[m].stratum if m in own else None for m in model_ids] if spec.stratify == "heldout_domain" else None
-    corr = correlation_table(spec, models, strata)
+    corr = correlation_table(spec, models, strata, distances)
     corr.sources = dict(models.sources)
     if models.rows:
         groups = [own[m].group for m in model_ids] if own and all(m in own for m in model_ids) else None
-        corr.plots = scatter_plots(spec, models, out_dir, groups)
+        corr.plots = scatter_plots(spec, models, out_dir, groups, distances)
     joined = [*spec.published, *sorted({f.provenance[1] for f in own.values()} if HELDOUT in spec.accuracies else ())]
     how = [(f"{len(models.rows)} models with k* '{spec.metric}' records; accuracies joined on the model id "
            f"from {', '.join(joined) or 'no accuracy source'}.")]
     if keep is not None:
         how.append("One point per run, its final model: the earlier checkpoints scored for the "
                    "selected-checkpoint columns (model_step<k>.pkl) are left out.")
-    return Board(spec, [models, corr], how)
+    skew = class_skew.class_skew_table(spec, kstar_row_records(spec, inputs.project, keep))
+    if skew is not None:
+        skew.sources = {class_skew.SOURCE: models.sources[REPRODUCED]}
+    return Board(spec, [models, corr, *([skew] if skew is not None else [])], how)

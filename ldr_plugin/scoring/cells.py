@@ -100,16 +100,18 @@ def registered_metrics(options: dict[str, dict[str, Any]] | None = None) -> dict
 
 def chosen_metrics(options: dict[str, dict[str, Any]] | None = None, names: list[str] | None = None
                    ) -> dict[str, Metric]:
-    """The registered metrics (made with ``options``), only the families in ``names`` when given;
-    an unknown family is an error naming the registered ones."""
+    """The registered metrics (made with ``options``), only those named in ``names`` when given (a
+    family, or its entry-point name: ``kstar`` also selects ``kstar-cosine``); an unknown name is an
+    error naming the registered ones."""
     metrics = registered_metrics(options)
     if not names:
         return metrics
-    unknown = [n for n in names if n not in metrics]
+    chosen = {f: m for f, m in metrics.items() if f in names or f.split("-", 1)[0] in names}
+    unknown = [n for n in names if not any(f == n or f.split("-", 1)[0] == n for f in metrics)]
     if unknown:
         raise LdrError(f"--metric {', '.join(unknown)}: not a registered metric family; registered: "
                        f"{', '.join(sorted(metrics))}")
-    return {n: metrics[n] for n in dict.fromkeys(names)}
+    return chosen
 
 
 def default_device() -> str:

@@ -30,7 +30,7 @@ def cell_rows(outcomes: list[Any]) -> list[dict[str, Any]]:
             except RecordError:
                 continue
             row["layer"] = record.layer
-            if record.metric_family == "kstar" and "gamma_prime" in record.metrics:
+            if record.metric_family.startswith("kstar") and "gamma_prime" in record.metrics:
                 row["gamma_prime"] = record.metrics["gamma_prime"].value
             if row["top1_pct"] is None and "top1_pct" in record.accuracy:
                 row["top1_pct"], row["accuracy_kind"] = record.accuracy["top1_pct"], record.accuracy.get("kind")
