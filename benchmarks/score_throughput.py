@@ -73,8 +73,8 @@ def main(argv: list[str] | None = None) -> int:
         for workers in sorted({0, default_num_workers()}):
             bares, scores, ratios = [], [], []
             for r in range(args.rounds):
-                pair = [lambda: bare_loop(loaded, data, args.batch, workers),
-                        lambda: score_pass(loaded, data, args.batch, workers)]
+                pair = [lambda w=workers: bare_loop(loaded, data, args.batch, w),
+                        lambda w=workers: score_pass(loaded, data, args.batch, w)]
                 times = [f() for f in (pair if r % 2 == 0 else pair[::-1])]
                 b, s = times if r % 2 == 0 else times[::-1]
                 bares.append(b)
