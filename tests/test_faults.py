@@ -168,7 +168,7 @@ def _killer(folder: Path, budget: int, done: threading.Event, rng: random.Random
 def test_killed_workers_lose_nothing_and_corrupt_nothing(tiny_plugin, tmp_path):
     from ldr_tiny_source import CentroidGap
 
-    from ldr_plugin.scoring.cells import ScoreCell, score_cell
+    from ldr_plugin.scoring.cells import ScoreCell, record_paths, score_cell
 
     cells = [ScoreCell(f"tiny:net{m}", "digits", seed=s, n_per_class=5) for m in range(N_MODELS) for s in range(N_SEEDS)]
     out = tmp_path / "scores"
@@ -201,12 +201,12 @@ def test_killed_workers_lose_nothing_and_corrupt_nothing(tiny_plugin, tmp_path):
     assert report.ok, report.format()
     records = sorted(out.glob("*.result.json"))
     assert report.n_valid == len(records) == len(cells) == 200
-    assert sorted(str(c.record_path(out, "centroid_gap")) for c in cells) == [str(p) for p in records]
+    assert sorted(str(record_paths(c, out, ["centroid_gap"])["centroid_gap"]) for c in cells) == [str(p) for p in records]
     assert not list(out.glob(".tmp-*"))
 
     # the same values as an inline run into a fresh folder (a sample of cells)
     fresh = tmp_path / "inline"
     for cell in random.Random(1).sample(cells, 5):
         inline = json.loads(score_cell(cell, fresh, metrics=kwargs["metrics"], progress=False)[0].read_text())
-        launched = json.loads(cell.record_path(out, "centroid_gap").read_text())
+        launched = json.loads(record_paths(cell, out, ["centroid_gap"])["centroid_gap"].read_text())
         assert inline["metrics"] == launched["metrics"] and inline["n_samples"] == launched["n_samples"] == 50

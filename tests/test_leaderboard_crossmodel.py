@@ -268,6 +268,55 @@ def test_unknown_stratify_value_is_an_error_naming_the_spec(tmp_path):
         build_leaderboards([spec], [tmp_path], tmp_path / "out", progress=False)
 
 
+@pytest.mark.robustbench
+def test_random_weights_show_the_accuracy_mismatch_flag(shared_data, tmp_path):
+    """A random-initialised Ding2020MMA scored by ldr score: its measured top-1 sits beside the published
+    clean accuracy (84.36%) and is flagged; a record whose measurement agrees is not."""
+    import importlib.util
+
+    if importlib.util.find_spec("robustbench") is None:
+        pytest.skip("needs robustbench")
+    import torch
+
+    from ldr_plugin.scoring.cells import ScoreCell, registered_metrics, score_cell
+    from ldr_plugin.scoring.cifar import write_cifar_folder
+    from ldr_plugin.sources._compat import import_robustbench
+
+    import_robustbench()
+    from robustbench.model_zoo import model_dicts
+    from robustbench.model_zoo.enums import BenchmarkDataset, ThreatModel
+
+    torch.manual_seed(0)
+    model = model_dicts[BenchmarkDataset("cifar10")][ThreatModel("Linf")]["Ding2020MMA"]["model"]()
+    (tmp_path / "w" / "cifar10" / "Linf").mkdir(parents=True)
+    torch.save({"state_dict": model.state_dict()}, tmp_path / "w" / "cifar10" / "Linf" / "Ding2020MMA.pt")
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(10), 8)
+    write_cifar_folder(tmp_path / "data", "cifar10", {"test": (rng.integers(0, 256, (80, 32, 32, 3), dtype=np.uint8),
+                                                              labels)}, [f"c{i}" for i in range(10)])
+    records = tmp_path / "records"
+    score_cell(ScoreCell("robustbench:cifar10/Linf/Ding2020MMA", f"cifar10:{tmp_path / 'data'}"), records,
+               weights_dir=tmp_path / "w", device="cpu", progress=False, metrics={"kstar": registered_metrics()["kstar"]})
+    published = json.loads((shared_data / "robustbench_model_info" / "cifar10" / "Linf" / "Wong2020Fast.json").read_text())
+    agree = round(float(published["clean_acc"]) / 100 * 80)  # a measurement consistent with the published number
+    rec = new_record(kind="kstar", model_id="robustbench:cifar10/Linf/Wong2020Fast", metric_family="kstar",
+                     dataset="cifar10", split="test", layer="penultimate", seed=0, command=["test"],
+                     metrics={"gamma_prime": metric(1.0, higher_is_better=False)},
+                     accuracy={"top1_pct": 100 * agree / 80, "correct": agree, "n": 80, "kind": "clean top-1",
+                               "compares_to": "clean_acc_pct", "ci99_pct": [0.0, 100.0]})
+    write_record(rec, records)
+    spec = _spec(tmp_path, id="rand", title="random weights", kind="cross_model", published=["robustbench"],
+                 accuracies=["clean_acc_pct"])
+    build_leaderboards([spec], [records], tmp_path / "out", published_root=shared_data, progress=False)
+    rows = {(r["row"], r["column"]): r for r in _rows(tmp_path / "out" / "rand.csv") if r["table"] == "rand__models"}
+    ding = rows[("robustbench:cifar10/Linf/Ding2020MMA", "measured top-1 (%)")]
+    assert float(ding["value"]) < 40 and "accuracy_mismatch" in ding["flags"]
+    assert float(rows[("robustbench:cifar10/Linf/Ding2020MMA", "clean acc (%)")]["value"]) > 80
+    wong = rows[("robustbench:cifar10/Linf/Wong2020Fast", "measured top-1 (%)")]
+    assert float(wong["value"]) == pytest.approx(100 * agree / 80, abs=0.01) and "accuracy_mismatch" not in wong["flags"]
+    assert "are these the published weights?" in (tmp_path / "out" / "rand.md").read_text()
+
+
 def _kstar_with_classes(out, model_id, gamma_prime, gammas, distance="euclidean"):
     family = "kstar" if distance == "euclidean" else f"kstar-{distance}"
     per_class = [{"name": f"c{i}", "n": 10, "gamma": g, "gamma_state": "finite"} for i, g in enumerate(gammas)]

@@ -4,6 +4,7 @@ an independent computation, re-runs skip, warm caches do no forward pass, interr
 from __future__ import annotations
 
 import copy
+import hashlib
 import importlib.util
 
 import msgspec
@@ -92,10 +93,22 @@ def test_record_matches_independent_features(setup, tmp_path):
     x = torch.tensor(images[chosen]).permute(0, 3, 1, 2).float() / 255.0  # ToTensor by hand
     with torch.no_grad():
         expected = headless(x).numpy().mean()
+        correct = int((model(x).argmax(1).numpy() == labels[chosen]).sum())  # the head, independently
     assert record["metrics"]["mean"]["value"] == pytest.approx(float(expected), rel=1e-5)
+    from scipy.stats import binomtest
+
+    ci = binomtest(correct, 30).proportion_ci(0.99)
+    assert record["accuracy"] == {"top1_pct": pytest.approx(100 * correct / 30), "correct": correct, "n": 30,
+                                  "kind": "clean top-1 (the model's own head)", "compares_to": "clean_acc_pct",
+                                  "ci99_pct": [pytest.approx(100 * ci.low), pytest.approx(100 * ci.high)]}
     assert record["n_samples"] == 30 and record["n_per_class"]["c3"] == 3
     assert record["dataset"] == "cifar10" and record["split"] == "test" and record["layer"] == "penultimate"
     assert record["preprocessing"]["name"] == "ToTensor" and record["feature_dim"] == 256
+    weights_file = root / "w" / "cifar10" / "Linf" / "Ding2020MMA.pt"
+    [facts] = record["weights"]["files"]
+    assert facts["path"] == str(weights_file.resolve()) and facts["size"] == weights_file.stat().st_size
+    assert facts["sha256_first_mib"] == hashlib.sha256(weights_file.read_bytes()[: 1 << 20]).hexdigest()
+    assert record["weights"]["hooked"] == "input of fc (forward pre-hook)" and record["weights"]["feature_dim"] == 256
 
 
 def test_rerun_skips_and_warm_cache_does_no_forward(setup, tmp_path, monkeypatch):

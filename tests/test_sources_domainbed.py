@@ -108,6 +108,26 @@ def test_wrong_state_dict_is_named(run_dir, tmp_path):
     assert np.all(np.bincount(get_source("domainbed").own_dataset(str(run_dir), "env1", "in", n_per_class=2).labels) == 2)
 
 
+def test_lenient_algorithm_cannot_leave_its_featurizer_random(run_dir, tmp_path, monkeypatch):
+    """An algorithm whose load_state_dict is not strict (a plugin may do that): a model.pkl without
+    one featurizer tensor is refused, naming the key, instead of scoring a half-random featurizer."""
+    from torch import nn
+
+    from ldr_plugin.domainbed.source import resolve_algorithm
+
+    save = torch.load(run_dir / "model.pkl", weights_only=True)
+    key = next(k for k in save["model_dict"] if k.startswith("featurizer."))
+    del save["model_dict"][key]
+    torch.save(save, tmp_path / "model.pkl")
+    cls = resolve_algorithm(save["args"]["algorithm"])
+    monkeypatch.setattr(cls, "load_state_dict",
+                        lambda self, sd, strict=True, assign=False: nn.Module.load_state_dict(self, sd, strict=False),
+                        raising=False)
+    with pytest.raises(CheckpointError, match=f"left at initialisation: {key}"):
+        get_source("domainbed").load(str(tmp_path))
+    assert get_source("domainbed").load(str(run_dir)).detail["hooked"] == "featurizer (output)"
+
+
 @pytest.mark.domainbed
 @pytest.mark.slow
 def test_run_written_by_domainbeds_own_train_script(tmp_path):

@@ -111,8 +111,11 @@ def test_missing_html_and_wrong_architecture(registered, tmp_path, monkeypatch):
 
     monkeypatch.setattr(hf_constants, "HF_HUB_CACHE", str(tmp_path / "empty-hf"))
     source = get_source("openclip")
-    with pytest.raises(CheckpointError, match="hf-hub:ldr-test/tiny-clip/open_clip_pytorch_model.bin"):
+    with pytest.raises(CheckpointError, match="hf-hub:ldr-test/tiny-clip/open_clip_pytorch_model.bin") as err:
         source.load(IDENT, weights_dir=tmp_path)
+    # six alternative places, any of which would do: one entry naming them all, not "6 files missing"
+    assert "1 weights file(s) missing" in str(err.value) and "not in any of the 6 places searched" in str(err.value)
+    assert str(tmp_path / "openclip" / ARCH / f"{TAG}.safetensors") in str(err.value)
     target = tmp_path / "openclip" / ARCH / f"{TAG}.pt"
     target.parent.mkdir(parents=True)
     target.write_text("<html><body>Too many requests</body></html>")
@@ -128,3 +131,93 @@ def test_missing_html_and_wrong_architecture(registered, tmp_path, monkeypatch):
 def test_unknown_id_lists_close_matches():
     with pytest.raises(UnknownNameError, match="ViT-B-32/openai"):
         get_source("openclip").plan("ViT-B-32/opena")
+
+
+def test_checkpoint_payload_never_runs(registered, tmp_path):
+    """A pickle payload in an open_clip weights file: refused, the code never runs (issue 20.1)."""
+    import pickle
+
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (open, (str(marker), "w"))
+
+    (tmp_path / "openclip" / ARCH).mkdir(parents=True)
+    with open(tmp_path / "openclip" / ARCH / f"{TAG}.pt", "wb") as handle:
+        pickle.dump({"state_dict": {"x": Payload()}}, handle)  # a legacy (non-zip) torch file
+    with pytest.raises(CheckpointError, match="--trust-checkpoint"):
+        get_source("openclip").load(IDENT, weights_dir=tmp_path)
+    assert not marker.exists()
+
+
+def test_zero_shot_accuracy_equals_open_clip_by_hand(tmp_path):
+    """Zero-shot top-1 from the scoring pass equals a hand computation with open_clip's text tower:
+    per class, the mean of the normalised embeddings of the 80 OpenAI templates."""
+    import numpy as np
+    from open_clip import pretrained as pretrained_module
+    from open_clip.zero_shot_metadata import OPENAI_IMAGENET_TEMPLATES
+
+    from ldr_plugin.datasets.samples import ScoringData
+    from ldr_plugin.scoring.extraction import extract
+
+    arch, tag = "ldr-tiny-zs", "zs"
+    config = {**CONFIG, "text_cfg": {**CONFIG["text_cfg"], "vocab_size": 49408, "context_length": 16}}
+    (tmp_path / f"{arch}.json").write_text(json.dumps(config))
+    open_clip.add_model_config(tmp_path / f"{arch}.json")
+    pretrained_module._PRETRAINED[arch] = {tag: pretrained_module._pcfg(hf_hub="ldr-test/zs/")}
+    try:
+        torch.manual_seed(3)
+        reference = open_clip.create_model(arch).eval()
+        (tmp_path / "w" / "openclip" / arch).mkdir(parents=True)
+        torch.save(reference.state_dict(), tmp_path / "w" / "openclip" / arch / f"{tag}.pt")
+        loaded = get_source("openclip").load(f"{arch}/{tag}", weights_dir=tmp_path / "w")
+        names = ["cat", "dog", "airplane"]
+        torch.manual_seed(4)
+        images = [Image.fromarray((torch.rand(32, 32, 3) * 255).byte().numpy()) for _ in range(12)]
+        labels = np.arange(12) % 3
+        data = ScoringData("test", "test", images, labels, names, np.arange(12), None, 0)
+        got = extract(loaded, data, ("image_embeds_raw",), batch_size=5, progress=False)
+        tokenizer = open_clip.get_tokenizer(arch)
+        with torch.no_grad():
+            weights = []
+            for name in names:
+                text = F.normalize(reference.encode_text(tokenizer([t(name) for t in OPENAI_IMAGENET_TEMPLATES])), dim=-1)
+                weights.append(F.normalize(text.mean(0), dim=0))
+            x = torch.stack([loaded.transform(im) for im in images])
+            expected_scores = F.normalize(reference.encode_image(x), dim=-1) @ torch.stack(weights).T
+        np.testing.assert_array_equal(got.predictions, expected_scores.argmax(1).numpy())
+        assert got.accuracy["kind"].startswith("zero-shot top-1") and got.accuracy["layer"] == "image_embeds"
+        head = loaded.head_for(names)  # the scores themselves, not only their argmax
+        torch.testing.assert_close(head.scores(loaded.extract(x, ("image_embeds",))["image_embeds"]), expected_scores)
+    finally:
+        pretrained_module._PRETRAINED.pop(arch, None)
+
+
+def test_torchscript_archive_needs_trust_and_then_loads(registered, tmp_path):
+    """OpenAI's ~/.cache/clip/*.pt are TorchScript archives: refused with the --trust-checkpoint hint,
+    loaded with it (open_clip takes the archive's state dict)."""
+    reference, _ = registered
+    x = torch.rand(1, 3, 32, 32)
+
+    class Archive(torch.nn.Module):  # CLIP's modules and parameters, as an OpenAI archive holds them
+        def __init__(self):
+            super().__init__()
+            for name, child in reference.named_children():
+                setattr(self, name, child)
+            for name, param in reference.named_parameters(recurse=False):
+                setattr(self, name, param)
+
+        def forward(self, image):
+            return self.visual(image)
+
+    traced = torch.jit.trace(Archive(), (x,), check_trace=False)
+    assert set(traced.state_dict()) == set(reference.state_dict())
+    target = tmp_path / "openclip" / ARCH / f"{TAG}.pt"
+    target.parent.mkdir(parents=True)
+    traced.save(str(target))
+    with pytest.raises(CheckpointError, match="TorchScript archive.*--trust-checkpoint"):
+        get_source("openclip").load(IDENT, weights_dir=tmp_path)
+    loaded = get_source("openclip").load(IDENT, weights_dir=tmp_path, trust_checkpoint=True)
+    with torch.no_grad():
+        torch.testing.assert_close(loaded.extract(x, ("image_embeds_raw",))["image_embeds_raw"], reference.encode_image(x))

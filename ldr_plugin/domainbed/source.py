@@ -30,6 +30,7 @@ from ldr_plugin.errors import LdrError
 from ldr_plugin.leaderboard.tables import ModelFacts
 from ldr_plugin.sources.base import CheckpointError, LoadedModel, ModelSource, flatten_features
 from ldr_plugin.sources.checkpoints import explain_load_error, sniff_checkpoint
+from ldr_plugin.sources.loading import check_filled, guarded_load
 
 LAYERS = ("featurizer", "logits")
 HELDOUT_TEXT = ("trained by ldr-plugin (DomainBed protocol): accuracy of the final model on the run's "
@@ -98,9 +99,12 @@ class DomainBedRunSource(ModelSource):
             tuple(save["model_input_shape"]), save["model_num_classes"], save["model_num_domains"], save["model_hparams"]
         )
         try:
-            algorithm.load_state_dict(save["model_dict"])
+            with guarded_load(trust_checkpoint=trust_checkpoint) as log:
+                algorithm.load_state_dict(save["model_dict"])
         except RuntimeError as exc:
             raise explain_load_error(exc, [str(model_file(identifier))], f"domainbed:{identifier}") from exc
+        used = tuple(f"{part}." for part in ("featurizer", "classifier") if hasattr(algorithm, part)) or ("",)
+        check_filled(algorithm, log, [str(model_file(identifier))], f"domainbed:{identifier}", parts=used)
         algorithm.to(device).eval()
         if not hasattr(algorithm, "featurizer"):
             raise LdrError(f"domainbed:{identifier}: algorithm {name} has no 'featurizer'; its features are undefined")
@@ -116,7 +120,8 @@ class DomainBedRunSource(ModelSource):
 
         preprocessing = {"host": "the run's dataset (DomainBed dataset tensors, as in training)",
                          "dataset": save["args"].get("dataset")}
-        detail = {"algorithm": name, "args": save["args"], "files": [str(model_file(identifier))]}
+        detail = {"algorithm": name, "args": save["args"], "files": [str(model_file(identifier))],
+                  "hooked": "featurizer (output)"}
         return LoadedModel(f"domainbed:{identifier}", algorithm, None, LAYERS, extract, preprocessing, detail)
 
     def own_datasets(self, identifier: str) -> list[str]:

@@ -35,7 +35,10 @@ STRATA = {"heldout_domain": "held-out domain"}  # spec.stratify -> how the corre
 FOOTNOTES = {
     "not_published": "—: model id not found in the accuracy source (kept, not dropped)",
     "undefined": "—: Γ′ undefined for this model (no class with finite skewness)",
+    "accuracy_mismatch": ("the published accuracy lies outside the exact 99% binomial interval of the top-1 "
+                          "measured on the scored subset: are these the published weights?"),
 }
+MEASURED = "measured top-1 (%)"
 
 
 def family_matches(spec_family: str, family: str) -> bool:
@@ -60,6 +63,28 @@ def kstar_row_records(spec: LeaderboardSpec, project: ProjectRecords,
         key = (record.model_id, record.dataset, record.layer, record_distance(record))
         rows.setdefault(key, []).append(record)
     return rows
+
+
+def _measured(records: list) -> tuple[int, int, str | None] | None:
+    """(correct, n, published field it estimates) summed over a row's records (its seeds), from the
+    ``accuracy`` that ``ldr score`` measured in the forward pass of the features; None without any."""
+    measured = [r.accuracy for r in records if isinstance(r.accuracy.get("n"), int) and r.accuracy["n"] > 0]
+    if not measured:
+        return None
+    return (sum(int(a["correct"]) for a in measured), sum(int(a["n"]) for a in measured),
+            measured[0].get("compares_to"))
+
+
+def _measured_cell(measured: tuple[int, int, str | None] | None, published: dict[str, Any]) -> Cell:
+    if measured is None:
+        return Cell(missing="—")
+    from scipy.stats import binomtest
+
+    correct, n, field = measured
+    low, high = binomtest(correct, n).proportion_ci(confidence_level=0.99, method="exact")
+    reference = published.get(field) if field else None
+    flagged = reference is not None and not 100 * low <= reference <= 100 * high
+    return Cell(value=100.0 * correct / n, decimals=2, n=n, flags=("accuracy_mismatch",) if flagged else ())
 
 
 def _metric_cell(values: list[float | None]) -> Cell:
@@ -103,6 +128,7 @@ def cross_model_table(spec: LeaderboardSpec, project: ProjectRecords, published:
     several = len({(d, layer) for _, d, layer, _ in groups}) > 1
     distances = sorted({dist for *_, dist in groups})
     per_model = Counter((model_id, dist) for model_id, _, _, dist in groups)
+    measured = any(_measured(records) for records in groups.values())
     known = accuracy_columns(spec) if known is None else known
     fields = _accuracy_fields(spec, known, published, [k[0] for k in groups])
     rows = []
@@ -117,6 +143,8 @@ def cross_model_table(spec: LeaderboardSpec, project: ProjectRecords, published:
             value = published.get(model_id, {}).get(f)
             flags = () if value is not None else ("not_published",)
             cells.append(Cell(value=value, decimals=2, missing="—", flags=flags, source=known[f][1]))
+        if measured:
+            cells.append(_measured_cell(_measured(records), published.get(model_id, {})))
         rows.append((Row(label=label, cells=cells, source=REPRODUCED), model_id, dist))
     rows.sort(key=lambda r: (r[0].cells[0].value is None, r[0].cells[0].value or 0.0, r[0].label))
     model_ids = [model_id for _, model_id, _ in rows]
@@ -127,6 +155,7 @@ def cross_model_table(spec: LeaderboardSpec, project: ProjectRecords, published:
              f"; distance {distances[0]}" if distances else "")
     columns = [Column("Γ′" if spec.metric == "gamma_prime" else spec.metric)]
     columns += [Column(known[f][0], source=known[f][1]) for f in fields]
+    columns += [Column(MEASURED)] if measured else []
     table = Table(table_id=f"{spec.id}__models", title=f"{spec.title}: {spec.metric} and accuracy",
                   columns=columns, rows=rows, row_header="model id", section=spec.title, kind="cross_model",
                   footnotes=dict(FOOTNOTES),

@@ -1,7 +1,10 @@
 """The project's result record: one JSON file per cell, a typed struct with one validator.
 
-A cell is (model id, dataset, split, layer, metric family, seed). The file name is derived from
-those fields, so re-running a cell finds its file and skips it. Numbers are stored as numbers
+A cell is (model id, dataset, split, layer, metric family, seed) plus, from schema 2 on, the
+digest of its ``identity`` (what the data is: resolved root, content fingerprint, class list, subset
+rule and seed; the layer and the metric options), so the same dataset name over other data is
+another cell. The file name is derived from those, so re-running a cell finds its file and skips
+it. Records of schema 1 have no identity and still read (:func:`lacks_identity`). Numbers are stored as numbers
 (never strings) and every metric states ``higher_is_better``. :func:`validate_record` is the one
 check every reader uses (``ldr results check``, leaderboards, the demo check, scoring's resume);
 an error names the source and the field.
@@ -10,7 +13,7 @@ an error names the source and the field.
 ...                  layer="pixels", metric_family="kstar", seed=0,
 ...                  metrics={"gamma_prime": metric(0.57, higher_is_better=False)})
 >>> rec.schema_version, rec.metrics["gamma_prime"].value
-(1, 0.57)
+(2, 0.57)
 """
 
 from __future__ import annotations
@@ -34,8 +37,8 @@ import orjson
 from ldr_plugin import __version__
 from ldr_plugin.errors import LdrError
 
-SCHEMA_VERSION = 1
-SUPPORTED_SCHEMA_VERSIONS = (1,)
+SCHEMA_VERSION = 2  # 2: identity / identity_digest, weights, accuracy
+SUPPORTED_SCHEMA_VERSIONS = (1, 2)
 RECORD_SUFFIX = ".result.json"
 KEY_FIELDS = ("model_id", "dataset", "split", "layer", "metric_family", "seed")
 HOST_PACKAGES = ("torch", "torchvision", "numpy", "scipy", "hnswlib", "robustbench", "open_clip_torch", "timm")
@@ -88,6 +91,12 @@ class Record(msgspec.Struct, kw_only=True):
     metric_options: dict[str, Any] = {}
     features_from_cache: bool | None = None
     feature_dim: int | None = None
+    # schema 2: what the cell is (its digest is part of the file name), which weights were read,
+    # and the accuracy measured on the scored subset from the same forward pass
+    identity: dict[str, Any] = {}
+    identity_digest: str | None = None
+    weights: dict[str, Any] = {}
+    accuracy: dict[str, Any] = {}
 
 
 _DICT_VALUES = {"metrics": MetricValue, "n_per_class": int, "timings_s": float}  # to name a bad dict entry
@@ -211,13 +220,28 @@ def _slug(text: str, limit: int = 60) -> str:
 
 
 def cell_key(record: Record) -> tuple:
-    return tuple(getattr(record, f) for f in KEY_FIELDS)
+    """The :data:`KEY_FIELDS` of a record and its identity digest ('' for a schema-1 record)."""
+    return (*(getattr(record, f) for f in KEY_FIELDS), record.identity_digest or "")
+
+
+def lacks_identity(record: Record) -> bool:
+    """True for a record written before cell identity (schema 1): only its dataset *name* says what
+    data it was computed on, so a resumed ``ldr score`` does not take it for done."""
+    return not record.identity_digest
+
+
+def identity_digest(identity: dict[str, Any]) -> str:
+    """16 hex digits of the canonical JSON of a cell's identity."""
+    text = json.dumps(identity, sort_keys=True, ensure_ascii=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
 def _filename(key: tuple) -> str:
     """A file name unique per cell and safe on every file system (no '/', no '..', no shell specials):
-    readable slugs for people, plus a hash of the exact key so two ids that slug alike never collide."""
-    digest = hashlib.sha256(json.dumps([str(x) for x in key], ensure_ascii=True).encode()).hexdigest()[:12]
+    readable slugs for people, plus a hash of the exact key (and the identity digest, when there is
+    one) so two ids that slug alike, or one dataset name over two data sets, never collide."""
+    hashed = [str(x) for x in key[:6]] + ([str(key[6])] if len(key) > 6 and key[6] else [])
+    digest = hashlib.sha256(json.dumps(hashed, ensure_ascii=True).encode()).hexdigest()[:12]
     parts = [_slug(str(value), 40) for value in key[:5]]
     return "__".join(parts) + f"__s{int(key[5])}__{digest}{RECORD_SUFFIX}"
 
@@ -228,5 +252,6 @@ def record_filename(record: Record) -> str:
 
 
 def expected_path(directory: str | os.PathLike, **key: Any) -> Path:
-    """Where the record of a cell (the :data:`KEY_FIELDS` given as keywords) is, before it exists."""
-    return Path(directory) / _filename(tuple(key[f] for f in KEY_FIELDS))
+    """Where the record of a cell (the :data:`KEY_FIELDS` given as keywords, and ``identity_digest``
+    when the cell has one) is, before it exists."""
+    return Path(directory) / _filename((*(key[f] for f in KEY_FIELDS), key.get("identity_digest") or ""))

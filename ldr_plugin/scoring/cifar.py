@@ -5,10 +5,17 @@ official md5 sums, so a folder written by a test (or a re-packed copy) cannot be
 This reader parses the same pickle batches (``cifar-10-batches-py/data_batch_1..5``,
 ``test_batch``, ``batches.meta``; ``cifar-100-python/train``, ``test``, ``meta``), checks their
 structure, and records honestly whether the files match the official md5s (``md5_verified``).
+
+The batches are pickles, and a pickle can run code: each file's checksums are computed first (the
+md5 for ``md5_verified``, a sha256 for the data fingerprint), then it is read through
+:class:`CifarUnpickler`, which admits only what the format holds (dicts, lists, strings, numbers and
+numpy arrays). Anything else is refused before it is constructed.
 """
 
 from __future__ import annotations
 
+import hashlib
+import io
 import pickle
 from pathlib import Path
 from typing import Any
@@ -38,12 +45,39 @@ LAYOUT = {
 }
 
 
-def _unpickle(path: Path) -> dict:
+# the only globals a CIFAR batch (written by Python 2 or 3, numpy 1 or 2) refers to: numpy arrays
+_ALLOWED_GLOBALS = {
+    ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"), ("copy_reg", "_reconstructor"), ("copyreg", "_reconstructor"),
+    ("__builtin__", "object"), ("builtins", "object"),
+}
+
+
+class CifarUnpickler(pickle.Unpickler):
+    """A pickle reader that refuses every global but numpy's array reconstruction (no code runs)."""
+
+    def find_class(self, module: str, name: str) -> object:
+        if (module, name) not in _ALLOWED_GLOBALS:
+            raise pickle.UnpicklingError(f"refused global {module}.{name} (not part of the CIFAR format)")
+        return super().find_class(module, name)
+
+
+def _unpickle(path: Path, raw: bytes) -> dict:
     try:
-        with open(path, "rb") as handle:
-            return pickle.load(handle, encoding="latin1")
-    except (OSError, pickle.UnpicklingError, EOFError, ValueError) as exc:
+        batch = CifarUnpickler(io.BytesIO(raw), encoding="latin1").load()
+    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as exc:
         raise LdrError(f"{path}: not a CIFAR pickle batch ({type(exc).__name__}: {exc})") from exc
+    if not isinstance(batch, dict):
+        raise LdrError(f"{path}: not a CIFAR pickle batch (a {type(batch).__name__}, expected a dict)")
+    return batch
+
+
+def _read_bytes(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise LdrError(f"{path}: cannot read ({exc.strerror or exc})") from exc
 
 
 def _official_md5s(kind: str) -> dict[str, str]:
@@ -54,11 +88,16 @@ def _official_md5s(kind: str) -> dict[str, str]:
     return {name: md5 for name, md5 in pairs}
 
 
-def _md5_verified(kind: str, files: list[Path]) -> bool:
-    from torchvision.datasets.utils import check_md5
-
+def _md5_verified(kind: str, contents: dict[Path, bytes]) -> bool:
     official = _official_md5s(kind)
-    return all(path.name in official and check_md5(str(path), official[path.name]) for path in files)
+    return all(path.name in official and hashlib.md5(raw, usedforsecurity=False).hexdigest() == official[path.name]
+               for path, raw in contents.items())
+
+
+def _fingerprint(contents: dict[Path, bytes]) -> str:
+    """sha256 over the files' names, sizes and sha256s (the data, wherever it lies)."""
+    parts = [f"{p.name}:{len(raw)}:{hashlib.sha256(raw).hexdigest()}" for p, raw in contents.items()]
+    return hashlib.sha256("\n".join(parts).encode()).hexdigest()[:16]
 
 
 class CifarImages:
@@ -90,9 +129,11 @@ def read_cifar(kind: str, root: str, split: str) -> tuple[CifarImages, np.ndarra
             f"{kind} root {root}: missing {', '.join(missing)} (expected torchvision's layout "
             f"{layout['folder']}/{{{', '.join(layout[split])}, {meta_name}}}); nothing is downloaded"
         )
+    contents = {path: _read_bytes(path) for path in files}
+    md5_verified = _md5_verified(kind, contents)  # checksums before any byte is unpickled
     data, labels = [], []
     for path in files[:-1]:
-        batch = _unpickle(path)
+        batch = _unpickle(path, contents[path])
         if "data" not in batch or layout["labels"] not in batch:
             raise LdrError(f"{path}: CIFAR batch without 'data' and '{layout['labels']}' (keys: {sorted(batch)})")
         array = np.asarray(batch["data"], dtype=np.uint8)
@@ -100,11 +141,11 @@ def read_cifar(kind: str, root: str, split: str) -> tuple[CifarImages, np.ndarra
             raise LdrError(f"{path}: 'data' should be [N, 3072] uint8 with N labels, got {array.shape}")
         data.append(array.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
         labels.extend(batch[layout["labels"]])
-    meta = _unpickle(files[-1])
+    meta = _unpickle(files[-1], contents[files[-1]])
     if meta_key not in meta:
         raise LdrError(f"{files[-1]}: no '{meta_key}' (keys: {sorted(meta)})")
     images = np.ascontiguousarray(np.concatenate(data))
-    info = {"root": str(Path(root).resolve()), "md5_verified": _md5_verified(kind, files)}
+    info = {"root": str(Path(root).resolve()), "md5_verified": md5_verified, "fingerprint": _fingerprint(contents)}
     return CifarImages(images), np.asarray(labels, dtype=np.int64), list(meta[meta_key]), info
 
 

@@ -13,6 +13,7 @@ domain of the embedded multi-domain digits). DomainBed run environments come fro
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,13 @@ import numpy as np
 from ldr_plugin.datasets.samples import ScoringData
 from ldr_plugin.errors import LdrError
 from ldr_plugin.scoring.cifar import read_cifar
+from ldr_plugin.scoring.layouts import (
+    CIFAR_C_FOLDERS,
+    ArrayImages,
+    PathImages,
+    read_cifar_c,
+    read_imagenet_val,
+)
 
 
 def _imagefolder(path: str, split: str) -> tuple[list, np.ndarray, list[str], dict]:
@@ -41,7 +49,10 @@ def _imagefolder(path: str, split: str) -> tuple[list, np.ndarray, list[str], di
         def __getitem__(self, i: int):
             return folder.loader(folder.samples[i][0])
 
-    return _Lazy(), np.asarray(folder.targets, dtype=np.int64), list(folder.classes), {"root": str(root)}
+    listing = [f"{Path(f).relative_to(root)}:{Path(f).stat().st_size}" for f, _ in folder.samples]
+    fingerprint = hashlib.sha256("\n".join(listing).encode()).hexdigest()[:16]  # file names + sizes
+    info = {"root": str(root.resolve()), "fingerprint": fingerprint}
+    return _Lazy(), np.asarray(folder.targets, dtype=np.int64), list(folder.classes), info
 
 
 def _digits_domain(name: str, env: str) -> tuple[Any, np.ndarray, list[str], dict]:
@@ -70,9 +81,19 @@ def _raw_split(kind: str, arg: str | None, split: str) -> tuple[Any, np.ndarray,
         return images, labels.numpy(), [str(i) for i in range(10)], {"embedded": "sklearn digits 28x28"}
     if kind in ("RotatedDigits", "CorruptedDigits"):
         return _digits_domain(kind, arg or "")
+    if kind in CIFAR_C_FOLDERS:
+        if not arg:
+            raise LdrError(f"dataset '{kind}' needs a root: --dataset {kind}:/path/with/{CIFAR_C_FOLDERS[kind]}")
+        images, labels, names, info = read_cifar_c(kind, arg, split)
+        return ArrayImages(images), labels, names, info
+    if kind == "imagenet-val":
+        if not arg:
+            raise LdrError("dataset 'imagenet-val' needs a path: --dataset imagenet-val:/path/to/flat/val")
+        paths, labels, names, info = read_imagenet_val(arg, split)
+        return PathImages(paths), labels, names, info
     raise LdrError(
-        f"unknown dataset '{kind}'; expected cifar10:ROOT, cifar100:ROOT, imagefolder:PATH, digits, "
-        "RotatedDigits:ENV or CorruptedDigits:ENV"
+        f"unknown dataset '{kind}'; expected cifar10:ROOT, cifar100:ROOT, cifar10c:ROOT, cifar100c:ROOT, "
+        "imagefolder:PATH, imagenet-val:PATH, digits, RotatedDigits:ENV or CorruptedDigits:ENV"
     )
 
 

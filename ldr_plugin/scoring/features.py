@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,9 +23,10 @@ import torch
 from ldr_plugin.errors import LdrError
 from ldr_plugin.results import atomic_write_with
 from ldr_plugin.scoring.datasets import ScoringData
+from ldr_plugin.scoring.extraction import extract, to_input
 from ldr_plugin.sources.base import LoadedModel
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: predictions of the accuracy head stored beside the features
 
 
 @dataclass
@@ -39,10 +41,11 @@ class FeatureSet:
     seconds: float
     cache_path: Path | None = None
     detail: dict[str, Any] = field(default_factory=dict)
+    predictions: np.ndarray | None = None  # the accuracy head's top-1 class per sample, same forward pass
 
 
-def cache_key(model_id: str, data: ScoringData, layer: str, weights: list[str]) -> str:
-    """A hex digest naming one (model, weights, dataset subsample, layer, host preprocessing)."""
+def cache_key(model_id: str, data: ScoringData, layer: str, weights: list[str], amp: bool = False) -> str:
+    """A hex digest naming one (model, weights, dataset subsample, layer, host preprocessing, precision)."""
     payload = {
         "v": CACHE_VERSION,
         "model_id": model_id,
@@ -51,6 +54,7 @@ def cache_key(model_id: str, data: ScoringData, layer: str, weights: list[str]) 
         "indices": hashlib.sha256(np.ascontiguousarray(data.indices).tobytes()).hexdigest(),
         "layer": layer,
         "preprocessing": "host-default",
+        **({"precision": "amp"} if amp else {}),
     }
     return hashlib.sha256(json.dumps(payload, sort_keys=True, default=str).encode()).hexdigest()[:24]
 
@@ -65,50 +69,16 @@ def weights_fingerprint(files: list[str]) -> list[str]:
     return out
 
 
-def _to_input(sample: Any, transform: Callable | None) -> torch.Tensor:
-    if isinstance(sample, torch.Tensor):
-        if transform is None:
-            return sample
-        from torchvision.transforms.functional import to_pil_image
-
-        image = to_pil_image(sample)
-        sample = image.convert("RGB") if image.mode != "RGB" else image
-    elif transform is None:
-        from torchvision.transforms.functional import to_tensor
-
-        return to_tensor(sample)
-    elif getattr(sample, "mode", "RGB") != "RGB":
-        sample = sample.convert("RGB")
-    return transform(sample)
+_to_input = to_input  # the name benchmarks and older callers use
 
 
 def extract_features(
     loaded: LoadedModel, data: ScoringData, layer: str, *, batch_size: int = 64,
-    device: str | torch.device = "cpu", progress: bool = True,
+    device: str | torch.device = "cpu", progress: bool = True, num_workers: int | None = None,
 ) -> np.ndarray:
     """Run ``loaded`` over every sample of ``data`` (in order) and return ``[N, d]`` float32 features."""
-    from tqdm.auto import tqdm
-
-    layer = loaded.check_layer(layer)
-    parts = []
-    bar = tqdm(total=len(data), desc=f"features {loaded.model_id} [{layer}]", unit="img", disable=not progress)
-    with torch.inference_mode():
-        for start in range(0, len(data), batch_size):
-            batch = [_to_input(data.samples[i], loaded.transform) for i in range(start, min(start + batch_size, len(data)))]
-            images = torch.stack(batch).to(device)
-            try:
-                parts.append(loaded.extract(images, (layer,))[layer].numpy())
-            except (RuntimeError, ValueError) as exc:
-                raise LdrError(
-                    f"model {loaded.model_id} failed on dataset {data.spec} (input batch {tuple(images.shape)}, "
-                    f"preprocessing {loaded.preprocessing.get('name', loaded.preprocessing)}): "
-                    f"{str(exc).splitlines()[0]}; is the dataset the one this model expects?"
-                ) from exc
-            bar.update(len(batch))
-    bar.close()
-    if not parts:
-        raise LdrError(f"dataset {data.spec} has no samples")
-    return np.concatenate(parts).astype(np.float32, copy=False)
+    return extract(loaded, data, (layer,), batch_size=batch_size, device=device, progress=progress,
+                   measure_accuracy=False, num_workers=num_workers).features[layer]
 
 
 def _read_cache(path: Path) -> dict[str, Any] | None:
@@ -116,36 +86,58 @@ def _read_cache(path: Path) -> dict[str, Any] | None:
         return None
     try:
         with np.load(path, allow_pickle=False) as npz:
-            return {"features": npz["features"], "labels": npz["labels"], "meta": json.loads(str(npz["meta"]))}
-    except (OSError, ValueError, KeyError):
-        return None  # a damaged cache file is recomputed and replaced
+            predictions = npz["predictions"] if "predictions" in npz.files else None
+            return {"features": npz["features"], "labels": npz["labels"], "meta": json.loads(str(npz["meta"])),
+                    "predictions": None if predictions is None or predictions.size == 0 else predictions}
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, TypeError):
+        return None  # a damaged cache file (header, member, metadata) is recomputed and replaced
 
 
 def get_features(
     model_id: str, data: ScoringData, layer: str, *, load_model: Callable[[], LoadedModel],
     weights_files: list[str], cache_dir: str | Path | None, batch_size: int = 64,
-    device: str | torch.device = "cpu", progress: bool = True,
+    device: str | torch.device = "cpu", progress: bool = True, extra_layers: tuple[str, ...] = (),
+    num_workers: int | None = None, amp: bool = False,
 ) -> FeatureSet:
-    """Cached features of (model, data, layer); ``load_model`` is called only on a cache miss."""
-    key = cache_key(model_id, data, layer, weights_fingerprint(weights_files))
-    path = Path(cache_dir) / f"{key}.npz" if cache_dir is not None else None
-    cached = _read_cache(path) if path is not None else None
+    """Cached features of (model, data, layer); ``load_model`` is called only on a cache miss.
+
+    On a miss the ``extra_layers`` not cached yet come from the same forward pass and are cached
+    too, so scoring several layers of one model on one dataset runs the model once.
+    """
+    fingerprint = weights_fingerprint(weights_files)
+    paths = {name: Path(cache_dir) / f"{cache_key(model_id, data, name, fingerprint, amp)}.npz"
+             if cache_dir is not None else None for name in dict.fromkeys((layer, *extra_layers))}
+    cached = _read_cache(paths[layer]) if paths[layer] is not None else None
     if cached is not None and np.array_equal(cached["labels"], data.labels):
         meta = cached["meta"]
-        return FeatureSet(cached["features"], cached["labels"], layer, meta["preprocessing"], True, 0.0, path, meta)
+        return FeatureSet(cached["features"], cached["labels"], layer, meta["preprocessing"], True, 0.0, paths[layer],
+                          meta, cached["predictions"])
     start = time.perf_counter()
     loaded = load_model()
-    features = extract_features(loaded, data, layer, batch_size=batch_size, device=device, progress=progress)
+    todo = [layer] + [name for name, path in paths.items() if name != layer and path is not None
+                      and name in loaded.layers and _read_cache(path) is None]
+    got = extract(loaded, data, tuple(todo), batch_size=batch_size, device=device, progress=progress,
+                  num_workers=num_workers, amp=amp)
     seconds = time.perf_counter() - start
-    meta = {"model_id": model_id, "layer": layer, "preprocessing": loaded.preprocessing,
-            "dataset": data.describe(), "extract_seconds": seconds, "source_detail": _jsonable(loaded.detail)}
-    if path is not None:
-        text = json.dumps(meta, sort_keys=True, default=str)
-        try:
-            atomic_write_with(path, lambda h: np.savez(h, features=features, labels=data.labels, meta=np.array(text)))
-        except OSError as exc:  # disk full, read-only cache: nothing partial is left behind
-            raise LdrError(f"cannot write the feature cache {path}: {exc.strerror or exc}") from exc
-    return FeatureSet(features, data.labels, layer, loaded.preprocessing, False, seconds, path, meta)
+    meta = {"model_id": model_id, "preprocessing": loaded.preprocessing, "dataset": data.describe(),
+            "extract_seconds": seconds, "source_detail": _jsonable(loaded.detail), "accuracy": got.accuracy,
+            "precision": "amp" if amp else "fp32", "layers_of_the_pass": todo}
+    for name in todo:
+        if paths[name] is not None:
+            _write_cache(paths[name], got.features[name], data.labels, {**meta, "layer": name}, got.predictions)
+    return FeatureSet(got.features[layer], data.labels, layer, loaded.preprocessing, False, seconds, paths[layer],
+                      {**meta, "layer": layer}, got.predictions)
+
+
+def _write_cache(path: Path, features: np.ndarray, labels: np.ndarray, meta: dict[str, Any],
+                 predictions: np.ndarray | None) -> None:
+    text = json.dumps(meta, sort_keys=True, default=str)
+    stored = predictions if predictions is not None else np.zeros(0, np.int64)
+    try:
+        atomic_write_with(path, lambda h: np.savez(h, features=features, labels=labels, meta=np.array(text),
+                                                   predictions=stored))
+    except OSError as exc:  # disk full, read-only cache: nothing partial is left behind
+        raise LdrError(f"cannot write the feature cache {path}: {exc.strerror or exc}") from exc
 
 
 def _jsonable(obj: Any) -> Any:

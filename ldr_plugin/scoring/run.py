@@ -19,7 +19,9 @@ from typing import Any
 from ldr_plugin.errors import DatasetError, LdrError
 from ldr_plugin.launchers.launch import launch
 from ldr_plugin.launchers.resources import Resources
-from ldr_plugin.scoring.cells import ScoreCell, registered_metrics, score_cell
+from ldr_plugin.scoring.cells import ScoreCell, chosen_metrics, score_cell
+from ldr_plugin.scoring.datasets import load_scoring_dataset
+from ldr_plugin.scoring.layouts import CIFAR_C_FOLDERS, cifar_c_corruptions
 from ldr_plugin.sources import ModelId, get_source
 from ldr_plugin.sources.base import CheckpointError, missing_files_message
 from ldr_plugin.tomlfile import check_keys, read_toml
@@ -43,6 +45,9 @@ class ScoreConfig:
     device: str | None = None
     launcher: str = "inline"
     metric_options: dict[str, dict[str, Any]] = field(default_factory=dict)  # family -> options
+    metric_names: list[str] | None = None  # families to compute (None: every registered one)
+    num_workers: int | None = None  # DataLoader processes (None: one per CPU but one, at most 8)
+    amp: bool = False
 
 
 @dataclass
@@ -52,6 +57,7 @@ class CellOutcome:
     cell: ScoreCell
     paths: list[Path] = field(default_factory=list)
     error: str | None = None
+    notes: list[str] = field(default_factory=list)  # healed or superseded files
 
 
 def _cells_for(config: ScoreConfig, model: ModelId) -> list[ScoreCell]:
@@ -61,11 +67,16 @@ def _cells_for(config: ScoreConfig, model: ModelId) -> list[ScoreCell]:
             splits = [config.split] if config.split in ("in", "out") else ["in", "out"]
             pairs = [(f"run:{name}", split) for name in model.model_source.own_datasets(model.identifier)
                      for split in splits]
+        elif dataset.partition(":")[0] in CIFAR_C_FOLDERS and config.split == "test":  # every corruption x severity
+            kind, _, root = dataset.partition(":")
+            pairs = [(dataset, f"{c}-{s}") for c in cifar_c_corruptions(kind, root) for s in range(1, 6)]
         else:
             pairs = [(dataset, config.split)]
+        siblings = tuple(layer for layer in config.layers if layer is not None)
         for spec, split in pairs:
             for layer in config.layers:
-                cells.append(ScoreCell(str(model), spec, split, layer, config.seed, config.n_per_class, config.batch_size))
+                cells.append(ScoreCell(str(model), spec, split, layer, config.seed, config.n_per_class, config.batch_size,
+                                       config.amp, siblings if len(config.layers) > 1 else ()))
     return cells
 
 
@@ -86,14 +97,57 @@ def plan_cells(config: ScoreConfig) -> list[ScoreCell]:
         missing += source.check_available(identifiers, config.weights_dir)
     if missing:
         raise CheckpointError(missing_files_message(missing))
-    registered_metrics(config.metric_options)  # an option a metric does not take: before any work
+    chosen_metrics(config.metric_options, config.metric_names)  # an unknown family or option: before any work
+    check_inputs(config, models)
     return [cell for model in models for cell in _cells_for(config, model)]
+
+
+def check_device(device: str | None) -> None:
+    """A device name torch knows and this machine has (``--device cuda`` without a GPU: one line)."""
+    if device is None:
+        return
+    import torch
+
+    try:
+        parsed = torch.device(device)
+    except (RuntimeError, ValueError) as exc:
+        raise LdrError(f"--device {device!r} is not a torch device (expected cpu, cuda, cuda:1, mps ...)") from exc
+    if parsed.type == "cuda" and not torch.cuda.is_available():
+        raise LdrError(f"--device {device}: this machine has no CUDA device (torch.cuda.is_available() is False); "
+                       "use --device cpu")
+
+
+def check_inputs(config: ScoreConfig, models: list[ModelId]) -> None:
+    """Bad input found before any model is loaded: the numbers, the device, every layer against every
+    source's layers, and every dataset read once (missing root, unknown kind, a split it lacks,
+    too few samples per class)."""
+    for name, value, low in (("--batch-size", config.batch_size, 1), ("--n-per-class", config.n_per_class, 2),
+                             ("--seed", config.seed, 0), ("--num-workers", config.num_workers, 0)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < low):
+            raise LdrError(f"{name} {value!r}: expected an integer >= {low}")
+    check_device(config.device)
+    for model in models:
+        offered = model.model_source.layers
+        bad = [layer for layer in config.layers if layer is not None and offered and layer not in offered]
+        if bad:
+            raise LdrError(f"model {model}: no layer {', '.join(map(repr, bad))}; {model.source} models offer "
+                           f"{', '.join(offered)}")
+    for spec in dict.fromkeys(d for d in config.datasets if d != "run"):
+        split = config.split
+        if spec.partition(":")[0] in CIFAR_C_FOLDERS and split == "test":  # expanded: check one of the cells
+            kind, _, root = spec.partition(":")
+            present = cifar_c_corruptions(kind, root)
+            if not present:
+                raise LdrError(f"{spec}: no <corruption>.npy besides labels.npy")
+            split = f"{present[0]}-1"
+        load_scoring_dataset(spec, split=split, n_per_class=config.n_per_class, seed=config.seed)
 
 
 def _score_kwargs(config: ScoreConfig) -> dict[str, Any]:
     cache = config.cache_dir or os.path.join(config.out_dir, ".features")
     return {"weights_dir": config.weights_dir, "cache_dir": cache, "trust_checkpoint": config.trust_checkpoint,
-            "device": config.device, "metric_options": config.metric_options}
+            "device": config.device, "metric_options": config.metric_options, "metric_names": config.metric_names,
+            "num_workers": config.num_workers}
 
 
 def run_inline(cells: list[ScoreCell], out_dir: str, **kwargs: Any) -> list[CellOutcome]:
@@ -106,17 +160,19 @@ def run_inline(cells: list[ScoreCell], out_dir: str, **kwargs: Any) -> list[Cell
             continue
         if loaded and cell.model_id not in loaded:
             loaded.clear()  # cells come grouped by model: keep one model in memory
+        notes: list[str] = []
         try:
-            outcomes.append(CellOutcome(cell, score_cell(cell, out_dir, loaded_models=loaded, **kwargs)))
+            outcomes.append(CellOutcome(cell, score_cell(cell, out_dir, loaded_models=loaded, notes=notes, **kwargs),
+                                        notes=notes))
         except DatasetError as exc:
-            outcomes.append(CellOutcome(cell, error=str(exc)))
+            outcomes.append(CellOutcome(cell, error=str(exc), notes=notes))
         except LdrError as exc:
             broken[cell.model_id] = str(exc)
-            outcomes.append(CellOutcome(cell, error=str(exc)))
+            outcomes.append(CellOutcome(cell, error=str(exc), notes=notes))
         except Exception as exc:  # noqa: BLE001 -- a host library failure: report it, go on with the others
             message = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}"
             broken[cell.model_id] = message
-            outcomes.append(CellOutcome(cell, error=message))
+            outcomes.append(CellOutcome(cell, error=message, notes=notes))
     return outcomes
 
 

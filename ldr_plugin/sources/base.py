@@ -32,13 +32,18 @@ class MissingFile:
     model_id: str
     path: str
     download_id: str
+    searched: tuple[str, ...] = ()  # alternative places, any one of which would do (path is the first)
 
     def __str__(self) -> str:
+        if len(self.searched) > 1:
+            return (f"{self.model_id}: not in any of the {len(self.searched)} places searched: "
+                    f"{', '.join(self.searched)} (download id: {self.download_id})")
         return f"{self.model_id}: {self.path} (download id: {self.download_id})"
 
 
 def missing_files_message(missing: list[MissingFile]) -> str:
-    """The one error text for absent weights: every missing file and its download id."""
+    """The one error text for absent weights: every missing file (or set of alternative places, once)
+    and its download id."""
     lines = "\n  ".join(str(m) for m in missing)
     return (
         f"{len(missing)} weights file(s) missing (nothing is downloaded; place them there first):\n  {lines}"
@@ -47,6 +52,16 @@ def missing_files_message(missing: list[MissingFile]) -> str:
 
 # extract(images, layers) -> {layer: features [B, d]} from ONE forward pass
 Extractor = Callable[[torch.Tensor, tuple[str, ...]], dict[str, torch.Tensor]]
+
+
+@dataclass
+class AccuracyHead:
+    """How a loaded model classifies the scored images, from an output of the same forward pass:
+    ``scores(outputs[layer])`` -> [B, n_classes] in the dataset's class order."""
+
+    layer: str
+    scores: Callable[[torch.Tensor], torch.Tensor]
+    kind: str  # "clean top-1 (the model's own head)", "zero-shot top-1 (...)"
 
 
 @dataclass
@@ -65,10 +80,21 @@ class LoadedModel:
     extract: Extractor
     preprocessing: dict[str, Any] = field(default_factory=dict)
     detail: dict[str, Any] = field(default_factory=dict)
+    # class names -> the head measuring accuracy (None: the default, a classifier's 'logits' layer)
+    accuracy_head: Callable[[list[str]], AccuracyHead | None] | None = None
 
     @property
     def default_layer(self) -> str:
         return self.layers[0]
+
+    def head_for(self, class_names: list[str]) -> AccuracyHead | None:
+        """The head that classifies a dataset with ``class_names``: the source's own (OpenCLIP:
+        zero-shot), else a classifier's ``logits`` layer, else None (accuracy not measured)."""
+        if self.accuracy_head is not None:
+            return self.accuracy_head(list(class_names))
+        if "logits" in self.layers:
+            return AccuracyHead("logits", lambda z: z, "clean top-1 (the model's own head)")
+        return None
 
     def check_layer(self, layer: str | None) -> str:
         """The layer to use (default when ``None``); an unknown name is an :class:`LdrError`."""

@@ -8,6 +8,7 @@ error that says nothing about either. :func:`sniff_checkpoint` names the problem
 from __future__ import annotations
 
 import pickle
+import re
 import zipfile
 from pathlib import Path
 
@@ -41,10 +42,25 @@ def sniff_checkpoint(path: str | Path) -> None:
             ) from exc
 
 
+def _shorten(line: str, keep: int = 5) -> str:
+    """torch's 'Missing key(s) in state_dict: "a", "b", ...' with the first ``keep`` keys and a count."""
+    head, sep, keys = line.partition(": ")
+    names = re.findall(r'"([^"]*)"', keys)
+    if not sep or len(names) <= keep:
+        return line[:600]
+    return f"{head}: {', '.join(names[:keep])} … (+{len(names) - keep} more)"
+
+
 def explain_load_error(exc: BaseException, files: list[str], model_id: str) -> CheckpointError:
     """Turn an exception raised while a host read ``files`` into a :class:`CheckpointError`."""
     where = ", ".join(files) or "(no file)"
     text = str(exc)
+    if "TorchScript archive" in text:
+        return CheckpointError(
+            f"model {model_id}: checkpoint {where} is a TorchScript archive (e.g. OpenAI's ~/.cache/clip/*.pt); "
+            "loading one runs its TorchScript code, so it is refused by default. If you trust where it came "
+            "from, pass --trust-checkpoint"
+        )
     if isinstance(exc, pickle.UnpicklingError) or "Weights only load failed" in text:
         return CheckpointError(
             f"model {model_id}: checkpoint {where} needs arbitrary unpickling (refused: it can run code). "
@@ -53,7 +69,7 @@ def explain_load_error(exc: BaseException, files: list[str], model_id: str) -> C
     if "NVIDIA driver" in text or "CUDA" in text and "not available" in text or "Torch not compiled with CUDA" in text:
         return CheckpointError(f"model {model_id}: its constructor needs a CUDA device, which this machine lacks ({text[:120]})")
     if "Error(s) in loading state_dict" in text:
-        lines = [ln.strip() for ln in text.splitlines() if ln.strip()][:6]
+        lines = [_shorten(ln.strip()) for ln in text.splitlines() if ln.strip()][:6]
         return CheckpointError(
             f"model {model_id}: checkpoint {where} does not fit the architecture (state-dict mismatch): "
             + " | ".join(lines)

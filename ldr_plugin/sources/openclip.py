@@ -21,6 +21,7 @@ import torch.nn.functional as F
 
 from ldr_plugin.errors import LdrError
 from ldr_plugin.sources.base import (
+    AccuracyHead,
     CheckpointError,
     LoadedModel,
     MissingFile,
@@ -29,6 +30,7 @@ from ldr_plugin.sources.base import (
     missing_files_message,
 )
 from ldr_plugin.sources.checkpoints import explain_load_error, sniff_checkpoint
+from ldr_plugin.sources.loading import check_filled, guarded_load
 
 LAYERS = ("image_embeds", "image_embeds_raw")
 EXTENSIONS = (".pt", ".bin", ".safetensors", ".pth")
@@ -105,8 +107,9 @@ class OpenCLIPSource(ModelSource):
         missing = []
         for ident in ids:
             places = self.candidates(ident, weights_dir)
-            if not any(Path(p).is_file() for p, _ in places):
-                missing += [MissingFile(f"openclip:{ident}", p, d) for p, d in places]
+            if not any(Path(p).is_file() for p, _ in places):  # one entry per model: any place would do
+                downloads = ", ".join(dict.fromkeys(d for _, d in places))
+                missing.append(MissingFile(f"openclip:{ident}", places[0][0], downloads, tuple(p for p, _ in places)))
         return missing
 
     def load(self, identifier: str, *, weights_dir: str | Path | None = None, device: str | torch.device = "cpu",
@@ -143,10 +146,13 @@ class OpenCLIPSource(ModelSource):
 
     def _create(self, identifier: str, path: str | None, device: str | torch.device, trust: bool) -> LoadedModel:
         plan = self.plan(identifier)
-        model, _, preprocess = _open_clip().create_model_and_transforms(
-            plan.model_name, pretrained=path, device=device, pretrained_hf=False,
-            load_weights_only=not trust, **plan.create_kwargs(),
-        )
+        with guarded_load(trust_checkpoint=trust) as log:
+            model, _, preprocess = _open_clip().create_model_and_transforms(
+                plan.model_name, pretrained=path, device=device, pretrained_hf=False,
+                load_weights_only=not trust, **plan.create_kwargs(),
+            )
+        if path is not None:
+            check_filled(model, log, [path], f"openclip:{identifier}")
         model.eval()
 
         @torch.no_grad()
@@ -162,7 +168,28 @@ class OpenCLIPSource(ModelSource):
             "transform": re.sub(r" at 0x[0-9a-f]+", "", " ".join(repr(preprocess).split())),
         }
         return LoadedModel(f"openclip:{identifier}", model, preprocess, LAYERS, extract, preprocessing,
-                           {"files": [path] if path else [], "model_name": plan.model_name})
+                           {"files": [path] if path else [], "model_name": plan.model_name,
+                            "hooked": "encode_image (output)"},
+                           accuracy_head=lambda names: zero_shot_head(model, plan.model_name, names, device))
+
+
+def zero_shot_head(model: Any, model_name: str, class_names: list[str], device: str | torch.device) -> AccuracyHead:
+    """Zero-shot classifier of ``class_names`` (CLIP_benchmark's convention: open_clip's
+    ``build_zero_shot_classifier`` over the 80 OpenAI ImageNet templates); ImageNet's 1000 wnid
+    folder names are replaced by open_clip's ImageNet class names (same order)."""
+    open_clip = _open_clip()
+    from open_clip.zero_shot_metadata import IMAGENET_CLASSNAMES, OPENAI_IMAGENET_TEMPLATES
+
+    if len(class_names) == 1000 and all(re.fullmatch(r"n\d{8}", c) for c in class_names):
+        class_names = list(IMAGENET_CLASSNAMES)
+    with torch.no_grad():
+        weights = open_clip.build_zero_shot_classifier(
+            model, tokenizer=open_clip.get_tokenizer(model_name), classnames=class_names,
+            templates=OPENAI_IMAGENET_TEMPLATES, num_classes_per_batch=10, device=device, use_tqdm=False,
+        ).float().cpu()
+    return AccuracyHead("image_embeds", lambda z: z.float() @ weights,
+                        f"zero-shot top-1 (class names x open_clip's {len(OPENAI_IMAGENET_TEMPLATES)} OpenAI "
+                        "ImageNet templates)")
 
 
 def _hf_cached(repo_id: str, filename: str) -> str | None:

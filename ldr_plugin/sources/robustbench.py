@@ -27,6 +27,7 @@ from ldr_plugin.sources.base import (
 )
 from ldr_plugin.sources.checkpoints import explain_load_error, sniff_checkpoint
 from ldr_plugin.sources.heads import HookedClassifier, find_heads
+from ldr_plugin.sources.loading import check_filled, guarded_load
 
 NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "imagenet": 1000}
 LAYERS = ("penultimate", "logits")
@@ -165,7 +166,9 @@ class RobustBenchSource(ModelSource):
             layers=LAYERS,
             extract=hooked,
             preprocessing=preprocessing,
-            detail={"heads": heads, "ensemble": len(heads) > 1, "files": files},
+            detail={"heads": heads, "ensemble": len(heads) > 1, "files": files,
+                    "hooked": f"input of {', '.join(heads)} (forward pre-hook)", "trained_on": dataset,
+                    "input_size": [3, 32, 32] if dataset in ("cifar10", "cifar100") else None},
         )
 
     def _load_module(
@@ -174,7 +177,7 @@ class RobustBenchSource(ModelSource):
         rb_utils = import_robustbench()
         dataset, threat_model, name, _ = self.entry(identifier)
         try:
-            with no_downloads(rb_utils, trust_checkpoint=trust):
+            with no_downloads(rb_utils, trust_checkpoint=trust), guarded_load(trust_checkpoint=trust) as log:
                 module = rb_utils.load_model(
                     name, model_dir=str(weights_dir or "."), dataset=dataset, threat_model=threat_model
                 )
@@ -182,6 +185,9 @@ class RobustBenchSource(ModelSource):
             raise
         except Exception as exc:
             raise explain_load_error(exc, files, f"robustbench:{identifier}") from exc
+        # load_model falls back to strict=False (ImageNet entries, a list of CIFAR ones): every
+        # parameter and buffer but the normalisation constants must still come from the file
+        check_filled(module, log, files, f"robustbench:{identifier}", allow_normalisation=True)
         return module.eval()
 
     def _transform(self, dataset: str, threat_model: str, name: str, entry: dict) -> tuple[Any, dict]:
