@@ -53,3 +53,48 @@ def test_a_threshold_that_is_not_a_finite_non_negative_number_is_bad_input(tmp_p
     code = main(["kstar", str(tmp_path / "f.npz"), "--out", str(tmp_path / "out"), "--threshold", threshold])
     assert code == 2 and "threshold" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+SPEC_HEAD = 'id = "t"\ntitle = "T"\n'
+
+
+@pytest.mark.parametrize("kind, line, key", [
+    ("cross_model", "confidence = 2.0", "confidence"),
+    ("cross_model", 'confidence = "high"', "confidence"),
+    ("published_openclip", "limit = -3", "limit"),
+    ("published_openclip", 'limit = "ten"', "limit"),
+    ("domainbed", 'columns = ["bogus"]', "columns"),
+    ("domainbed", "extra_metrics = [5]", "extra_metrics"),
+    ("published_robustbench", 'threat_models = ["../../x", 5]', "threat_models"),
+    ("published_robustbench", 'threat_models = ["../../x"]', "threat_models"),
+    ("domainbed", 'domainbed_only = "no"', "domainbed_only"),
+    ("domainbed", "datasets = 5", "datasets"),
+    ("domainbed", 'env_names = "VLCS"', "env_names"),
+    ("cross_model", "metric = 5", "metric"),
+    ("domainbed", 'description = ["x"]', "description"),
+    ("cross_model", "n_resamples = 0", "n_resamples"),
+    ("cross_model", "n_resamples = -1", "n_resamples"),
+    ("cross_model", "n_resamples = 10000000000", "n_resamples"),
+    ("cross_model", "n_resamples = 1e10", "n_resamples"),
+    ("domainbed", 'selection = ["iid", "best"]', "selection"),
+    ("cross_model", "seed = -1", "seed"),
+])
+def test_a_spec_value_of_the_wrong_type_or_range_is_bad_input_before_anything_is_written(tmp_path, capsys, kind,
+                                                                                         line, key):
+    spec = tmp_path / "bad.toml"
+    spec.write_text(f'[leaderboard]\n{SPEC_HEAD}kind = "{kind}"\n{line}\n')
+    out = tmp_path / "out"
+    assert main(["leaderboard", "build", str(spec), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert str(spec) in err and key in err and "Traceback" not in err, err
+    assert not out.exists()
+
+
+def test_every_registered_spec_passes_the_schema():
+    from pathlib import Path
+
+    from ldr_plugin.leaderboard.spec import load_spec
+
+    specs = sorted((Path(__file__).resolve().parents[1] / "registry" / "leaderboards").glob("*.toml"))
+    assert len(specs) > 10
+    assert all(load_spec(path).id for path in specs)
