@@ -98,3 +98,45 @@ def test_every_registered_spec_passes_the_schema():
     specs = sorted((Path(__file__).resolve().parents[1] / "registry" / "leaderboards").glob("*.toml"))
     assert len(specs) > 10
     assert all(load_spec(path).id for path in specs)
+
+
+def _sweep_report(folder):
+    from ldr_plugin.domainbed.runs import read_sweep
+    from ldr_plugin.domainbed.tables import SweepSelection, domainbed_tables, render_domainbed_text
+
+    sweep = read_sweep(folder, progress=False)
+    return sweep, render_domainbed_text(domainbed_tables(SweepSelection.build(sweep)), len(sweep))
+
+
+@pytest.mark.parametrize("field, value", [
+    ("test_in", "-50"), ("test_in", "NaN"), ("test_out", "1e308"), ("train_out", "-0.5"), ("test_in", "9" * 400),
+    ("train_out", '"0.9"'), ("hparams_seed", str(2**70)), ("test_envs", "[-1]"),
+])
+def test_an_out_of_range_accuracy_or_seed_is_a_named_problem_and_not_selected(tmp_path, field, value):
+    import json
+
+    from ldr_plugin.domainbed.synthetic_sweep import write_synthetic_sweep
+
+    folder = tmp_path / "sweep"
+    write_synthetic_sweep(folder, n_records=120, seed=3)
+    run = sorted(p for p in folder.iterdir() if p.is_dir())[2]
+    lines = (run / "results.jsonl").read_text().splitlines()
+    record = json.loads(lines[1])
+    test = record["args"]["test_envs"][0]
+    train = next(e for e in range(4) if e not in record["args"]["test_envs"] and f"env{e}_out_acc" in record)
+    key = {"test_in": f"env{test}_in_acc", "test_out": f"env{test}_out_acc", "train_out": f"env{train}_out_acc",
+           "hparams_seed": "hparams_seed", "test_envs": "test_envs"}[field]
+    placeholder = -12345.678
+    if field in ("hparams_seed", "test_envs"):
+        record["args"][key] = placeholder
+    else:
+        record[key] = placeholder
+    hostile = json.dumps(record).replace(str(placeholder), value)
+
+    (run / "results.jsonl").write_text("\n".join([lines[0], *lines[2:]]) + "\n")  # the reference: line left out
+    _, reference = _sweep_report(folder)
+    (run / "results.jsonl").write_text("\n".join([lines[0], hostile, *lines[2:]]) + "\n")
+    sweep, text = _sweep_report(folder)
+    assert text == reference
+    [problem] = [p for p in sweep.problems if p.kind == "bad_record"]
+    assert problem.line == 2 and str(run) in problem.path and key in problem.message and len(str(problem)) < 400
