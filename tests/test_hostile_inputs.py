@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
@@ -140,3 +142,30 @@ def test_an_out_of_range_accuracy_or_seed_is_a_named_problem_and_not_selected(tm
     assert text == reference
     [problem] = [p for p in sweep.problems if p.kind == "bad_record"]
     assert problem.line == 2 and str(run) in problem.path and key in problem.message and len(str(problem)) < 400
+
+
+@pytest.mark.parametrize("option, value", [("--split", "../x"), ("--layer", "a/b"), ("--dataset", "..")])
+def test_kstar_names_that_become_record_fields_are_checked(tmp_path, clustered_features, capsys, option, value):
+    feats, labels = clustered_features(n_per_class=10, n_classes=2, dim=4)
+    np.savez(tmp_path / "f.npz", features=feats, labels=labels)
+    assert main(["kstar", str(tmp_path / "f.npz"), "--out", str(tmp_path / "out"), option, value]) == 2
+    assert f"{option} {value!r} may hold only" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("line, named", [
+    ('layers = "featurizer"', "'layers' should be a list"),
+    ('layers = ["../up"]', "layer '../up'"),
+    ('split = "../x"', "split '../x'"),
+    ("seed = -1", "'seed'"),
+    ('n_per_class = "ten"', "'n_per_class'"),
+])
+def test_a_selection_with_a_bad_layer_split_or_count_is_bad_input(tmp_path, line, named):
+    from ldr_plugin.scoring.run import load_selection
+
+    path = tmp_path / "sel.toml"
+    path.write_text(f'models = ["x:y"]\ndatasets = ["digits"]\n{line}\n')
+    with pytest.raises(LdrError, match=re.escape(named)):
+        load_selection(path)
+    path.write_text('models = ["x:y"]\ndatasets = ["digits"]\nlayers = ["featurizer", "network.0"]\nsplit = "test"\n')
+    assert load_selection(path)["layers"] == ["featurizer", "network.0"]

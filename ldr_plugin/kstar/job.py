@@ -19,6 +19,7 @@ from ldr_plugin.errors import LdrError
 from ldr_plugin.kstar.api import kstar_summary
 from ldr_plugin.kstar.report import summary_detail, summary_values
 from ldr_plugin.kstar.stats import KStarSummary
+from ldr_plugin.names import check_name
 from ldr_plugin.results import (
     atomic_write_text,
     atomic_write_with,
@@ -87,6 +88,9 @@ def run_kstar_file(job: KStarJob, *, command: list[str] | None = None) -> KStarO
     """Compute the k* summary of a features file and write its record (plus optional outputs)."""
     if job.per_sample_format not in ("npz", "csv") or job.plot_format not in ("png", "svg"):
         raise LdrError("per-sample format must be npz or csv, plot format png or svg")
+    for what, value in (("--split", job.split), ("--layer", job.layer), ("--dataset", job.dataset)):
+        if value is not None:
+            check_name(value, what)  # record fields: '../x' is bad input, not a split
     start = time.perf_counter()
     features, labels, class_names = load_features_file(job.features_path)
     loaded = time.perf_counter()

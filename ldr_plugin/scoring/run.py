@@ -19,6 +19,7 @@ from typing import Any
 from ldr_plugin.errors import DatasetError, LdrError
 from ldr_plugin.launchers.launch import launch
 from ldr_plugin.launchers.resources import Resources
+from ldr_plugin.names import check_name
 from ldr_plugin.scoring.cells import ScoreCell, registered_metrics, score_cell
 from ldr_plugin.sources import ModelId, get_source
 from ldr_plugin.sources.base import CheckpointError, missing_files_message
@@ -176,6 +177,15 @@ def load_selection(path: str | Path, *, data_root: str | None = None) -> dict[st
     for key in ("models", "datasets"):
         if not isinstance(table.get(key), list) or not all(isinstance(x, str) for x in table[key]):
             raise LdrError(f"selection {path}: field '{key}' should be a list of strings")
+    if "layers" in table and not isinstance(table["layers"], list):  # "featurizer" is not ["f", "e", ...]
+        raise LdrError(f"selection {path}: field 'layers' should be a list of strings, e.g. [\"featurizer\"]")
+    for layer in table.get("layers", []):
+        check_name(layer, f"selection {path}: layer")
+    if "split" in table:
+        check_name(table["split"], f"selection {path}: split")
+    for key, low in (("seed", 0), ("n_per_class", 1)):
+        if key in table and (type(table[key]) is not int or table[key] < low):
+            raise LdrError(f"selection {path}: field '{key}' should be an integer >= {low}, got {table[key]!r}")
     root = data_root or os.environ.get("LDR_DATA_ROOT")
     if any("{data_root}" in d for d in table["datasets"]) and not root:
         raise LdrError(f"selection {path}: datasets use {{data_root}}; pass --data-root or set LDR_DATA_ROOT")
