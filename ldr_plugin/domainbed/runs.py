@@ -15,6 +15,7 @@ parsed by orjson (the stdlib for the ``NaN`` it refuses); what model selection r
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -27,6 +28,7 @@ import orjson
 from tqdm import tqdm
 
 from ldr_plugin.errors import LdrError
+from ldr_plugin.files import UnreadableFile, display, read_bytes
 from ldr_plugin.results.problems import Problem
 
 SUPPORTED_SWEEP_SCHEMAS = (None, 1)  # DomainBed's own records carry no schema_version
@@ -42,7 +44,10 @@ def loads(raw: bytes) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return json.loads(raw)
+        try:
+            return json.loads(raw)
+        except RecursionError as exc:  # deeper than orjson's 1024 levels and the stdlib's stack
+            raise ValueError("nested too deeply") from exc
 
 
 def args_key(args: dict[str, Any]) -> ArgsKey:
@@ -123,11 +128,13 @@ def read_run_file(run_dir: str | os.PathLike, problems: list[Problem]) -> tuple[
     """(bytes, :func:`parse_run_file` of them) of a run folder's results.jsonl; None without one."""
     path = os.path.join(os.fspath(run_dir), "results.jsonl")
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-        return None  # not a run folder: DomainBed skips those too
-    return data, parse_run_file(path, data, problems)
+        data = read_bytes(path, what="results.jsonl")
+    except UnreadableFile as exc:
+        if isinstance(exc.__cause__, OSError) and exc.__cause__.errno in (errno.ENOENT, errno.ENOTDIR):
+            return None  # not a run folder: DomainBed skips those too
+        problems.append(Problem("unreadable", display(path), str(exc).removeprefix(f"{display(path)}: ")))
+        return None  # a FIFO, a symlink loop, a directory named results.jsonl ...: named, never opened
+    return data, parse_run_file(display(path), data, problems)
 
 
 def read_run_records(run_dir: str | os.PathLike) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import io
 import time
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ldr_plugin.errors import LdrError
+from ldr_plugin.files import display
 from ldr_plugin.kstar.api import kstar_summary
 from ldr_plugin.kstar.report import summary_detail, summary_values
 from ldr_plugin.kstar.stats import KStarSummary
@@ -66,9 +68,15 @@ def load_features_file(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.nda
     """Read ``features``, ``labels`` and optional ``class_names`` from an .npz file (no pickles)."""
     path = Path(path)
     if not path.is_file():
-        raise LdrError(f"features file {path} does not exist")
+        exists = path.exists() or path.is_symlink()
+        raise LdrError(f"features file {display(path)} " + ("is not a regular file" if exists else "does not exist"))
+    _check_npz_headers(path)
     try:
-        with np.load(path, allow_pickle=False) as data:
+        loaded = np.load(path, allow_pickle=False, mmap_mode="r")  # a .npy is mapped, not read
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise LdrError(f"{display(path)}: a single .npy array; k* needs features and labels together, "
+                           "e.g. np.savez('features.npz', features=X, labels=y)")
+        with loaded as data:
             present = sorted(data.files)
             missing = [k for k in REQUIRED_KEYS if k not in present]
             if missing:
@@ -79,9 +87,32 @@ def load_features_file(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.nda
             arrays = {k: data[k] for k in (*REQUIRED_KEYS, "class_names") if k in present}
     except LdrError:
         raise
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise LdrError(f"{path}: not a readable .npz of plain arrays ({exc})") from exc
+    except (OSError, ValueError, EOFError, MemoryError, zipfile.BadZipFile, zlib.error) as exc:
+        reason = str(exc) or type(exc).__name__
+        raise LdrError(f"{display(path)}: not a readable .npz of plain arrays ({reason})") from exc
     return arrays["features"], arrays["labels"], arrays.get("class_names")
+
+
+def _check_npz_headers(path: Path) -> None:
+    """Each array's header against the bytes its zip member holds, before anything is allocated
+    (a header claiming 931 GiB is bad input, not a MemoryError)."""
+    if not zipfile.is_zipfile(path):
+        return  # np.load reports what it is (an empty file, a .npy, text ...)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                with archive.open(info) as member:
+                    version = np.lib.format.read_magic(member)
+                    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                    shape, _, dtype = read(member)
+                claimed = int(np.prod(shape, dtype=object)) * dtype.itemsize
+                if claimed > info.file_size:
+                    raise LdrError(f"{display(path)}: array '{info.filename[:-4]}' claims shape {shape} "
+                                   f"({claimed} bytes) but its member holds {info.file_size} bytes")
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise LdrError(f"{display(path)}: not a readable .npz of plain arrays ({exc or type(exc).__name__})") from exc
 
 
 def run_kstar_file(job: KStarJob, *, command: list[str] | None = None) -> KStarOutputs:

@@ -11,6 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import time
+import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -117,8 +119,8 @@ def _read_cache(path: Path) -> dict[str, Any] | None:
     try:
         with np.load(path, allow_pickle=False) as npz:
             return {"features": npz["features"], "labels": npz["labels"], "meta": json.loads(str(npz["meta"]))}
-    except (OSError, ValueError, KeyError):
-        return None  # a damaged cache file is recomputed and replaced
+    except (OSError, ValueError, KeyError, EOFError, MemoryError, zipfile.BadZipFile, zlib.error):
+        return None  # a damaged cache file (a bad header, a torn zip, ...) is recomputed and replaced
 
 
 def get_features(
