@@ -211,3 +211,15 @@ def test_only_ldr_errors_escape_any_reader(tmp_path_factory, reader):
         attempt(data)
 
     property()
+
+
+def test_matplotlib_hostile_algorithm_names_in_leaderboard_plots_are_drawn_literally(tmp_path):
+    from ldr_plugin.leaderboard.plots import plot_average_bars
+    from ldr_plugin.leaderboard.tables import Cell, Column, Row, Table
+
+    rows = [Row(label=name, cells=[Cell(value=v, err=1.0)], source="ours")
+            for name, v in (("$\\frac{$", 50.0), ("a$b$c", 60.0), ("$x^{", None))]
+    table = Table(table_id="t", title="T $", columns=[Column("Avg")], rows=rows)
+    path = plot_average_bars(table, "Avg", tmp_path / "bars.svg")
+    text = path.read_text()
+    assert "$\\frac{$" in text and "a$b$c" in text and "$x^{" in text
