@@ -179,6 +179,7 @@ def run_sweep(config: SweepConfig, sweep_dir: str | Path, launcher: str = "inlin
     fn = functools.partial(train_job, overrides=overrides, save_every=config.save_model_every_checkpoint,
                            threads=1 if launcher == "local" else None)
     summary = launch(todo, fn, launcher, resources, names=_job_name, job_name="ldr-train", desc=f"sweep ({launcher})",
+                     folder=sweep_dir,
                      progress=progress if progress is not None else launcher != "inline" or len(todo) > 1)
     failed = [f"{o.name}: {o.reason}" + (f" (log: {o.log})" if o.log else "") for o in summary.failed]
     counts = {"jobs": len(jobs), "already_done": len(jobs) - len(todo), "trained": len(todo) - len(failed),

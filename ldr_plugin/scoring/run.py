@@ -145,7 +145,7 @@ def run_cells(cells: list[ScoreCell], out_dir: str | Path, *, executor: str = "l
     """
     fn = functools.partial(score_one, out_dir=str(out_dir), score_kwargs=score_kwargs)
     summary = launch(cells, fn, executor, resources or Resources.from_env(), names=cell_name, job_name="ldr-score",
-                     progress=progress)
+                     progress=progress, folder=out_dir)
     outcomes = []
     for cell, outcome in zip(cells, summary.outcomes):
         if outcome.ok:
