@@ -7,6 +7,7 @@ file is written, so bad input leaves no output file; every file is written atomi
 from __future__ import annotations
 
 import io
+import logging
 import time
 import zipfile
 import zlib
@@ -31,6 +32,7 @@ from ldr_plugin.results import (
     write_record,
 )
 
+LOG = logging.getLogger(__name__)
 REQUIRED_KEYS = ("features", "labels")
 
 
@@ -115,6 +117,46 @@ def _check_npz_headers(path: Path) -> None:
         raise LdrError(f"{display(path)}: not a readable .npz of plain arrays ({exc or type(exc).__name__})") from exc
 
 
+LONG_EXACT_S = 120.0  # exact search expected to take longer than this: suggest the screened backend
+MIN_WORK_TO_ESTIMATE = 5e10  # n²·d below this runs in seconds anywhere: no calibration
+
+
+def estimate_exact_seconds(n: int, d: int, dtype: str = "float32", *, calibrate_n: int = 4096) -> float:
+    """Seconds exact k* of ``n`` samples in ``d`` dimensions should take here: its ~2·n²·(d+1)
+    floating-point operations over the rate of one calibration product timed now (about 0.1 s).
+
+    >>> estimate_exact_seconds(1000, 16) < 10
+    True
+    """
+    import torch
+
+    width = -(-(d + 1) // 16) * 16  # the search's padded width
+    rows, cols = min(n, 1024), min(n, calibrate_n)
+    a = torch.randn(rows, width, dtype=getattr(torch, dtype))
+    b = torch.randn(cols, width, dtype=getattr(torch, dtype))
+    a @ b.T  # warm-up
+    start = time.perf_counter()
+    a @ b.T
+    rate = 2.0 * rows * cols * width / max(time.perf_counter() - start, 1e-6)
+    return 2.0 * n * n * width / rate
+
+
+def hint_long_exact(shape: tuple[int, ...], dtype: str) -> None:
+    """Warn (with the estimate) when exact search will be long, pointing at ``--backend screened``."""
+    if len(shape) != 2 or shape[0] * shape[0] * max(shape[1], 1) < MIN_WORK_TO_ESTIMATE:
+        return
+    seconds = estimate_exact_seconds(int(shape[0]), int(shape[1]), dtype)
+    if seconds > LONG_EXACT_S:
+        LOG.warning("exact k* of %d samples x %d dimensions will take about %s here; --backend screened is "
+                    "usually several times faster (approximate: a sample's k* can only come out too large, "
+                    "and the record says how far from exact a sample of it is)",
+                    shape[0], shape[1], _duration(seconds))
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
+
+
 def run_kstar_file(job: KStarJob, *, command: list[str] | None = None) -> KStarOutputs:
     """Compute the k* summary of a features file and write its record (plus optional outputs)."""
     if job.per_sample_format not in ("npz", "csv") or job.plot_format not in ("png", "svg"):
@@ -128,6 +170,8 @@ def run_kstar_file(job: KStarJob, *, command: list[str] | None = None) -> KStarO
     options = dict(job.backend_options)
     if job.backend != "exact":  # the approximate backends are seeded
         options.setdefault("seed", job.seed)
+    else:
+        hint_long_exact(np.shape(features), job.dtype)
     summary = kstar_summary(
         features, labels, backend=job.backend, dtype=job.dtype, class_names=class_names,
         threshold=job.threshold, infinite=job.infinite, **options,

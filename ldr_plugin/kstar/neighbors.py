@@ -206,7 +206,7 @@ def exact_search(
     rows_subset: np.ndarray | None = None,
 ) -> SearchResult:
     """Exact k* of every sample (or of the input indices ``rows_subset``) by blocked products."""
-    from tqdm.auto import tqdm
+    from ldr_plugin.progress import progress as progress_bar
 
     sf = SortedFeatures(prep, dtype)
     n, b = prep.n, block_rows(prep.n, block_size)
@@ -224,7 +224,7 @@ def exact_search(
         tasks += [(rows_c[i : i + b], s, e) for i in range(0, rows_c.size, b)]
     buffer = torch.empty((max((t[0].size for t in tasks), default=0), n), dtype=dtype, device=prep.device)
     with torch.no_grad():
-        for rows_np, s, e in tqdm(tasks, desc="k* exact", unit="block", disable=_no_bar(progress)):
+        for rows_np, s, e in progress_bar(tasks, desc="k* exact", unit="block", enabled=progress):
             rows = torch.as_tensor(rows_np, device=prep.device)
             k, t, en, amb = _block(sf, rows, s, e, buffer)
             kstar[rows_np], ties[rows_np], enemy[rows_np] = k.cpu().numpy(), t.cpu().numpy(), en.cpu().numpy()

@@ -105,7 +105,7 @@ def screened_search(
     check: int = 1000,
 ) -> SearchResult:
     """k* with the screened nearest other-class search; see the module docstring for what is exact."""
-    from tqdm.auto import tqdm
+    from ldr_plugin.progress import progress as progress_bar
 
     if not 0 < candidates <= 1:
         raise LdrError(f"candidates must be a fraction in (0, 1], got {candidates}")
@@ -113,7 +113,7 @@ def screened_search(
         raise LdrError(f"cell_size must be >= 1 and iters >= 0, got cell_size={cell_size}, iters={iters}")
     t0 = time.perf_counter()
     sf = SortedFeatures(prep, dtype)
-    bar = lambda it: tqdm(it, desc="k* screened search", unit="class", disable=None if progress is None else not progress)
+    bar = lambda it: progress_bar(it, desc="k* screened search", unit="class", enabled=progress)
     with torch.no_grad():
         enemy, timings = screened_enemies(sf, prep.bounds, candidates=candidates, cell_size=int(cell_size),
                                           iters=int(iters), seed=seed, progress=bar)
