@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from ldr_plugin.errors import LdrError
+from ldr_plugin.files import display, read_text
 
 try:
     import tomllib
@@ -31,12 +32,13 @@ T = TypeVar("T")
 def read_toml(path: str | os.PathLike, what: str = "TOML file") -> dict[str, Any]:
     """The table of a TOML file; an unreadable or invalid file is an :class:`LdrError` naming it."""
     path = Path(path)
+    text = read_text(path, max_bytes=16 * 1024**2, what=what)  # a regular UTF-8 file, or a named problem
     try:
-        return tomllib.loads(path.read_text())
-    except OSError as exc:
-        raise LdrError(f"{path}: cannot read {what} ({exc.strerror or exc})") from exc
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise LdrError(f"{path}: not valid TOML ({exc})") from exc
+        raise LdrError(f"{display(path)}: not valid TOML ({exc})") from exc
+    except RecursionError as exc:
+        raise LdrError(f"{display(path)}: not valid TOML (nested too deeply)") from exc
 
 
 def check_keys(table: dict[str, Any], known: set[str] | list[str], where: str, prefix: str = "") -> None:

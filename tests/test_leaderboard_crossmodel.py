@@ -264,7 +264,7 @@ def test_unknown_stratify_value_is_an_error_naming_the_spec(tmp_path):
     from ldr_plugin.errors import LdrError
 
     spec = _spec(tmp_path, id="bad", title="t", kind="cross_model", stratify="dataset")
-    with pytest.raises(LdrError, match=r"bad\.toml: 'stratify' must be '' or 'heldout_domain', got 'dataset'"):
+    with pytest.raises(LdrError, match=r"bad\.toml: 'leaderboard.stratify' must be one of \['', 'heldout_domain'\], got 'dataset'"):
         build_leaderboards([spec], [tmp_path], tmp_path / "out", progress=False)
 
 

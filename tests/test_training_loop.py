@@ -123,7 +123,10 @@ def test_batch_larger_than_split_is_an_error_not_a_hang(toy, tmp_path):
 def test_done_run_is_not_retrained(toy, tmp_path):
     run = train(TrainConfig("Toy", "RotatedDigits", [0], tmp_path / "run", steps=1))
     before = (run / "results.jsonl").read_text()
-    train(TrainConfig("Toy", "RotatedDigits", [0], run, steps=3))
+    train(TrainConfig("Toy", "RotatedDigits", [0], run, steps=1))
+    assert (run / "results.jsonl").read_text() == before
+    with pytest.raises(LdrError, match="holds a finished different run"):  # other steps: another run
+        train(TrainConfig("Toy", "RotatedDigits", [0], run, steps=3))
     assert (run / "results.jsonl").read_text() == before
 
 

@@ -38,15 +38,27 @@ def _names(values: str | list[str] | tuple[str, ...]) -> list[str]:
     return [n for v in values for n in re.split(r"[,\s]+", v) if n]
 
 
-def _values(ctx: click.Context, options: dict[str, Any]) -> dict[str, Any]:
-    """Every option: from the command line if given there, else from ``--config``, else its default."""
+def _values(ctx: click.Context, options: dict[str, Any]) -> tuple[dict[str, Any], set[str]]:
+    """Every option: from the command line if given there, else from ``--config``, else its default;
+    and the names given on the command line or in the config (not left at their default)."""
     config = options.pop("config")
+    given = {k for k in options if ctx.get_parameter_source(k) == click.core.ParameterSource.COMMANDLINE}
     if config is not None:
         table = read_toml(config, "training config")
         check_keys(table, set(options), config)
-        options.update({k: v for k, v in table.items()
-                        if ctx.get_parameter_source(k) != click.core.ParameterSource.COMMANDLINE})
-    return options
+        options.update({k: v for k, v in table.items() if k not in given})
+        given |= set(table)
+    return options, given
+
+
+def _check_scope(is_sweep: bool, given: set[str]) -> None:
+    """A run's option given to a sweep (or a sweep's to a run) would be ignored: refuse it instead."""
+    ignored = sorted(given & set(RUN_ONLY if is_sweep else SWEEP_ONLY))
+    if ignored:
+        names = ", ".join(f"--{k}" for k in ignored)
+        raise LdrError(f"{names}: {'one run' if is_sweep else 'a sweep'}'s option(s), which "
+                       + ("a sweep sets per job (test envs, seeds) or does not have; drop them or train one run "
+                          "without --sweep" if is_sweep else "one run does not use; add --sweep or drop them"))
 
 
 @click.command("train")
@@ -84,7 +96,8 @@ def _values(ctx: click.Context, options: dict[str, Any]) -> dict[str, Any]:
                    "LDR_LOCAL_WORKERS, else the number of CPUs).")
 def train_command(**options: Any) -> None:
     """Train a DomainBed-interface algorithm on a dataset with the built-in loop (or sweep)."""
-    values = _values(click.get_current_context(), options)
+    values, given = _values(click.get_current_context(), options)
+    _check_scope(values["sweep"], given)
     algorithms, datasets = _names(values.pop("algorithms")), _names(values.pop("datasets"))
     hparams = parse_hparams_json(values.pop("hparams"))
     is_sweep, engine, launcher, workers = (values.pop(k) for k in ("sweep", "engine", "launcher", "workers"))

@@ -134,3 +134,55 @@ def parse_hparams_json(text: str | None) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise LdrError(f"--hparams must be a JSON object such as '{{\"batch_size\": 8}}', got {text!r}")
     return value
+
+
+# Hyperparameters whose value has a range whatever the algorithm: (lowest allowed, strictly above it?)
+_RANGES = {"batch_size": (1, False), "lr": (0.0, True), "weight_decay": (0.0, False)}
+
+
+def check_overrides(hparams: dict[str, Any], overrides: dict[str, Any], where: str) -> dict[str, Any]:
+    """Check ``--hparams`` overrides against the run's hyperparameters; return them as Python scalars.
+
+    Every key must be one the run has (a typo is an error with close matches, never silently
+    ignored), a value must have its default's type (an int where an int is, a finite number where a
+    float is, a bool where a bool is), and ``batch_size >= 1``, ``lr > 0``, ``weight_decay >= 0``.
+
+    >>> check_overrides({"lr": 1e-3, "batch_size": 64}, {"batch_size": 8}, "ERM on digits")
+    {'batch_size': 8}
+    """
+    import difflib
+    import math
+
+    checked = {}
+    for key, value in overrides.items():
+        value = python_scalar(value)
+        if key not in hparams:
+            close = difflib.get_close_matches(key, list(hparams), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(sorted(hparams))}"
+            raise LdrError(f"--hparams: unknown hyperparameter '{key}' for {where}{hint}")
+        default = hparams[key]
+        if isinstance(default, bool) or isinstance(value, bool):
+            ok = isinstance(value, bool) and isinstance(default, bool)
+        elif isinstance(default, int):
+            ok = isinstance(value, int)
+        elif isinstance(default, float):
+            ok = isinstance(value, (int, float)) and math.isfinite(value)
+        else:
+            ok = default is None or isinstance(value, type(default))
+        if not ok:
+            raise LdrError(f"--hparams: '{key}' must be {_kind(default)} like its default {default!r}, got {value!r}")
+        low, strict = _RANGES.get(key, (None, False))
+        if low is not None and (value < low or (strict and value == low)):
+            raise LdrError(f"--hparams: '{key}' must be {'>' if strict else '>='} {low}, got {value!r}")
+        checked[key] = value
+    return checked
+
+
+def _kind(default: Any) -> str:
+    if isinstance(default, bool):
+        return "true or false"
+    if isinstance(default, int):
+        return "an integer"
+    if isinstance(default, float):
+        return "a finite number"
+    return f"a {type(default).__name__}"

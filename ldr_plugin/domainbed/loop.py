@@ -30,7 +30,7 @@ from tqdm.auto import tqdm
 from ldr_plugin.domainbed import loaders
 from ldr_plugin.domainbed.console import environment_lines, print_row, tee_output
 from ldr_plugin.domainbed.host import resolve_algorithm, resolve_dataset
-from ldr_plugin.domainbed.hparams_table import python_scalar, run_hparams, seed_hash
+from ldr_plugin.domainbed.hparams_table import check_overrides, run_hparams, seed_hash
 from ldr_plugin.errors import LdrError
 from ldr_plugin.results.io import atomic_write_text, atomic_write_with
 from ldr_plugin.tomlfile import dataclass_from_table
@@ -108,8 +108,9 @@ def _splits(dataset, test_envs, holdout_fraction, trial_seed, class_balanced):
 def train(config: TrainConfig) -> Path:
     """Train ``config.algorithm`` on ``config.dataset`` holding out ``config.test_envs``; return the run folder.
 
-    Names are resolved (unknown ones rejected with close matches) before any data is loaded. A
-    folder that already has ``done`` is returned as it is; an unfinished one is started afresh.
+    Names, counts, seeds and ``hparams`` overrides are checked (unknown names rejected with close
+    matches) before any data is loaded or file written. A folder that already holds this run with
+    ``done`` is returned as it is; this run unfinished is started afresh; a different run is refused.
     """
     algorithm_cls, dataset_cls = resolve_algorithm(config.algorithm), resolve_dataset(config.dataset)
     algorithm_name = config.algorithm if isinstance(config.algorithm, str) else algorithm_cls.__name__
@@ -117,26 +118,65 @@ def train(config: TrainConfig) -> Path:
     test_envs = _check_test_envs(config.test_envs, len(dataset_cls.ENVIRONMENTS), dataset_name)
     if not 0.0 < config.holdout_fraction < 1.0:
         raise LdrError(f"holdout_fraction must be in (0, 1), got {config.holdout_fraction}")
+    _check_counts(config)
+    args = config.run_args(algorithm_name, dataset_name)
+    args["test_envs"] = test_envs
+    hparams = run_hparams(algorithm_name, dataset_name, dataset_cls, config.hparams_seed, config.trial_seed)
+    hparams.update(check_overrides(hparams, config.hparams or {}, f"{algorithm_name} on {dataset_name}"))
     out = Path(config.output_dir)
-    if (out / "done").exists():
+    if _folder_holds_run(out, args):
         return out
     out.mkdir(parents=True, exist_ok=True)
     (out / "results.jsonl").unlink(missing_ok=True)
-    args = config.run_args(algorithm_name, dataset_name)
-    args["test_envs"] = test_envs
     with tee_output(out / "out.txt", out / "err.txt"):
-        _train(algorithm_cls, dataset_cls, args, config.hparams or {}, out)
+        _train(algorithm_cls, dataset_cls, args, hparams, out)
     return out
 
 
-def _train(algorithm_cls: type, dataset_cls: type, args: dict, overrides: dict, out: Path) -> None:
+def _check_counts(config: TrainConfig) -> None:
+    """Steps and checkpoint frequency are positive, seeds integers numpy accepts: else bad input."""
+    for name in ("steps", "checkpoint_freq"):
+        value = getattr(config, name)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+            raise LdrError(f"{name} must be a positive integer, got {value!r}")
+    for name in ("seed", "hparams_seed", "trial_seed"):
+        value = getattr(config, name)
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**32:
+            raise LdrError(f"{name} must be an integer in [0, 2**32), got {value!r}")
+
+
+# What makes two runs the same run (the output folder aside: one folder can be spelt two ways)
+RUN_IDENTITY = ("algorithm", "dataset", "test_envs", "hparams_seed", "trial_seed", "seed", "steps", "hparams",
+                "holdout_fraction", "task")
+
+
+def _folder_holds_run(out: Path, args: dict[str, Any]) -> bool:
+    """True when ``out`` holds this run finished (skip it); False when it is new or this run unfinished
+    (train afresh). A folder holding a different run, finished or not, is refused: never overwritten."""
+    from ldr_plugin.domainbed.runs import read_run_records
+
+    done = (out / "done").exists()
+    records = read_run_records(out) if out.is_dir() else []
+    if not records:
+        if done:
+            raise LdrError(f"{out} has 'done' but no readable results.jsonl, so which run it holds is unknown; "
+                           "remove the folder or choose another --output_dir")
+        return False
+    theirs = records[0].get("args", {})
+    differ = [k for k in RUN_IDENTITY if theirs.get(k) != args.get(k)]
+    if differ:
+        what = ", ".join(f"{k} {theirs.get(k)!r} there, {args.get(k)!r} here" for k in differ[:4])
+        raise LdrError(f"{out} holds {'a finished' if done else 'an unfinished'} different run ({what}); "
+                       "choose another --output_dir (or remove that folder to replace it)")
+    return done
+
+
+def _train(algorithm_cls: type, dataset_cls: type, args: dict, hparams: dict, out: Path) -> None:
     for line in environment_lines():
         print(line)
     print("Args:")
     for k, v in sorted(args.items()):
         print(f"\t{k}: {v}")
-    hparams = run_hparams(args["algorithm"], args["dataset"], dataset_cls, args["hparams_seed"], args["trial_seed"])
-    hparams.update({k: python_scalar(v) for k, v in overrides.items()})
     print("HParams:")
     for k, v in sorted(hparams.items()):
         print(f"\t{k}: {v}")

@@ -11,6 +11,7 @@ import re
 from pathlib import Path
 
 from ldr_plugin.errors import LdrError
+from ldr_plugin.files import read_text
 from ldr_plugin.leaderboard.published import PublishedSource
 from ldr_plugin.leaderboard.spec import LeaderboardSpec
 from ldr_plugin.leaderboard.tables import Cell, Column, Row, Table
@@ -53,10 +54,7 @@ def _split_row(line: str) -> list[str]:
 def read_domainbed_tex(path: str | os.PathLike) -> list[Table]:
     """Every table of a DomainBed ``results.tex``, in file order, rows marked published."""
     path = Path(path)
-    try:
-        lines = path.read_text().splitlines()
-    except OSError as exc:
-        raise LdrError(f"{path}: cannot read DomainBed results ({exc.strerror or exc})") from exc
+    lines = read_text(path, what="DomainBed results.tex").splitlines()  # regular UTF-8 file, or a named problem
     tables: list[Table] = []
     method = dataset = None
     header: list[str] | None = None

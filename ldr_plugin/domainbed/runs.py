@@ -15,6 +15,7 @@ parsed by orjson (the stdlib for the ``NaN`` it refuses); what model selection r
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -27,6 +28,7 @@ import orjson
 from tqdm import tqdm
 
 from ldr_plugin.errors import LdrError
+from ldr_plugin.files import UnreadableFile, display, read_bytes
 from ldr_plugin.results.problems import Problem
 
 SUPPORTED_SWEEP_SCHEMAS = (None, 1)  # DomainBed's own records carry no schema_version
@@ -42,7 +44,10 @@ def loads(raw: bytes) -> Any:
     try:
         return orjson.loads(raw)
     except orjson.JSONDecodeError:
-        return json.loads(raw)
+        try:
+            return json.loads(raw)
+        except RecursionError as exc:  # deeper than orjson's 1024 levels and the stdlib's stack
+            raise ValueError("nested too deeply") from exc
 
 
 def args_key(args: dict[str, Any]) -> ArgsKey:
@@ -64,17 +69,34 @@ def _invalid(record: Any, run_args: list) -> str | None:
             return "missing field 'args' (expected an object)"
         for name, typ in _ARGS_FIELDS.items():
             if not isinstance(args.get(name), typ) or isinstance(args.get(name), bool):
-                return f"field 'args.{name}' should be {typ.__name__}, got {args.get(name)!r}"
+                return f"field 'args.{name}' should be {typ.__name__}, got {_short(args.get(name))}"
+            if typ is int and not -(2**63) <= args[name] < 2**63:
+                return f"field 'args.{name}' should be a 64-bit integer, got {_short(args[name])}"
         envs = args["test_envs"]
         if not envs or not all(isinstance(e, int) and not isinstance(e, bool) for e in envs):
-            return f"field 'args.test_envs' should be a non-empty list of ints, got {envs!r}"
+            return f"field 'args.test_envs' should be a non-empty list of ints, got {_short(envs)}"
+        if not all(0 <= e < len(_OUT) for e in envs):
+            return f"field 'args.test_envs' should hold env indices 0..{len(_OUT) - 1}, got {_short(envs)}"
         run_args[:] = [args, [f"env{e}_{split}_acc" for e in envs for split in ("in", "out")]]
     if type(record.get("step")) is not int:
         return f"field 'step' should be int, got {record.get('step')!r}"
     for key in run_args[1]:
         if type(record.get(key)) not in (float, int):
-            return f"field '{key}' (accuracy of a test env) should be a number, got {record.get(key)!r}"
+            return f"field '{key}' (accuracy of a test env) should be a number, got {_short(record.get(key))}"
+    for key, value in record.items():  # an accuracy selection could read is a fraction, never -50, NaN or 1e308
+        if key[:3] == "env" and key[-4:] == "_acc":
+            if type(value) in (float, int):
+                if not 0 <= value <= 1:  # NaN fails both comparisons
+                    return f"field '{key}' should be an accuracy in [0, 1], got {_short(value)}"
+            elif value is not None or key[-8:] == "_out_acc":
+                return f"field '{key}' should be a number, got {_short(value)}"
     return None
+
+
+def _short(value: Any) -> str:
+    """``repr`` of a value, cut to 60 characters (a 400-digit number stays one readable line)."""
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:40]}... ({len(text)} characters)"
 
 
 def parse_run_file(path: str, data: bytes, problems: list[Problem]) -> list[tuple[int, dict[str, Any]]]:
@@ -106,11 +128,13 @@ def read_run_file(run_dir: str | os.PathLike, problems: list[Problem]) -> tuple[
     """(bytes, :func:`parse_run_file` of them) of a run folder's results.jsonl; None without one."""
     path = os.path.join(os.fspath(run_dir), "results.jsonl")
     try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except (FileNotFoundError, NotADirectoryError, IsADirectoryError):
-        return None  # not a run folder: DomainBed skips those too
-    return data, parse_run_file(path, data, problems)
+        data = read_bytes(path, what="results.jsonl")
+    except UnreadableFile as exc:
+        if isinstance(exc.__cause__, OSError) and exc.__cause__.errno in (errno.ENOENT, errno.ENOTDIR):
+            return None  # not a run folder: DomainBed skips those too
+        problems.append(Problem("unreadable", display(path), str(exc).removeprefix(f"{display(path)}: ")))
+        return None  # a FIFO, a symlink loop, a directory named results.jsonl ...: named, never opened
+    return data, parse_run_file(display(path), data, problems)
 
 
 def read_run_records(run_dir: str | os.PathLike) -> list[dict[str, Any]]:

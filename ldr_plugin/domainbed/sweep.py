@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from ldr_plugin.domainbed.host import domainbed_root, import_domainbed, resolve_algorithm, resolve_dataset
-from ldr_plugin.domainbed.hparams_table import parse_hparams_json, seed_hash
+from ldr_plugin.domainbed.hparams_table import check_overrides, parse_hparams_json, run_hparams, seed_hash
 from ldr_plugin.errors import LdrError
 from ldr_plugin.launchers.launch import LAUNCHERS, launch
 from ldr_plugin.launchers.resources import Resources
@@ -70,6 +70,29 @@ class SweepConfig:
     def from_table(cls, table: dict[str, Any], where: str = "<sweep config>") -> SweepConfig:
         """A config from a TOML table (unknown keys are errors naming ``where`` and the key)."""
         return dataclass_from_table(cls, table, where)
+
+
+def check_sweep_config(config: SweepConfig) -> dict[str, Any]:
+    """Bad counts, names and ``hparams`` overrides are errors before any job starts; returns the overrides."""
+    for name in ("n_trials", "n_hparams"):
+        value = getattr(config, name)
+        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            raise LdrError(f"{name} must be a positive integer, got {value!r}")
+    if not isinstance(config.n_hparams_from, int) or not 0 <= config.n_hparams_from < config.n_hparams:
+        raise LdrError(f"n_hparams_from must be in [0, n_hparams = {config.n_hparams}), got {config.n_hparams_from!r}")
+    if config.steps is not None and (not isinstance(config.steps, int) or isinstance(config.steps, bool)
+                                     or config.steps < 1):
+        raise LdrError(f"steps must be a positive integer, got {config.steps!r}")
+    if not 0.0 < config.holdout_fraction < 1.0:
+        raise LdrError(f"holdout_fraction must be in (0, 1), got {config.holdout_fraction}")
+    overrides = parse_hparams_json(config.hparams)
+    for dataset in config.datasets:
+        dataset_cls = resolve_dataset(dataset)
+        for algorithm in config.algorithms:
+            resolve_algorithm(algorithm)
+            table = run_hparams(algorithm, dataset, dataset_cls, 0, 0)
+            check_overrides(table, overrides, f"{algorithm} on {dataset}")
+    return overrides
 
 
 def make_args_list(config: SweepConfig) -> list[dict[str, Any]]:
@@ -141,9 +164,7 @@ def run_sweep(config: SweepConfig, sweep_dir: str | Path, launcher: str = "inlin
     """
     if launcher not in LAUNCHERS:
         raise LdrError(f"unknown launcher '{launcher}'; expected one of {', '.join(LAUNCHERS)}")
-    for name in config.algorithms:
-        resolve_algorithm(name)
-    overrides = parse_hparams_json(config.hparams)
+    overrides = check_sweep_config(config)
     jobs = [(args, job_dir(sweep_dir, args)) for args in make_args_list(config)]
     todo = [(args, path) for args, path in jobs if not (path / "done").exists()]
     if launcher != "inline":
@@ -158,6 +179,7 @@ def run_sweep(config: SweepConfig, sweep_dir: str | Path, launcher: str = "inlin
     fn = functools.partial(train_job, overrides=overrides, save_every=config.save_model_every_checkpoint,
                            threads=1 if launcher == "local" else None)
     summary = launch(todo, fn, launcher, resources, names=_job_name, job_name="ldr-train", desc=f"sweep ({launcher})",
+                     folder=sweep_dir,
                      progress=progress if progress is not None else launcher != "inline" or len(todo) > 1)
     failed = [f"{o.name}: {o.reason}" + (f" (log: {o.log})" if o.log else "") for o in summary.failed]
     counts = {"jobs": len(jobs), "already_done": len(jobs) - len(todo), "trained": len(todo) - len(failed),
@@ -237,8 +259,7 @@ def sweep(config: SweepConfig, sweep_dir: str | Path, *, engine: str = "auto", l
     if launcher is not None and engine == "domainbed":
         raise LdrError("--launcher / --workers are the built-in engine's; DomainBed's sweep runs its jobs "
                        "through its --command_launcher (ours: slurm, submitit_local; see docs/scale-out.md)")
-    for name in config.algorithms:  # unknown names: rejected with close matches before any job starts
-        resolve_algorithm(name)
+    check_sweep_config(config)  # unknown names (with close matches), bad counts or overrides: before any job
     chosen = choose_engine(engine, needs_builtin=config.save_model_every_checkpoint or launcher is not None)
     if chosen == "domainbed":
         return run_domainbed_sweep(config, Path(sweep_dir).resolve(), domainbed_root())

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+import logging
+import math
 import time
 from typing import Any
 
@@ -15,6 +17,7 @@ from ldr_plugin.kstar.inputs import prepare
 from ldr_plugin.kstar.neighbors import SearchResult, exact_search
 from ldr_plugin.kstar.stats import KStarSummary, summarise
 
+LOG = logging.getLogger(__name__)
 BACKENDS = ("exact", "hnsw", "screened", "faiss")
 _DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -25,6 +28,34 @@ def _dtype(dtype: str | torch.dtype) -> torch.dtype:
     if dtype not in _DTYPES:
         raise LdrError(f"dtype must be one of {sorted(_DTYPES)}, got {dtype!r}")
     return _DTYPES[dtype]
+
+
+def _distance_bound(features: torch.Tensor) -> tuple[float, float]:
+    """(max|x|, an upper bound of every squared distance between centred rows)."""
+    if not torch.is_floating_point(features) or features.numel() == 0:
+        return 0.0, 0.0
+    largest = float(features.abs().max())
+    return largest, 16.0 * largest * largest * features.shape[1] if math.isfinite(largest) else math.inf
+
+
+def safe_dtype(features: torch.Tensor, dtype: torch.dtype) -> torch.dtype:
+    """The compute dtype in which no squared distance of ``features`` overflows: ``dtype``, else float64.
+
+    Centred features are at most ``2·max|x|`` apart per dimension, so every squared distance (and
+    norm) is below ``16·max|x|²·d``. float32 overflows there from ``max|x|`` ≈ 4.6e18/√d (a silent
+    ``inf`` that makes Γ′ undefined); such features are computed in float64, and features too large
+    even for float64 are bad input. Example: ``safe_dtype(torch.full((2, 4), 1e30), torch.float32)``
+    is ``torch.float64``.
+    """
+    largest, bound = _distance_bound(features)
+    if bound < torch.finfo(dtype).max:
+        return dtype
+    if bound < torch.finfo(torch.float64).max:
+        LOG.warning("features as large as %.3g overflow squared distances in %s; computing in float64",
+                    largest, str(dtype).removeprefix("torch."))
+        return torch.float64
+    raise LdrError(f"features as large as {largest:.3g} overflow squared distances even in float64; "
+                   "rescale them (k* does not change under a common scale factor)")
 
 
 def kstar_search(
@@ -55,12 +86,16 @@ def kstar_search(
     check_distance(distance)
     prep = prepare(features, labels, class_names=class_names, device=device)
     prep, distance_info = apply_distance(prep, distance)
+    dtype = safe_dtype(prep.features, _dtype(dtype))
     if backend == "exact":
         if backend_options:
             raise LdrError(f"options {sorted(backend_options)} apply to an approximate backend, not 'exact'")
-        result = exact_search(prep, dtype=_dtype(dtype), block_size=block_size, progress=progress)
+        result = exact_search(prep, dtype=dtype, block_size=block_size, progress=progress)
         result.info["distance"] = distance_info
+        result.info["dtype"] = str(dtype).removeprefix("torch.")
         return result, prep
+    if backend == "hnsw" and _distance_bound(prep.features)[1] >= torch.finfo(torch.float32).max:  # hnswlib searches in float32 whatever the dtype
+        raise LdrError("features this large overflow hnswlib's float32 distances; use --backend exact or screened")
     if backend == "hnsw":  # approximate backends are imported only when used (hnswlib)
         from ldr_plugin.kstar.approximate import hnsw_search as search
     elif backend == "faiss":
@@ -71,8 +106,9 @@ def kstar_search(
     unknown = sorted(set(backend_options) - accepted)
     if unknown:
         raise LdrError(f"k* backend {backend!r} has no option(s) {unknown}; its options: {sorted(accepted)}")
-    result = search(prep, dtype=_dtype(dtype), block_size=block_size, progress=progress, **backend_options)
+    result = search(prep, dtype=dtype, block_size=block_size, progress=progress, **backend_options)
     result.info["distance"] = distance_info
+    result.info["dtype"] = str(dtype).removeprefix("torch.")
     return result, prep
 
 
@@ -113,6 +149,8 @@ def kstar_summary(
     >>> round(s.gamma_prime, 4), s.distance, s.class_skew["range"] > 1
     (-0.5774, 'euclidean', True)
     """
+    if not (isinstance(threshold, (int, float)) and math.isfinite(threshold) and threshold >= 0):
+        raise LdrError(f"the pattern threshold must be a finite number >= 0, got {threshold!r}")
     start = time.perf_counter()
     result, prep = kstar_search(features, labels, backend=backend, **options)
     elapsed = time.perf_counter() - start

@@ -219,7 +219,7 @@ def hnsw_search(
     check: int = 1000,
 ) -> SearchResult:
     """k* with HNSW nearest other-class search; see the module docstring for what is exact."""
-    from tqdm.auto import tqdm
+    from ldr_plugin.progress import progress as progress_bar
 
     threads = num_threads or torch.get_num_threads()
     t0 = time.perf_counter()
@@ -228,7 +228,7 @@ def hnsw_search(
     indices = build_class_indices(x32, prep.bounds, m=m, ef_construction=ef_construction, seed=seed,
                                   num_threads=threads)
     t_build = time.perf_counter()
-    bar = lambda it: tqdm(it, desc="k* hnsw queries", unit="class", disable=None if progress is None else not progress)
+    bar = lambda it: progress_bar(it, desc="k* hnsw queries", unit="class", enabled=progress)
     enemy = nearest_enemies(x32, prep.bounds, indices, ef=ef, k=k, num_threads=threads, probe_classes=probe_classes,
                             progress=bar)
     own = own_class_neighbours(x32, prep.bounds, indices, k=neighbours, ef=ef, num_threads=threads) \

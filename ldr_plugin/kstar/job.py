@@ -7,8 +7,10 @@ file is written, so bad input leaves no output file; every file is written atomi
 from __future__ import annotations
 
 import io
+import logging
 import time
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,10 +18,12 @@ from typing import Any
 import numpy as np
 
 from ldr_plugin.errors import LdrError
+from ldr_plugin.files import display
 from ldr_plugin.kstar.api import kstar_summary
 from ldr_plugin.kstar.distance import NORMALISATION, metric_family
 from ldr_plugin.kstar.report import summary_detail, summary_values
 from ldr_plugin.kstar.stats import KStarSummary
+from ldr_plugin.names import check_name
 from ldr_plugin.results import (
     atomic_write_text,
     atomic_write_with,
@@ -29,6 +33,7 @@ from ldr_plugin.results import (
     write_record,
 )
 
+LOG = logging.getLogger(__name__)
 REQUIRED_KEYS = ("features", "labels")
 
 
@@ -67,9 +72,15 @@ def load_features_file(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.nda
     """Read ``features``, ``labels`` and optional ``class_names`` from an .npz file (no pickles)."""
     path = Path(path)
     if not path.is_file():
-        raise LdrError(f"features file {path} does not exist")
+        exists = path.exists() or path.is_symlink()
+        raise LdrError(f"features file {display(path)} " + ("is not a regular file" if exists else "does not exist"))
+    _check_npz_headers(path)
     try:
-        with np.load(path, allow_pickle=False) as data:
+        loaded = np.load(path, allow_pickle=False, mmap_mode="r")  # a .npy is mapped, not read
+        if not isinstance(loaded, np.lib.npyio.NpzFile):
+            raise LdrError(f"{display(path)}: a single .npy array; k* needs features and labels together, "
+                           "e.g. np.savez('features.npz', features=X, labels=y)")
+        with loaded as data:
             present = sorted(data.files)
             missing = [k for k in REQUIRED_KEYS if k not in present]
             if missing:
@@ -80,21 +91,89 @@ def load_features_file(path: str | Path) -> tuple[np.ndarray, np.ndarray, np.nda
             arrays = {k: data[k] for k in (*REQUIRED_KEYS, "class_names") if k in present}
     except LdrError:
         raise
-    except (OSError, ValueError, zipfile.BadZipFile) as exc:
-        raise LdrError(f"{path}: not a readable .npz of plain arrays ({exc})") from exc
+    except (OSError, ValueError, EOFError, MemoryError, zipfile.BadZipFile, zlib.error) as exc:
+        reason = str(exc) or type(exc).__name__
+        raise LdrError(f"{display(path)}: not a readable .npz of plain arrays ({reason})") from exc
     return arrays["features"], arrays["labels"], arrays.get("class_names")
+
+
+def _check_npz_headers(path: Path) -> None:
+    """Each array's header against the bytes its zip member holds, before anything is allocated
+    (a header claiming 931 GiB is bad input, not a MemoryError)."""
+    if not zipfile.is_zipfile(path):
+        return  # np.load reports what it is (an empty file, a .npy, text ...)
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for info in archive.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                with archive.open(info) as member:
+                    version = np.lib.format.read_magic(member)
+                    read = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+                    shape, _, dtype = read(member)
+                claimed = int(np.prod(shape, dtype=object)) * dtype.itemsize
+                if claimed > info.file_size:
+                    raise LdrError(f"{display(path)}: array '{info.filename[:-4]}' claims shape {shape} "
+                                   f"({claimed} bytes) but its member holds {info.file_size} bytes")
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise LdrError(f"{display(path)}: not a readable .npz of plain arrays ({exc or type(exc).__name__})") from exc
+
+
+LONG_EXACT_S = 120.0  # exact search expected to take longer than this: suggest the screened backend
+MIN_WORK_TO_ESTIMATE = 5e10  # n²·d below this runs in seconds anywhere: no calibration
+
+
+def estimate_exact_seconds(n: int, d: int, dtype: str = "float32", *, calibrate_n: int = 4096) -> float:
+    """Seconds exact k* of ``n`` samples in ``d`` dimensions should take here: its ~2·n²·(d+1)
+    floating-point operations over the rate of one calibration product timed now (about 0.1 s).
+
+    >>> estimate_exact_seconds(1000, 16) < 10
+    True
+    """
+    import torch
+
+    width = -(-(d + 1) // 16) * 16  # the search's padded width
+    rows, cols = min(n, 1024), min(n, calibrate_n)
+    a = torch.randn(rows, width, dtype=getattr(torch, dtype))
+    b = torch.randn(cols, width, dtype=getattr(torch, dtype))
+    a @ b.T  # warm-up
+    start = time.perf_counter()
+    a @ b.T
+    rate = 2.0 * rows * cols * width / max(time.perf_counter() - start, 1e-6)
+    return 2.0 * n * n * width / rate
+
+
+def hint_long_exact(shape: tuple[int, ...], dtype: str) -> None:
+    """Warn (with the estimate) when exact search will be long, pointing at ``--backend screened``."""
+    if len(shape) != 2 or shape[0] * shape[0] * max(shape[1], 1) < MIN_WORK_TO_ESTIMATE:
+        return
+    seconds = estimate_exact_seconds(int(shape[0]), int(shape[1]), dtype)
+    if seconds > LONG_EXACT_S:
+        LOG.warning("exact k* of %d samples x %d dimensions will take about %s here; --backend screened is "
+                    "usually several times faster (approximate: a sample's k* can only come out too large, "
+                    "and the record says how far from exact a sample of it is)",
+                    shape[0], shape[1], _duration(seconds))
+
+
+def _duration(seconds: float) -> str:
+    return f"{seconds / 3600:.1f} h" if seconds >= 5400 else f"{seconds / 60:.0f} min" if seconds >= 90 else f"{seconds:.0f} s"
 
 
 def run_kstar_file(job: KStarJob, *, command: list[str] | None = None) -> KStarOutputs:
     """Compute the k* summary of a features file and write its record (plus optional outputs)."""
     if job.per_sample_format not in ("npz", "csv") or job.plot_format not in ("png", "svg"):
         raise LdrError("per-sample format must be npz or csv, plot format png or svg")
+    for what, value in (("--split", job.split), ("--layer", job.layer), ("--dataset", job.dataset)):
+        if value is not None:
+            check_name(value, what)  # record fields: '../x' is bad input, not a split
     start = time.perf_counter()
     features, labels, class_names = load_features_file(job.features_path)
     loaded = time.perf_counter()
     options = dict(job.backend_options)
     if job.backend != "exact":  # the approximate backends are seeded
         options.setdefault("seed", job.seed)
+    else:
+        hint_long_exact(np.shape(features), job.dtype)
     summary = kstar_summary(
         features, labels, backend=job.backend, dtype=job.dtype, class_names=class_names,
         threshold=job.threshold, infinite=job.infinite, distance=job.distance, **options,

@@ -28,6 +28,7 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     plt.rcParams["svg.hashsalt"] = "ldr-plugin"  # stable element ids in SVG output
+    plt.rcParams["text.parse_math"] = False  # names are data: '$\frac{$' is drawn as written, never parsed
     plt.rcParams["svg.fonttype"] = "none"  # keep text as text: searchable, smaller files
     return plt
 

@@ -3,7 +3,8 @@
 Work is counted in distance computations (query rows × candidate columns), so the estimate stays
 right when phases of different cost follow each other (the screened search, then the same-class
 counts). On a terminal: a tqdm bar (elapsed, remaining). Otherwise (a log file, a batch job):
-plain lines, one every ``every_s`` seconds, each with the fraction done and the time left.
+plain lines, one every ``every_s`` seconds (``LDR_PROGRESS_SECONDS``, default 60), each with the
+fraction done and the time left; ``ldr -q`` silences them.
 
 ``enabled``: True shows progress, False never, None (default) shows the bar on a terminal and
 the plain lines only once a run has lasted ``every_s`` seconds (short runs stay quiet).
@@ -19,6 +20,8 @@ import sys
 import time
 from typing import TextIO
 
+from ldr_plugin.progress import interval_s, quiet
+
 
 def _clock(seconds: float) -> str:
     seconds = max(0, round(seconds))
@@ -29,8 +32,10 @@ def _clock(seconds: float) -> str:
 class Progress:
     """A progress counter over ``total`` units of work (see the module docstring)."""
 
-    def __init__(self, total: float, desc: str, enabled: bool | None = None, *, every_s: float = 30.0,
+    def __init__(self, total: float, desc: str, enabled: bool | None = None, *, every_s: float | None = None,
                  stream: TextIO | None = None):
+        every_s = interval_s() if every_s is None else every_s
+        enabled = False if enabled is None and quiet() else enabled
         self.total, self.desc, self.every_s = max(float(total), 1.0), desc, every_s
         self.done = 0
         self.stream = stream or sys.stderr

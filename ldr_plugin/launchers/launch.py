@@ -12,7 +12,9 @@ for ``local`` and ``slurm`` (a module-level function, or a :func:`functools.part
 
 from __future__ import annotations
 
+import functools
 import math
+import os
 import sys
 import time
 import traceback
@@ -22,6 +24,13 @@ from typing import Any
 from tqdm import tqdm
 
 from ldr_plugin.errors import LdrError
+from ldr_plugin.launchers.guard import (
+    Identity,
+    hold_worker_lock,
+    process_identity,
+    wait_for_orphans,
+    watch_launcher,
+)
 from ldr_plugin.launchers.resources import Resources
 from ldr_plugin.launchers.summary import Outcome, Summary
 
@@ -38,8 +47,14 @@ def _call(fn: Callable[[Any], Any], item: Any) -> tuple[bool, Any]:
         return False, text
 
 
-def run_items(fn: Callable[[Any], Any], items: Sequence[Any]) -> list[tuple[bool, Any]]:
-    """The body of one job: every item in turn, each failure caught and recorded."""
+def run_items(fn: Callable[[Any], Any], items: Sequence[Any], launcher: Identity | None = None,
+              folder: str | None = None) -> list[tuple[bool, Any]]:
+    """The body of one job: every item in turn, each failure caught and recorded. A local job also
+    stops when its ``launcher`` process dies and holds a worker lock in ``folder`` (see :mod:`.guard`)."""
+    if launcher is not None:
+        watch_launcher(launcher)
+        if folder is not None:
+            hold_worker_lock(folder, launcher)
     return [_call(fn, item) for item in items]
 
 
@@ -97,12 +112,12 @@ def plan_chunks(n_items: int, launcher: str, resources: Resources) -> list[range
 
 
 def submit(items: Sequence[Any], fn: Callable[[Any], Any], executor: Any, chunks: list[range],
-           max_array_size: int = 1000) -> list[Any]:
+           max_array_size: int = 1000, body: Callable[..., Any] = run_items) -> list[Any]:
     """Submit one job per chunk as job arrays of at most ``max_array_size``; return the submitit jobs."""
     jobs: list[Any] = []
     for start in range(0, len(chunks), max_array_size):
         batch = chunks[start : start + max_array_size]
-        jobs += executor.map_array(run_items, [fn] * len(batch), [[items[i] for i in chunk] for chunk in batch])
+        jobs += executor.map_array(body, [fn] * len(batch), [[items[i] for i in chunk] for chunk in batch])
     return jobs
 
 
@@ -159,12 +174,15 @@ def launch(
     job_name: str = "ldr",
     progress: bool = True,
     desc: str | None = None,
+    folder: str | os.PathLike | None = None,
 ) -> Summary:
     """Run ``fn(item)`` for every item with ``launcher`` (``inline``, ``local`` or ``slurm``) and wait.
 
     Returns a :class:`Summary` (results in item order, failures with their logs); it never raises
     for a failing item -- call ``summary.raise_for_failures()`` for that. ``desc`` labels the
-    progress bar (default: the launcher's name).
+    progress bar (default: the launcher's name). Local workers die with this process; with
+    ``folder`` (where the items write), a launch first waits for workers a killed earlier launch
+    left running there (:mod:`ldr_plugin.launchers.guard`).
     """
     if launcher not in LAUNCHERS:
         raise LdrError(f"unknown launcher '{launcher}'; expected one of {', '.join(LAUNCHERS)}")
@@ -179,7 +197,13 @@ def launch(
         if not chunks:
             return Summary(launcher=launcher)
         executor = make_executor(launcher, resources, job_name)
-        jobs = submit(items, fn, executor, chunks, resources.max_array_size)
+        body = run_items
+        if launcher == "local":  # Slurm jobs outlive their submitter by design; local ones must not
+            if folder is not None:
+                wait_for_orphans(folder)
+            body = functools.partial(run_items, launcher=process_identity(),
+                                     folder=None if folder is None else str(folder))
+        jobs = submit(items, fn, executor, chunks, resources.max_array_size, body)
         summary = wait(jobs, chunks, labels, launcher, progress=progress, desc=desc)
     summary.seconds = time.perf_counter() - start
     return summary

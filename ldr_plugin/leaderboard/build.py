@@ -1,5 +1,7 @@
 """``build_leaderboards``: specs + result folders + published data -> Markdown, CSV, LaTeX, HTML, plots.
 
+The folder is filled as one step (:mod:`ldr_plugin.leaderboard.staging`: made in a hidden sibling,
+moved in when complete, so a killed build never leaves tables of two builds side by side unmarked).
 Every file is written atomically and depends only on the inputs (no dates, sorted reads, SVGs with a
 fixed hash salt), so building twice gives the same bytes. The output folder gets a README saying
 how each table was made and the exact command that regenerates it.
@@ -22,6 +24,7 @@ from ldr_plugin.leaderboard.render_html import render_html
 from ldr_plugin.leaderboard.render_latex import render_latex
 from ldr_plugin.leaderboard.render_markdown import render_markdown
 from ldr_plugin.leaderboard.spec import LeaderboardSpec, load_spec
+from ldr_plugin.leaderboard.staging import staged_output
 from ldr_plugin.leaderboard.tables import Board
 from ldr_plugin.plugins import plugin_group
 from ldr_plugin.results import atomic_write_text
@@ -107,19 +110,20 @@ def build_leaderboards(
     loaded = _load_specs(list(specs))
     if not loaded:
         raise LdrError("no leaderboard spec given")
-    out = Path(out_dir)
     inputs = BuildInputs([str(d) for d in results_dirs], Path(published_root) if published_root else None, progress)
     kinds = plugin_group("leaderboards")  # ldr_plugin.leaderboard_kinds: kind -> builder
-    boards = [kinds.load(spec.kind)(spec, inputs, out) for spec in loaded]
-    paths: list[Path] = []
-    for board in boards:
-        paths += _write_board(board, out, inputs)
-    html_boards = [{"id": b.spec.id, "title": b.spec.title, "description": " ".join([b.spec.description, *b.how]),
-                    "tables": b.tables} for b in boards]
-    paths.append(atomic_write_text(out / "index.html", render_html(PAGE_TITLE, html_boards)))
     command = command or default_command(loaded, list(results_dirs), out_dir, published_root)
-    paths.append(atomic_write_text(out / "README.md", _readme(boards, command, inputs)))
-    paths += sorted(out.glob("plots/*.svg"))
+    with staged_output(out_dir) as out:  # made beside out_dir, moved in when every file is made
+        boards = [kinds.load(spec.kind)(spec, inputs, out) for spec in loaded]
+        paths: list[Path] = []
+        for board in boards:
+            paths += _write_board(board, out, inputs)
+        html_boards = [{"id": b.spec.id, "title": b.spec.title, "description": " ".join([b.spec.description, *b.how]),
+                        "tables": b.tables} for b in boards]
+        paths.append(atomic_write_text(out / "index.html", render_html(PAGE_TITLE, html_boards)))
+        paths.append(atomic_write_text(out / "README.md", _readme(boards, command, inputs)))
+        paths += sorted(out.glob("plots/*.svg"))
+        paths = [Path(out_dir) / p.relative_to(out) for p in paths]
     if problems_out is not None:
         problems_out.extend(inputs.problems())
     return paths

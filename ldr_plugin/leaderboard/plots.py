@@ -18,6 +18,7 @@ def _pyplot():
     import matplotlib.pyplot as plt
 
     plt.rcParams["svg.hashsalt"] = "ldr-plugin"  # stable element ids in SVG output
+    plt.rcParams["text.parse_math"] = False  # names are data: '$\frac{$' is drawn as written, never parsed
     return plt
 
 

@@ -16,14 +16,19 @@ A spec names its kind and what goes in it::
     env_names = { RotatedDigits = ["0", "30", "60"] }
     stratify = "heldout_domain"           # cross_model: also correlate within each run's held-out domain
 
-Unknown keys are errors naming the file and the key, so a typo never silently changes a table.
+Unknown keys, values of the wrong type (``limit = "ten"``, ``domainbed_only = "no"``) and values
+out of range (``confidence = 2.0``, ``limit = -3``, a name holding ``/``) are errors naming the file
+and the key, checked before anything is written, so a typo never silently changes a table.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field, fields
-from typing import Any
+import re
+import typing
+from typing import Annotated, Any, Literal
+
+import msgspec
 
 from ldr_plugin.errors import LdrError
 from ldr_plugin.plugins import plugin_group
@@ -31,40 +36,49 @@ from ldr_plugin.tomlfile import check_keys, read_toml
 
 SELECTION_METHODS = ("iid", "loo", "oracle")
 
+# A name that may become part of a file name or a table id: no separators, no "..", no leading dot.
+Name = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_+-]*(\.[A-Za-z0-9_+-]+)*$")]
+Text = Annotated[str, msgspec.Meta(min_length=1)]
 
-@dataclass
-class LeaderboardSpec:
-    """What one leaderboard contains; filled from a TOML file (see the module docstring)."""
 
-    id: str
-    title: str
-    kind: str
+class LeaderboardSpec(msgspec.Struct, kw_only=True):
+    """What one leaderboard contains; filled from a TOML file (see the module docstring).
+
+    The field types and ranges are the schema every spec is checked against (by msgspec, strictly:
+    no string is read as a number or a bool) before anything is built or written.
+    """
+
+    id: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9_.-]+$")]
+    title: Text
+    kind: Text
     description: str = ""
-    selection: list[str] = field(default_factory=lambda: list(SELECTION_METHODS))
-    datasets: list[str] = field(default_factory=list)
-    algorithms: list[str] = field(default_factory=list)
-    extra_metrics: list[str] = field(default_factory=list)
-    published: list[str] = field(default_factory=list)
-    published_paths: dict[str, str] = field(default_factory=dict)
-    sort: str = "domainbed"
-    env_names: dict[str, list[str]] = field(default_factory=dict)
+    selection: list[Literal["iid", "loo", "oracle"]] = msgspec.field(default_factory=lambda: list(SELECTION_METHODS))
+    datasets: list[Name] = []
+    algorithms: list[Name] = []
+    extra_metrics: list[Name] = []
+    published: list[Name] = []
+    published_paths: dict[Name, Text] = {}
+    sort: Text = "domainbed"
+    env_names: dict[Name, list[Text]] = {}
     domainbed_only: bool = False
-    order: str = "sorted"
+    order: Literal["sorted", "listdir"] = "sorted"
     # cross-model tables
-    metric: str = "gamma_prime"
-    metric_family: str = "kstar"
+    metric: Name = "gamma_prime"
+    metric_family: Name = "kstar"
     layer: str = ""
-    accuracies: list[str] = field(default_factory=list)
-    ci: str = "fisher"
-    stratify: str = ""  # "heldout_domain": also the correlation within each run's held-out domain
-    confidence: float = 0.95
-    seed: int = 0
-    n_resamples: int = 2000
+    accuracies: list[Text] = []
+    ci: Literal["fisher", "bootstrap"] = "fisher"
+    stratify: Literal["", "heldout_domain"] = ""  # "heldout_domain": also the correlation per held-out domain
+    confidence: Annotated[float, msgspec.Meta(gt=0, lt=1)] = 0.95
+    seed: Annotated[int, msgspec.Meta(ge=0, le=2**32 - 1)] = 0
+    n_resamples: Annotated[int, msgspec.Meta(ge=100, le=100_000)] = 2000  # bootstrap memory grows with it
     # published tables
-    threat_models: list[str] = field(default_factory=list)
-    columns: list[str] = field(default_factory=list)
-    limit: int = 0
+    threat_models: list[Name] = []
+    limit: Annotated[int, msgspec.Meta(ge=0)] = 0
     path: str = ""
+
+
+SPEC_FIELDS = tuple(f for f in LeaderboardSpec.__struct_fields__ if f != "path")
 
 
 def _check_list(spec: LeaderboardSpec, name: str, allowed: tuple[str, ...]) -> None:
@@ -73,32 +87,54 @@ def _check_list(spec: LeaderboardSpec, name: str, allowed: tuple[str, ...]) -> N
             raise LdrError(f"{spec.path}: '{name}' has unknown value {value!r}; expected one of {list(allowed)}")
 
 
+def _choices(field: str) -> list[str] | None:
+    """The allowed values of a Literal field (or of a list of Literals), else None."""
+    hint = typing.get_type_hints(LeaderboardSpec).get(field)
+    if typing.get_origin(hint) is list:
+        hint = typing.get_args(hint)[0]
+    return list(typing.get_args(hint)) if typing.get_origin(hint) is Literal else None
+
+
+def _schema_error(path: str, exc: msgspec.ValidationError, table: dict[str, Any]) -> LdrError:
+    """msgspec's "Expected `int` >= 0, got `-3` - at `$.limit`" as "<file>: 'leaderboard.limit': expected ..."."""
+    message, _, where = str(exc).rpartition(" - at `$")
+    if not message:
+        return LdrError(f"{path}: {exc}")
+    where = where.rstrip("`").lstrip(".")
+    field = re.split(r"[\[.]", where)[0]
+    enum = re.match(r"Invalid enum value (.*)", message)
+    if enum and _choices(field) is not None:
+        message = f"must be one of {_choices(field)}, got {enum.group(1)}"
+    message = re.sub(r"`str` matching regex '.*'", "a name (letters, digits, _ + -, single inner dots)", message)
+    message = message.replace("`object`", "a table").replace("`array`", "a list")
+    if "got" not in message and field == where and field in table:
+        message += f", got {table[field]!r}"
+    return LdrError(f"{path}: 'leaderboard.{where}' {message[0].lower()}{message[1:]}")
+
+
 def parse_spec(data: dict[str, Any], path: str = "<spec>") -> LeaderboardSpec:
-    """Validate a spec's ``[leaderboard]`` table and build the dataclass."""
+    """Check a spec's ``[leaderboard]`` table against the schema and build the struct.
+
+    >>> parse_spec({"leaderboard": {"id": "t", "title": "T", "kind": "domainbed"}}).selection
+    ['iid', 'loo', 'oracle']
+    """
     table = data.get("leaderboard")
     if not isinstance(table, dict):
         raise LdrError(f"{path}: missing [leaderboard] table")
-    check_keys(table, {f.name for f in fields(LeaderboardSpec)} - {"path"}, path, prefix="leaderboard.")
+    check_keys(table, set(SPEC_FIELDS), path, prefix="leaderboard.")
     for key in ("id", "title", "kind"):
         if not isinstance(table.get(key), str) or not table[key]:
             raise LdrError(f"{path}: 'leaderboard.{key}' must be a non-empty string")
     kinds = plugin_group("leaderboards").names()  # every kind is a builder declared by entry point
     if table["kind"] not in kinds:
         raise LdrError(f"{path}: 'leaderboard.kind' is {table['kind']!r}; expected one of {kinds}")
-    if not all(c.isalnum() or c in "_-." for c in table["id"]):
+    if not re.fullmatch(r"[A-Za-z0-9_.-]+", table["id"]):
         raise LdrError(f"{path}: 'leaderboard.id' {table['id']!r} may hold only letters, digits, _ - .")
     try:
-        spec = LeaderboardSpec(**table, path=path)
-    except TypeError as exc:
-        raise LdrError(f"{path}: {exc}") from exc
-    _check_list(spec, "selection", SELECTION_METHODS)
+        spec = msgspec.convert({**table, "path": path}, LeaderboardSpec, strict=True)
+    except msgspec.ValidationError as exc:
+        raise _schema_error(path, exc, table) from exc
     _check_list(spec, "published", tuple(plugin_group("published").names()))
-    if spec.stratify not in ("", "heldout_domain"):
-        raise LdrError(f"{path}: 'stratify' must be '' or 'heldout_domain', got {spec.stratify!r}")
-    if spec.order not in ("sorted", "listdir"):
-        raise LdrError(f"{path}: 'order' must be 'sorted' or 'listdir', got {spec.order!r}")
-    if spec.ci not in ("fisher", "bootstrap"):
-        raise LdrError(f"{path}: 'ci' must be 'fisher' or 'bootstrap', got {spec.ci!r}")
     return spec
 
 

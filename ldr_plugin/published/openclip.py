@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ldr_plugin.errors import LdrError
+from ldr_plugin.files import read_text
 from ldr_plugin.leaderboard.published import PublishedSource
 from ldr_plugin.leaderboard.spec import LeaderboardSpec
 from ldr_plugin.leaderboard.tables import Cell, Column, Row, Table
@@ -50,10 +51,14 @@ def _fraction_to_pct(value: str, path: Path, line: int, column: str) -> float | 
 def read_openclip(path: str | os.PathLike) -> dict[str, OpenCLIPEntry]:
     """Read the results CSV, keyed by model id in file order."""
     path = Path(path)
+    text = read_text(path, what="OpenCLIP results CSV")  # a regular UTF-8 file, or a named problem
     try:
-        text = path.read_text()
-    except OSError as exc:
-        raise LdrError(f"{path}: cannot read OpenCLIP results ({exc.strerror or exc})") from exc
+        return _parse_openclip(text, path)
+    except csv.Error as exc:  # a field over the csv module's limit, a NUL byte ...
+        raise LdrError(f"{path}: not a readable CSV ({exc})") from exc
+
+
+def _parse_openclip(text: str, path: Path) -> dict[str, OpenCLIPEntry]:
     reader = csv.DictReader(text.splitlines())
     missing = [c for c in REQUIRED if c not in (reader.fieldnames or [])]
     if missing:
@@ -61,6 +66,8 @@ def read_openclip(path: str | os.PathLike) -> dict[str, OpenCLIPEntry]:
     entries = {}
     skip = {"name", "pretrained", "params (M)", "FLOPs (B)"}
     for line, row in enumerate(reader, start=2):
+        if None in row or None in row.values():  # more or fewer fields than the header names
+            raise LdrError(f"{path}:{line}: {len(reader.fieldnames)} columns in the header, not in this row")
         per = {c: _fraction_to_pct(v or "", path, line, c) for c, v in row.items() if c not in skip}
         params = row.get("params (M)") or ""
         model_id = f"openclip:{row['name']}/{row['pretrained']}"

@@ -7,12 +7,12 @@ spelling, ``robustbench:<dataset>/<threat_model>/<name>``.
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from ldr_plugin.errors import LdrError
+from ldr_plugin.files import UnreadableFile, read_json
 from ldr_plugin.leaderboard.published import PublishedSource
 from ldr_plugin.leaderboard.spec import LeaderboardSpec
 from ldr_plugin.leaderboard.tables import Cell, Column, Row, Table
@@ -56,9 +56,9 @@ def _pct(value, path: Path, field: str) -> float | None:
 def read_entry(path: Path, dataset: str, threat_model: str) -> RobustBenchEntry:
     """Read one model_info JSON file."""
     try:
-        info = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as exc:
-        raise LdrError(f"{path}: not a readable RobustBench model_info JSON file ({exc})") from exc
+        info = read_json(path, max_bytes=16 * 1024**2, what="RobustBench model_info JSON file")
+    except UnreadableFile as exc:
+        raise LdrError(f"{exc} (expected a RobustBench model_info JSON file)") from exc
     if not isinstance(info, dict):
         raise LdrError(f"{path}: expected a JSON object")
     name = path.stem

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from ldr_plugin.errors import LdrError
+from ldr_plugin.files import read_text
 from ldr_plugin.results.io import scan_records, temp_file_problems
 from ldr_plugin.results.problems import Problem
 from ldr_plugin.results.record import KEY_FIELDS
@@ -77,7 +78,7 @@ def load_cells(path: str | os.PathLike) -> list[dict[str, Any]]:
     (``#`` starts a comment). A cell is present when a valid record matches every field it gives.
     """
     path = Path(path)
-    text = path.read_text()
+    text = read_text(path, what="list of expected cells")
     if path.suffix == ".json":
         cells = _json_or_error(text, path)
         cells = cells.get("cells") if isinstance(cells, dict) else cells
@@ -99,3 +100,5 @@ def _json_or_error(text: str, path: Path) -> Any:
         return json.loads(text)
     except json.JSONDecodeError as exc:
         raise LdrError(f"{path}: not valid JSON (line {exc.lineno}: {exc.msg})") from exc
+    except (RecursionError, ValueError) as exc:  # nested too deeply, an integer of too many digits
+        raise LdrError(f"{path}: not valid JSON ({str(exc)[:120] or 'nested too deeply'})") from exc

@@ -31,6 +31,7 @@ from typing import IO
 import filelock
 
 from ldr_plugin.errors import LdrError
+from ldr_plugin.files import UnreadableFile, display, read_bytes
 from ldr_plugin.results.problems import Problem
 from ldr_plugin.results.record import (
     KEY_FIELDS,
@@ -155,10 +156,10 @@ def read_record(path: str | os.PathLike) -> Record:
     """Read and validate one record file; errors name the file and the field."""
     path = Path(path)
     try:
-        data = path.read_bytes()
-    except OSError as exc:
-        raise RecordError(f"{path}: cannot read ({exc.strerror or exc})") from exc
-    return decode_record(data, source=str(path))
+        data = read_bytes(path, what="record")
+    except UnreadableFile as exc:
+        raise RecordError(str(exc)) from exc
+    return decode_record(data, source=display(path))
 
 
 def _hidden(path: Path, root: Path) -> bool:
@@ -182,15 +183,18 @@ def scan_records(directories: list[str | os.PathLike]) -> tuple[list[tuple[Path,
         try:
             record = read_record(path)
         except RecordError as exc:
-            message = str(exc).removeprefix(f"{path}: ")
-            kind = ("partial" if "not JSON" in message or "cannot read" in message
+            message = str(exc).removeprefix(f"{display(path)}: ")
+            unreadable = isinstance(exc.__cause__, UnreadableFile) and ("symlink loop" in message
+                                                                       or not message.startswith("cannot read"))
+            kind = ("unreadable" if unreadable
+                    else "partial" if "not JSON" in message or "cannot read" in message
                     else "schema_version" if message.startswith("schema_version") else "invalid")
-            problems.append(Problem(kind, str(path), message))
+            problems.append(Problem(kind, display(path), message))
             continue
         key = cell_key(record)
         if key in first:
             cell = ", ".join(f"{f}={v}" for f, v in zip(KEY_FIELDS, key))
-            problems.append(Problem("duplicate", str(path), f"this copy is ignored: same cell ({cell}) as {first[key]}"))
+            problems.append(Problem("duplicate", display(path), f"this copy is ignored: same cell ({cell}) as {first[key]}"))
             continue
         first[key] = path
         valid.append((path, record))

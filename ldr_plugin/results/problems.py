@@ -6,11 +6,12 @@ published sources report problems of this one shape, so every reader lists them 
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 # kinds: invalid, partial, duplicate, missing (record files); incomplete_run, malformed_line,
 # truncated_file, bad_record, schema_version, duplicate_step, duplicate_run (DomainBed run folders);
-# published_missing (leaderboard inputs)
+# published_missing (leaderboard inputs); unreadable (a FIFO, device, symlink loop, oversized file: not read)
 
 
 @dataclass(frozen=True)
@@ -27,5 +28,6 @@ class Problem:
     line: int | None = None
 
     def __str__(self) -> str:
-        where = f"{self.path}:{self.line}" if self.line is not None else self.path
+        path = os.fsencode(self.path).decode("utf-8", "backslashreplace")  # printable, whatever the name
+        where = f"{path}:{self.line}" if self.line is not None else path
         return f"{where}: {self.message}"

@@ -12,6 +12,7 @@ import hashlib
 import json
 import time
 import zipfile
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -89,8 +90,8 @@ def _read_cache(path: Path) -> dict[str, Any] | None:
             predictions = npz["predictions"] if "predictions" in npz.files else None
             return {"features": npz["features"], "labels": npz["labels"], "meta": json.loads(str(npz["meta"])),
                     "predictions": None if predictions is None or predictions.size == 0 else predictions}
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, TypeError):
-        return None  # a damaged cache file (header, member, metadata) is recomputed and replaced
+    except (OSError, ValueError, KeyError, EOFError, MemoryError, zipfile.BadZipFile, zlib.error, TypeError):
+        return None  # a damaged cache file (header, member, metadata, a torn zip) is recomputed and replaced
 
 
 def get_features(

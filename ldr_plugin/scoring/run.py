@@ -19,6 +19,7 @@ from typing import Any
 from ldr_plugin.errors import DatasetError, LdrError
 from ldr_plugin.launchers.launch import launch
 from ldr_plugin.launchers.resources import Resources
+from ldr_plugin.names import check_name
 from ldr_plugin.scoring.cells import ScoreCell, chosen_metrics, score_cell
 from ldr_plugin.scoring.datasets import load_scoring_dataset
 from ldr_plugin.scoring.layouts import CIFAR_C_FOLDERS, cifar_c_corruptions
@@ -200,7 +201,7 @@ def run_cells(cells: list[ScoreCell], out_dir: str | Path, *, executor: str = "l
     """
     fn = functools.partial(score_one, out_dir=str(out_dir), score_kwargs=score_kwargs)
     summary = launch(cells, fn, executor, resources or Resources.from_env(), names=cell_name, job_name="ldr-score",
-                     progress=progress)
+                     progress=progress, folder=out_dir)
     outcomes = []
     for cell, outcome in zip(cells, summary.outcomes):
         if outcome.ok:
@@ -232,6 +233,15 @@ def load_selection(path: str | Path, *, data_root: str | None = None) -> dict[st
     for key in ("models", "datasets"):
         if not isinstance(table.get(key), list) or not all(isinstance(x, str) for x in table[key]):
             raise LdrError(f"selection {path}: field '{key}' should be a list of strings")
+    if "layers" in table and not isinstance(table["layers"], list):  # "featurizer" is not ["f", "e", ...]
+        raise LdrError(f"selection {path}: field 'layers' should be a list of strings, e.g. [\"featurizer\"]")
+    for layer in table.get("layers", []):
+        check_name(layer, f"selection {path}: layer")
+    if "split" in table:
+        check_name(table["split"], f"selection {path}: split")
+    for key, low in (("seed", 0), ("n_per_class", 1)):
+        if key in table and (type(table[key]) is not int or table[key] < low):
+            raise LdrError(f"selection {path}: field '{key}' should be an integer >= {low}, got {table[key]!r}")
     root = data_root or os.environ.get("LDR_DATA_ROOT")
     if any("{data_root}" in d for d in table["datasets"]) and not root:
         raise LdrError(f"selection {path}: datasets use {{data_root}}; pass --data-root or set LDR_DATA_ROOT")
