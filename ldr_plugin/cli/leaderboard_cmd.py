@@ -8,20 +8,20 @@ from pathlib import Path
 
 import click
 
+from ldr_plugin.domainbed import names
 from ldr_plugin.domainbed.extras import saved_selected_checkpoints
 from ldr_plugin.domainbed.runs import read_sweep
-from ldr_plugin.domainbed.tables import SweepSelection, domainbed_tables, render_domainbed_text
+from ldr_plugin.domainbed.tables import SweepSelection, domainbed_tables, render_domainbed_text, sweep_names
 from ldr_plugin.leaderboard.build import build_leaderboards, default_command
+from ldr_plugin.registry_files import registry_spec, resolve_spec
 
-DEFAULT_SPECS = ("domainbed_sweep.toml", "kstar_vs_accuracy.toml")
+DEFAULT_SPECS = ("domainbed_sweep", "kstar_vs_accuracy")
 
 
-def _default_specs() -> list[str]:
-    root = Path("registry") / "leaderboards"
-    found = [str(root / name) for name in DEFAULT_SPECS if (root / name).is_file()]
-    if not found:
-        raise click.UsageError("no SPEC given and registry/leaderboards/ not found here; pass spec files")
-    return found
+def _spec_paths(specs: tuple[str, ...]) -> list[str]:
+    """SPEC arguments as files: a path as given, or a spec the package ships, by name (``dg_study``);
+    none: the default specs, from the installed package (so this works from any directory)."""
+    return [resolve_spec(s) for s in specs] if specs else [str(registry_spec(name)) for name in DEFAULT_SPECS]
 
 
 def _echo_problems(problems) -> None:
@@ -50,10 +50,12 @@ def leaderboard() -> None:
               help="Root of published data files (RobustBench model_info, OpenCLIP CSV, DomainBed results.tex).")
 @click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
 def build(specs: tuple[str, ...], results: tuple[str, ...], out: str, published_data: str | None, quiet: bool) -> None:
-    """Build the leaderboards of SPEC files (default: registry/leaderboards/domainbed_sweep.toml and
-    kstar_vs_accuracy.toml) into --out, with a README holding this exact command."""
+    """Build the leaderboards of SPEC files into --out, with a README holding this exact command.
 
-    spec_list = list(specs) or _default_specs()
+    A SPEC is a TOML file, or the name of a spec the package ships (`dg_study`, see
+    registry/leaderboards/); default: domainbed_sweep and kstar_vs_accuracy."""
+
+    spec_list = _spec_paths(specs)
     command = default_command(spec_list, list(results), out, published_data)
     problems: list = []
     paths = build_leaderboards(spec_list, list(results), out, published_root=published_data, command=command,
@@ -75,6 +77,14 @@ def collect(input_dir: str, order: str, all_datasets: bool) -> None:
     sweep = read_sweep(input_dir, order=order, progress=sys.stderr.isatty())
     tables = domainbed_tables(SweepSelection.build(sweep), domainbed_only=not all_datasets)
     click.echo(render_domainbed_text(tables, len(sweep)), nl=False)
+    _, every = sweep_names(sweep)
+    dropped = [d for d in every if d not in names.DATASET_ORDER] if not all_datasets else []
+    if dropped:
+        kept = "every table above is empty" if len(dropped) == len(every) else "their tables are left out"
+        click.echo(f"note: {', '.join(dropped)} {'is' if len(dropped) == 1 else 'are'} not in DomainBed's dataset "
+                   f"list, so {kept} (as collect_results does); pass --all-datasets to keep them", err=True)
+    if not len(sweep):
+        click.echo(f"note: no DomainBed records (<run>/results.jsonl) under {input_dir}", err=True)
     _echo_problems(sweep.problems)
 
 

@@ -10,16 +10,20 @@ DomainBed's own text output of the reproduced rows.
 from __future__ import annotations
 
 from dataclasses import replace
+from importlib.metadata import entry_points
 from pathlib import Path
 
-from ldr_plugin.domainbed.extras import add_extra_columns
+from ldr_plugin.domainbed import names
+from ldr_plugin.domainbed.extras import LABELS, add_extra_columns
 from ldr_plugin.domainbed.runs import read_sweep
-from ldr_plugin.domainbed.tables import SweepSelection, domainbed_tables, render_domainbed_text
+from ldr_plugin.domainbed.tables import SweepSelection, domainbed_tables, render_domainbed_text, sweep_names
 from ldr_plugin.errors import LdrError
 from ldr_plugin.leaderboard.inputs import BuildInputs
 from ldr_plugin.leaderboard.plots import plot_average_bars
 from ldr_plugin.leaderboard.spec import LeaderboardSpec
+from ldr_plugin.leaderboard.spec_names import check_spec_names
 from ldr_plugin.leaderboard.tables import Board, Cell, Row, Table
+from ldr_plugin.plugins import plugin_group
 
 REPRODUCED_METRICS = "reproduced-metrics"
 
@@ -65,12 +69,34 @@ def _sort_rows(table: Table, how: str) -> None:
     table.rows.sort(key=lambda r: (r.cells[j].value is None, -(r.cells[j].value or 0.0)))
 
 
+def _check_names(spec: LeaderboardSpec, sel: SweepSelection, inputs: BuildInputs) -> None:
+    """Typos in the spec's datasets / algorithms / extra_metrics are errors (close matches); known
+    names without results are reported problems."""
+    algorithms, datasets = sweep_names(sel.sweep)
+    registered = {group: {e.name for e in entry_points(group=group)}
+                  for group in ("domainbed.algorithms", "domainbed.datasets")}
+    problems = check_spec_names(spec.path, "datasets", spec.datasets, found=set(datasets),
+                                registered=set(names.DATASET_ORDER) | registered["domainbed.datasets"])
+    problems += check_spec_names(spec.path, "algorithms", spec.algorithms, found=set(algorithms),
+                                 registered=set(names.ALGORITHM_ORDER) | registered["domainbed.algorithms"])
+    for field, wanted, present in (("datasets", spec.datasets, datasets), ("algorithms", spec.algorithms, algorithms)):
+        if wanted and not set(wanted) & set(present):
+            raise LdrError(f"{spec.path}: none of the spec's {field} {wanted} has results under "
+                           f"{inputs.results_dirs} (found: {', '.join(present)}); the tables would be empty")
+    scored = {name for _, record in inputs.project.records for name in record.metrics}
+    if scored:  # no records at all: every metric column says 'not scored'
+        known = set(LABELS) | set(plugin_group("metrics").names())  # (a family's name is often its metric's)
+        problems += check_spec_names(spec.path, "extra_metrics", spec.extra_metrics, found=scored, registered=known)
+    inputs.report(problems)
+
+
 def domainbed_board(spec: LeaderboardSpec, inputs: BuildInputs, out_dir: Path) -> Board:
     """DomainBed tables of the sweeps under --results (+ extra metric columns, published rows, plots)."""
     sel = sweep_selection(inputs, spec.order)
     if not len(sel.sweep):
         raise LdrError(f"{spec.path}: no DomainBed sweep records (<dir>/<run>/results.jsonl) under "
                        f"{inputs.results_dirs}")
+    _check_names(spec, sel, inputs)
     text = f"reproduced by ldr-plugin from DomainBed sweep records in {', '.join(inputs.results_dirs)}"
     tables = domainbed_tables(sel, tuple(spec.selection), source_text=text, env_names=spec.env_names,
                               datasets=spec.datasets or None, algorithms=spec.algorithms or None,

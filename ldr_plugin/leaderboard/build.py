@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shlex
+from dataclasses import replace
 from pathlib import Path
 
 from ldr_plugin import __version__
@@ -24,6 +25,7 @@ from ldr_plugin.leaderboard.render_markdown import render_markdown
 from ldr_plugin.leaderboard.spec import LeaderboardSpec, load_spec
 from ldr_plugin.leaderboard.tables import Board
 from ldr_plugin.plugins import plugin_group
+from ldr_plugin.registry_files import spec_argument
 from ldr_plugin.results import atomic_write_text
 
 PAGE_TITLE = "ldr-plugin leaderboards"
@@ -40,8 +42,9 @@ def _load_specs(specs: list) -> list[LeaderboardSpec]:
 
 
 def default_command(specs: list, results_dirs: list, out_dir, published_root) -> list[str]:
-    """The ``ldr leaderboard build`` command line equivalent to a call of :func:`build_leaderboards`."""
-    cmd = ["ldr", "leaderboard", "build", *[getattr(s, "path", str(s)) for s in specs]]
+    """The ``ldr leaderboard build`` command line equivalent to a call of :func:`build_leaderboards`
+    (a spec the package ships is named by its stem, so the line holds no site-packages path)."""
+    cmd = ["ldr", "leaderboard", "build", *[spec_argument(getattr(s, "path", s)) for s in specs]]
     for directory in results_dirs:
         cmd += ["--results", str(directory)]
     if published_root is not None:
@@ -76,11 +79,12 @@ def _readme(boards: list[Board], command: list[str], inputs: BuildInputs) -> str
     ]
     for board in boards:
         spec = board.spec
-        lines += [f"## {spec.title} (`{spec.id}`)", "", f"- spec: `{spec.path}` (kind `{spec.kind}`)"]
+        lines += [f"## {spec.title} (`{spec.id}`)", "", f"- spec: `{spec_argument(spec.path)}` (kind `{spec.kind}`)"]
         lines += [f"- {h}" for h in board.how]
         lines += [f"- {spec.description}"] if spec.description else []
         lines.append("")
-    problems = inputs.problems()
+    # a shipped spec is named by its stem: no site-packages path in the output
+    problems = [replace(p, path=spec_argument(p.path)) if p.path.endswith(".toml") else p for p in inputs.problems()]
     if problems:
         lines += [(f"## Input problems ({len(problems)}; skipped lines: "
                   f"{sum(1 for p in problems if p.line is not None)})"), ""]
