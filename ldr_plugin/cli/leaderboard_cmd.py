@@ -9,7 +9,9 @@ from pathlib import Path
 import click
 
 from ldr_plugin.domainbed import names
+from ldr_plugin.domainbed.compare import compare_sweeps, comparison_json, render_comparison
 from ldr_plugin.domainbed.extras import saved_selected_checkpoints
+from ldr_plugin.domainbed.protocols import mixed_protocols
 from ldr_plugin.domainbed.runs import read_sweep
 from ldr_plugin.domainbed.tables import SweepSelection, domainbed_tables, render_domainbed_text, sweep_names
 from ldr_plugin.leaderboard.build import build_leaderboards, default_command
@@ -83,6 +85,11 @@ def collect(input_dir: str, order: str, all_datasets: bool) -> None:
         kept = "every table above is empty" if len(dropped) == len(every) else "their tables are left out"
         click.echo(f"note: {', '.join(dropped)} {'is' if len(dropped) == 1 else 'are'} not in DomainBed's dataset "
                    f"list, so {kept} (as collect_results does); pass --all-datasets to keep them", err=True)
+    mixed = mixed_protocols(sweep)  # DomainBed pools them; stdout stays its text, stderr says so
+    if mixed:
+        click.echo(f"warning: these tables pool runs of different protocols ({len(mixed)} cases), e.g.:", err=True)
+        for line in mixed[:3]:
+            click.echo(f"  {line}", err=True)
     if not len(sweep):
         click.echo(f"note: no DomainBed records (<run>/results.jsonl) under {input_dir}", err=True)
     _echo_problems(sweep.problems)
@@ -103,3 +110,33 @@ def selected_checkpoints_cmd(input_dir: str) -> None:
         click.echo(f"warning: {len(missing)} selected checkpoints were not saved (train with "
                    f"--save_model_every_checkpoint), e.g. {missing[0]}", err=True)
     _echo_problems(sweep.problems)
+
+
+def _sides(folders: tuple[str, ...], results: tuple[str, ...]) -> list[tuple[str, list[str]]]:
+    """(label, folders) per side: positional folders labelled by their names, LABEL=DIR grouped by label."""
+    sides: dict[str, list[str]] = {}
+    for folder in folders:
+        label = Path(folder).name or folder
+        sides.setdefault(label if label not in sides else folder, []).append(folder)
+    for item in results:
+        label, sep, folder = item.partition("=")
+        if not sep or not label or not folder:
+            raise click.BadParameter(f"{item!r}: expected LABEL=DIR (e.g. 200=sweeps/200)", param_hint="--results")
+        sides.setdefault(label, []).append(folder)
+    return list(sides.items())
+
+
+@leaderboard.command("compare")
+@click.argument("folders", nargs=-1, type=click.Path(file_okay=False, exists=True))
+@click.option("--results", "--input_dir", "-r", "results", multiple=True, metavar="LABEL=DIR",
+              help="A labelled sweep folder; repeat (the same label twice joins folders). The first is the baseline.")
+@click.option("--selection", type=click.Choice(["iid", "loo", "oracle"]), default="iid", show_default=True,
+              help="Model-selection method.")
+@click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
+def compare(folders: tuple[str, ...], results: tuple[str, ...], selection: str, as_json: bool) -> None:
+    """Compare DomainBed sweeps (A B, or --results 200=DIR --results 5001=DIR): per dataset and
+    algorithm each one's accuracy and its difference from the first, paired over trials where the
+    trials match. A sweep mixing protocols (steps, hparams, dataset version ...) is refused; the
+    protocol differences between the sweeps are printed first."""
+    comparison = compare_sweeps(_sides(folders, results), selection)
+    click.echo(comparison_json(comparison) if as_json else render_comparison(comparison), nl=False)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ldr_plugin.domainbed import names
 from ldr_plugin.domainbed.extras import LABELS, add_extra_columns
+from ldr_plugin.domainbed.protocols import check_not_mixed
 from ldr_plugin.domainbed.runs import read_sweep
 from ldr_plugin.domainbed.tables import SweepSelection, domainbed_tables, render_domainbed_text, sweep_names
 from ldr_plugin.errors import LdrError
@@ -24,6 +25,7 @@ from ldr_plugin.leaderboard.spec import LeaderboardSpec
 from ldr_plugin.leaderboard.spec_names import check_spec_names
 from ldr_plugin.leaderboard.tables import Board, Cell, Row, Table
 from ldr_plugin.plugins import plugin_group
+from ldr_plugin.registry_files import spec_argument
 
 REPRODUCED_METRICS = "reproduced-metrics"
 
@@ -96,6 +98,7 @@ def domainbed_board(spec: LeaderboardSpec, inputs: BuildInputs, out_dir: Path) -
     if not len(sel.sweep):
         raise LdrError(f"{spec.path}: no DomainBed sweep records (<dir>/<run>/results.jsonl) under "
                        f"{inputs.results_dirs}")
+    check_not_mixed(sel.sweep, spec_argument(spec.path))
     _check_names(spec, sel, inputs)
     text = f"reproduced by ldr-plugin from DomainBed sweep records in {', '.join(inputs.results_dirs)}"
     tables = domainbed_tables(sel, tuple(spec.selection), source_text=text, env_names=spec.env_names,
