@@ -70,3 +70,13 @@ def spec_argument(path: str | os.PathLike) -> str:
     except LdrError:
         pass
     return str(path)
+
+
+def checked_in_table(board: str) -> Path | None:
+    """``leaderboards/<board>/<board>.csv`` of a checked-in study: the wheel's copy
+    (``ldr_plugin/_leaderboards``) or the checkout's; None if neither has it."""
+    for root in (_PACKAGE / "_leaderboards", _PACKAGE.parent / "leaderboards"):
+        path = root / board / f"{board}.csv"
+        if path.is_file():
+            return path
+    return None
