@@ -8,17 +8,13 @@ The level is read from the ``ldr_plugin`` logger, which the root group's ``-v/-q
 
 from __future__ import annotations
 
+import json
 import logging
 
 import click
 
-LOGGER = "ldr_plugin"
-
-
-def _level() -> int:
-    """The ``ldr_plugin`` logger's level: INFO unless ``-v`` (DEBUG) or ``-q`` (WARNING) set it."""
-    logger = logging.getLogger(LOGGER)
-    return logger.getEffectiveLevel() if logger.level != logging.NOTSET else logging.INFO
+from ldr_plugin.cli.console import verbosity
+from ldr_plugin.cli.hostwarnings import quiet_host_warnings
 
 
 def _megabytes(n: int) -> str:
@@ -39,14 +35,16 @@ def _megabytes(n: int) -> str:
 @click.option("--algorithms", default=None, help="Comma list of algorithms (default: ERM,LatentDR,LatentDRNoise).")
 @click.option("--pairs/--no-pairs", default=None,
               help="Also train the test-domain pairs leave-one-domain-out selection needs (default: full yes, quick no).")
-def demo(out_dir, quick, engine, steps, n_trials, datasets, algorithms, pairs) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print demo.json (timings, disk, verdict, paths) instead of text.")
+@quiet_host_warnings
+def demo(out_dir, quick, engine, steps, n_trials, datasets, algorithms, pairs, as_json) -> None:
     """Train ERM, LatentDR and an ablation on embedded digits domains (DomainBed protocol), score each
     held-out domain with k* and alignment/uniformity, build the leaderboard into --out, and end with
     a verdict: each algorithm against ERM, paired over trials, placed against the checked-in studies."""
     # torch: imported when the command runs, not for --help
     from ldr_plugin.demo import DemoConfig, run_demo, summary_text
 
-    level = _level()
+    level = verbosity()
     config = DemoConfig.preset(
         quick=quick, out_dir=out_dir, engine=engine, steps=steps, n_trials=n_trials,
         datasets=tuple(datasets.split(",")) if datasets else None,
@@ -59,6 +57,9 @@ def demo(out_dir, quick, engine, steps, n_trials, datasets, algorithms, pairs) -
             click.echo(f"demo: {message}", err=True)
 
     manifest = run_demo(config, log=log, verbose=level <= logging.DEBUG)
+    if as_json:
+        click.echo(json.dumps(manifest, indent=2, sort_keys=True))
+        return manifest
     if level <= logging.DEBUG:
         click.echo(summary_text(manifest["sweep_dir"]))
     if level <= logging.INFO:

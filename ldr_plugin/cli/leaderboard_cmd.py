@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import shlex
-import sys
 from pathlib import Path
 
 import click
 
+from ldr_plugin.cli.console import show_progress
 from ldr_plugin.domainbed import names
 from ldr_plugin.domainbed.compare import compare_sweeps, comparison_json, render_comparison
 from ldr_plugin.domainbed.extras import saved_selected_checkpoints
@@ -15,6 +15,7 @@ from ldr_plugin.domainbed.protocols import mixed_protocols
 from ldr_plugin.domainbed.runs import read_sweep
 from ldr_plugin.domainbed.tables import SweepSelection, domainbed_tables, render_domainbed_text, sweep_names
 from ldr_plugin.leaderboard.build import build_leaderboards, default_command
+from ldr_plugin.leaderboard.render_json import render_json
 from ldr_plugin.registry_files import registry_spec, resolve_spec
 
 DEFAULT_SPECS = ("domainbed_sweep", "kstar_vs_accuracy")
@@ -44,13 +45,13 @@ def leaderboard() -> None:
 
 @leaderboard.command("build")
 @click.argument("specs", nargs=-1, type=click.Path(dir_okay=False))
-@click.option("--results", "-r", "results", multiple=True, type=click.Path(file_okay=False),
+@click.option("--results", "--input_dir", "--input-dir", "-r", "results", multiple=True, type=click.Path(file_okay=False),
               help="A result folder: a DomainBed sweep (<dir>/<run>/results.jsonl) and/or ldr result records. Repeatable.")
-@click.option("--out", "-o", default="leaderboards", show_default=True, type=click.Path(file_okay=False),
+@click.option("--out", "--output_dir", "--output-dir", "-o", "out", default="leaderboards", show_default=True, type=click.Path(file_okay=False),
               help="Output folder.")
 @click.option("--published-data", default=None, envvar="LDR_PUBLISHED_DATA", type=click.Path(file_okay=False),
               help="Root of published data files (RobustBench model_info, OpenCLIP CSV, DomainBed results.tex).")
-@click.option("--quiet", "-q", is_flag=True, help="No progress bars.")
+@click.option("--quiet", "-q", is_flag=True, hidden=True, help="No progress bars.")
 def build(specs: tuple[str, ...], results: tuple[str, ...], out: str, published_data: str | None, quiet: bool) -> None:
     """Build the leaderboards of SPEC files into --out, with a README holding this exact command.
 
@@ -61,24 +62,25 @@ def build(specs: tuple[str, ...], results: tuple[str, ...], out: str, published_
     command = default_command(spec_list, list(results), out, published_data)
     problems: list = []
     paths = build_leaderboards(spec_list, list(results), out, published_root=published_data, command=command,
-                               progress=not quiet and sys.stderr.isatty(), problems_out=problems)
+                               progress=not quiet and show_progress(), problems_out=problems)
     readme = Path(out) / "README.md"
     _echo_problems(problems)
     click.echo(f"wrote {len(paths)} files to {out}/ (see {readme}); command: {shlex.join(command)}")
 
 
 @leaderboard.command("collect")
-@click.option("--input_dir", "--input-dir", "input_dir", required=True, type=click.Path(file_okay=False),
-              help="A DomainBed sweep folder.")
+@click.option("--input_dir", "--input-dir", "--results", "-r", "input_dir", required=True,
+              type=click.Path(file_okay=False), help="A DomainBed sweep folder.")
 @click.option("--order", type=click.Choice(["sorted", "listdir"]), default="sorted", show_default=True,
               help="Run folder order; 'listdir' reproduces DomainBed's float summation order exactly.")
 @click.option("--all-datasets", is_flag=True, help="Keep datasets DomainBed does not know (it drops them).")
-def collect(input_dir: str, order: str, all_datasets: bool) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the tables as JSON (cells: value, err, n, flags).")
+def collect(input_dir: str, order: str, all_datasets: bool, as_json: bool) -> None:
     """Print what DomainBed's collect_results prints for a sweep, without DomainBed."""
 
-    sweep = read_sweep(input_dir, order=order, progress=sys.stderr.isatty())
+    sweep = read_sweep(input_dir, order=order, progress=show_progress())
     tables = domainbed_tables(SweepSelection.build(sweep), domainbed_only=not all_datasets)
-    click.echo(render_domainbed_text(tables, len(sweep)), nl=False)
+    click.echo(render_json(tables, total_records=len(sweep)) if as_json else render_domainbed_text(tables, len(sweep)), nl=False)
     _, every = sweep_names(sweep)
     dropped = [d for d in every if d not in names.DATASET_ORDER] if not all_datasets else []
     if dropped:
@@ -96,12 +98,12 @@ def collect(input_dir: str, order: str, all_datasets: bool) -> None:
 
 
 @leaderboard.command("selected-checkpoints")
-@click.option("--input_dir", "--input-dir", "input_dir", required=True, type=click.Path(file_okay=False),
-              help="A DomainBed sweep folder whose runs saved every checkpoint (--save_model_every_checkpoint).")
+@click.option("--input_dir", "--input-dir", "--results", "-r", "input_dir", required=True,
+              type=click.Path(file_okay=False), help="A DomainBed sweep folder whose runs saved every checkpoint (--save_model_every_checkpoint).")
 def selected_checkpoints_cmd(input_dir: str) -> None:
     """Print the model id (domainbed:<run>/model_step<k>.pkl) of every checkpoint a model-selection method
     picks before its run's last step, one per line, for `ldr score`; the final models are the run folders."""
-    sweep = read_sweep(input_dir, progress=sys.stderr.isatty())
+    sweep = read_sweep(input_dir, progress=show_progress())
     saved, missing = saved_selected_checkpoints(SweepSelection.build(sweep))
     missing = sorted(set(missing))
     for path in dict.fromkeys(path for path, _ in saved):  # a checkpoint picked for two envs: listed once
