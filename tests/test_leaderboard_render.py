@@ -182,3 +182,25 @@ def test_every_shipped_spec_parses_and_ids_are_unique():
 
     ids = [load_spec(path).id for path in sorted(REGISTRY.glob("*.toml"))]
     assert len(ids) >= 14 and len(set(ids)) == len(ids)  # a build writes <id>.md: ids must not collide
+
+
+def test_latex_fragment_by_default_and_standalone_document_on_request(shared_data, tmp_path):
+    from ldr_plugin.domainbed.runs import read_sweep
+    from ldr_plugin.domainbed.tables import SweepSelection, domainbed_tables
+    from ldr_plugin.leaderboard.render_latex import render_latex, render_table_latex
+
+    sweep = shared_data / "domainbed" / "test_sweep_data"
+    fragment = CliRunner().invoke(leaderboard, ["collect", "--input_dir", str(sweep), "--latex"]).stdout
+    document = CliRunner().invoke(leaderboard, ["collect", "--input_dir", str(sweep), "--latex-document"]).stdout
+    assert "\\documentclass" not in fragment and "\\begin{document}" not in fragment
+    assert document.startswith("\\documentclass{article}") and document.rstrip().endswith("\\end{document}")
+    tables = domainbed_tables(SweepSelection.build(read_sweep(str(sweep), progress=False)), domainbed_only=True)
+    for table in tables:  # the same tables in both, each once
+        assert fragment.count(render_table_latex(table)) == 1 and document.count(render_table_latex(table)) == 1
+    assert render_latex("t", tables, document=True).count("\\usepackage{booktabs}") == 1
+    out = tmp_path / "o"
+    result = CliRunner().invoke(leaderboard, ["build", "domainbed_sweep", "--results", str(sweep), "--out", str(out),
+                                              "--latex-document"])
+    assert result.exit_code == 0, result.output
+    assert (out / "domainbed_sweep.tex").read_text().startswith("\\documentclass")
+    assert "--latex-document" in (out / "README.md").read_text()

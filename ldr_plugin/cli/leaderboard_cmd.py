@@ -16,6 +16,7 @@ from ldr_plugin.domainbed.runs import read_sweep
 from ldr_plugin.domainbed.tables import SweepSelection, domainbed_tables, render_domainbed_text, sweep_names
 from ldr_plugin.leaderboard.build import build_leaderboards, default_command
 from ldr_plugin.leaderboard.render_json import render_json
+from ldr_plugin.leaderboard.render_latex import render_latex
 from ldr_plugin.registry_files import registry_spec, resolve_spec
 
 DEFAULT_SPECS = ("domainbed_sweep", "kstar_vs_accuracy")
@@ -51,18 +52,21 @@ def leaderboard() -> None:
               help="Output folder.")
 @click.option("--published-data", default=None, envvar="LDR_PUBLISHED_DATA", type=click.Path(file_okay=False),
               help="Root of published data files (RobustBench model_info, OpenCLIP CSV, DomainBed results.tex).")
+@click.option("--latex-document", is_flag=True, help="Write <id>.tex as a standalone document (default: a fragment to \\input).")
 @click.option("--quiet", "-q", is_flag=True, hidden=True, help="No progress bars.")
-def build(specs: tuple[str, ...], results: tuple[str, ...], out: str, published_data: str | None, quiet: bool) -> None:
+def build(specs: tuple[str, ...], results: tuple[str, ...], out: str, published_data: str | None,
+          latex_document: bool, quiet: bool) -> None:
     """Build the leaderboards of SPEC files into --out, with a README holding this exact command.
 
     A SPEC is a TOML file, or the name of a spec the package ships (`dg_study`, see
     registry/leaderboards/); default: domainbed_sweep and kstar_vs_accuracy."""
 
     spec_list = _spec_paths(specs)
-    command = default_command(spec_list, list(results), out, published_data)
+    command = default_command(spec_list, list(results), out, published_data, latex_document)
     problems: list = []
     paths = build_leaderboards(spec_list, list(results), out, published_root=published_data, command=command,
-                               progress=not quiet and show_progress(), problems_out=problems)
+                               progress=not quiet and show_progress(), problems_out=problems,
+                               latex_document=latex_document)
     readme = Path(out) / "README.md"
     _echo_problems(problems)
     click.echo(f"wrote {len(paths)} files to {out}/ (see {readme}); command: {shlex.join(command)}")
@@ -75,12 +79,19 @@ def build(specs: tuple[str, ...], results: tuple[str, ...], out: str, published_
               help="Run folder order; 'listdir' reproduces DomainBed's float summation order exactly.")
 @click.option("--all-datasets", is_flag=True, help="Keep datasets DomainBed does not know (it drops them).")
 @click.option("--json", "as_json", is_flag=True, help="Print the tables as JSON (cells: value, err, n, flags).")
-def collect(input_dir: str, order: str, all_datasets: bool, as_json: bool) -> None:
+@click.option("--latex", is_flag=True, help="Print the tables as LaTeX (booktabs), as DomainBed's --latex does.")
+@click.option("--latex-document", is_flag=True, help="With --latex: a standalone document, not a fragment.")
+def collect(input_dir: str, order: str, all_datasets: bool, as_json: bool, latex: bool, latex_document: bool) -> None:
     """Print what DomainBed's collect_results prints for a sweep, without DomainBed."""
 
     sweep = read_sweep(input_dir, order=order, progress=show_progress())
     tables = domainbed_tables(SweepSelection.build(sweep), domainbed_only=not all_datasets)
-    click.echo(render_json(tables, total_records=len(sweep)) if as_json else render_domainbed_text(tables, len(sweep)), nl=False)
+    if as_json:
+        click.echo(render_json(tables, total_records=len(sweep)), nl=False)
+    elif latex or latex_document:
+        click.echo(render_latex(f"Results of {input_dir}", tables, document=latex_document), nl=False)
+    else:
+        click.echo(render_domainbed_text(tables, len(sweep)), nl=False)
     _, every = sweep_names(sweep)
     dropped = [d for d in every if d not in names.DATASET_ORDER] if not all_datasets else []
     if dropped:
