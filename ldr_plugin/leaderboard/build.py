@@ -28,8 +28,6 @@ from ldr_plugin.plugins import plugin_group
 from ldr_plugin.registry_files import spec_argument
 from ldr_plugin.results import atomic_write_text
 
-PAGE_TITLE = "ldr-plugin leaderboards"
-
 
 def _load_specs(specs: list) -> list[LeaderboardSpec]:
     loaded = [s if isinstance(s, LeaderboardSpec) else load_spec(s) for s in specs]
@@ -123,7 +121,8 @@ def build_leaderboards(
         paths += _write_board(board, out, inputs, latex_document)
     html_boards = [{"id": b.spec.id, "title": b.spec.title, "description": " ".join([b.spec.description, *b.how]),
                     "tables": b.tables} for b in boards]
-    paths.append(atomic_write_text(out / "index.html", render_html(PAGE_TITLE, html_boards)))
+    page_title = f"{' · '.join(b.spec.title for b in boards)} — ldr-plugin leaderboards"
+    paths.append(atomic_write_text(out / "index.html", render_html(page_title, html_boards)))
     command = command or default_command(loaded, list(results_dirs), out_dir, published_root, latex_document)
     paths.append(atomic_write_text(out / "README.md", _readme(boards, command, inputs)))
     paths += sorted(out.glob("plots/*.svg"))
