@@ -17,6 +17,7 @@ from ldr_plugin.domainbed.tables import SweepSelection, domainbed_tables, render
 from ldr_plugin.leaderboard.build import build_leaderboards, default_command
 from ldr_plugin.leaderboard.render_json import render_json
 from ldr_plugin.leaderboard.render_latex import render_latex
+from ldr_plugin.leaderboard.site import site_folders, write_site_index
 from ldr_plugin.registry_files import registry_spec, resolve_spec
 
 DEFAULT_SPECS = ("domainbed_sweep", "kstar_vs_accuracy")
@@ -153,3 +154,12 @@ def compare(folders: tuple[str, ...], results: tuple[str, ...], selection: str, 
     protocol differences between the sweeps are printed first."""
     comparison = compare_sweeps(_sides(folders, results), selection)
     click.echo(comparison_json(comparison) if as_json else render_comparison(comparison), nl=False)
+
+
+@leaderboard.command("index")
+@click.argument("root", type=click.Path(file_okay=False, exists=True), default="leaderboards")
+def index(root: str) -> None:
+    """Write ROOT/index.html (default: leaderboards/): one page linking every leaderboard folder under
+    ROOT with a one-line summary (its leaderboards' titles) each."""
+    path = write_site_index(root)
+    click.echo(f"wrote {path} ({len(site_folders(root))} folders)")

@@ -20,7 +20,7 @@ from ldr_plugin.domainbed.runs import read_sweep
 from ldr_plugin.domainbed.tables import SweepSelection, domainbed_tables, render_domainbed_text, sweep_names
 from ldr_plugin.errors import LdrError
 from ldr_plugin.leaderboard.inputs import BuildInputs
-from ldr_plugin.leaderboard.plots import plot_average_bars
+from ldr_plugin.leaderboard.plots import plot_dataset_bars
 from ldr_plugin.leaderboard.spec import LeaderboardSpec
 from ldr_plugin.leaderboard.spec_names import check_spec_names
 from ldr_plugin.leaderboard.tables import Board, Cell, Row, Table
@@ -116,10 +116,10 @@ def domainbed_board(spec: LeaderboardSpec, inputs: BuildInputs, out_dir: Path) -
                                                  "checkpoints: project result records")
         _add_published_rows(table, published)
         _sort_rows(table, spec.sort)
-        if table.kind == "domainbed_averages" and any(r.cells[-1].value is not None for r in table.rows):
+        if table.kind == "domainbed_averages":  # per dataset (mean ± SE over trials), per-algorithm colours
             name = f"plots/{spec.id}__{table.table_id}.svg"
-            plot_average_bars(table, "Avg", out_dir / name)
-            table.plots.append(name)
+            if plot_dataset_bars(table, out_dir / name) is not None:
+                table.plots.append(name)
     how = [(f"DomainBed model selection ({', '.join(spec.selection)}) over {len(sel.sweep)} records "
            f"of {len(sel.sweep.runs)} runs; {len(sel.sweep.incomplete_runs())} runs without `done`.")]
     ours = [replace(t, rows=[r for r in t.rows if not r.published]) for t in tables]
