@@ -55,10 +55,11 @@ def algorithm_colours(labels: list[str]) -> dict[str, str]:
 
 
 def axis_limits(lows: list[float], highs: list[float]) -> tuple[float, float]:
-    """An axis that starts near the data (not at 0): the span of the error bars plus 10 % each side.
+    """An axis that starts near the data (not at 0): the span of the error bars plus 10 % (at least
+    half a point) each side.
 
     >>> axis_limits([85.0, 87.0], [86.0, 89.5])
-    (84.55, 89.95)
+    (84.5, 90.0)
     """
     lo, hi = min(lows), max(highs)
     pad = max(0.1 * (hi - lo), 0.5)
