@@ -238,4 +238,4 @@ def cross_model_board(spec: LeaderboardSpec, inputs: BuildInputs, out_dir: Path)
     if keep is not None:
         how.append("One point per run, its final model: the earlier checkpoints scored for the "
                    "selected-checkpoint columns (model_step<k>.pkl) are left out.")
-    return Board(spec, [models, corr], how)
+    return Board(spec, [corr, models], how)  # the headline (ρ, CI, n) before the per-model rows

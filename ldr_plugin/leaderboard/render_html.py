@@ -5,7 +5,7 @@ box, a table of contents, and a small inline script (no CDN, no library) that so
 its header is clicked (numbers by value, missing cells last) and filters its rows by a text box.
 Each sortable cell carries its number in ``data-v``. The best value of every accuracy column of a
 DomainBed table is marked (bold, ``class="best"``); ``±`` cells show ``n`` beside them and the
-column header says what ``±`` is.
+column header says what ``±`` is. Tables of more than 40 rows (per-run rows) start collapsed.
 """
 
 from __future__ import annotations
@@ -103,6 +103,7 @@ img.plot { max-width: 100%; width: 32em; margin: 0.5em 1em 0.5em 0; border: 1px 
 {% if t.section_start %}<h3>{{ t.section }}</h3>{% endif %}
 <h4 id="{{ t.id }}__h">{{ t.title }}</h4>
 {% if t.rows|length > 5 %}<input class="filter" id="{{ t.id }}__filter" type="search" placeholder="filter rows" aria-label="filter rows of {{ t.title }}">{% endif %}
+{% if t.rows|length > 40 %}<details><summary>{{ t.rows|length }} rows (show)</summary>{% endif %}
 <div class="scroll">
 <table class="board" id="{{ t.id }}">
 <thead><tr>{% for h in t.header %}<th title="click to sort">{{ h.name }}{% if h.pm %}<br><small>{{ h.pm }}</small>{% endif %}</th>{% endfor %}</tr></thead>
@@ -113,6 +114,7 @@ img.plot { max-width: 100%; width: 32em; margin: 0.5em 1em 0.5em 0; border: 1px 
 {% endfor %}</tbody>
 </table>
 </div>
+{% if t.rows|length > 40 %}</details>{% endif %}
 <div class="notes">{% for n in t.notes %}<div>{{ n }}</div>{% endfor %}</div>
 {% for p in t.plots %}<img class="plot" src="{{ p }}" alt="{{ t.title }}">{% endfor %}
 {% endfor %}
