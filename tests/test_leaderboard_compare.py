@@ -118,3 +118,28 @@ def test_compare_cli_labels_json_and_one_trial(tmp_path):
     assert erm["diff"]["n_pairs"] == 1 and erm["diff"]["se"] is None
     bad = CliRunner().invoke(leaderboard, ["compare", "--results", str(a)])
     assert bad.exit_code == 2 and "expected LABEL=DIR" in bad.output
+
+
+def test_spec_baseline_adds_a_paired_delta_column(tmp_path):
+    import csv
+
+    a = _sweep(tmp_path / "s", 0, 200)
+    spec = tmp_path / "spec.toml"
+    spec.write_text('[leaderboard]\nid = "t"\ntitle = "t"\nkind = "domainbed"\nselection = ["iid"]\nbaseline = "ERM"\n')
+    out = tmp_path / "out"
+    result = CliRunner().invoke(leaderboard, ["build", str(spec), "--results", str(a), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    with (out / "t.csv").open() as handle:
+        cells = {(r["table"], r["row"]): r for r in csv.DictReader(handle) if r["column"].startswith("Δ vs ERM")}
+    records = read_sweep(str(a), progress=False).records
+    x = np.array([_avg([r for r in records if r["args"]["trial_seed"] == t], "ERM") for t in range(3)])
+    y = np.array([_avg([r for r in records if r["args"]["trial_seed"] == t], "LatentDR") for t in range(3)])
+    for table in ("averages__iid", "VLCS__iid"):  # one dataset: the same per-trial means
+        got = cells[(table, "LatentDR")]
+        assert float(got["value"]) == pytest.approx((y - x).mean())
+        assert float(got["err"]) == pytest.approx((y - x).mean() / stats.ttest_rel(y, x).statistic)
+        assert got["n"] == "3" and cells[(table, "ERM")]["value"] == ""  # the baseline itself: —
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[leaderboard]\nid = "t"\ntitle = "t"\nkind = "domainbed"\nbaseline = "EMR"\n')
+    result = CliRunner().invoke(leaderboard, ["build", str(bad), "--results", str(a), "--out", str(tmp_path / "o2")])
+    assert result.exit_code != 0 and "did you mean: ERM" in str(result.exception)

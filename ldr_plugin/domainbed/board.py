@@ -15,6 +15,7 @@ from pathlib import Path
 
 from ldr_plugin.domainbed import names
 from ldr_plugin.domainbed.extras import LABELS, add_extra_columns
+from ldr_plugin.domainbed.paired import average_trial_means, paired_difference
 from ldr_plugin.domainbed.protocols import check_not_mixed
 from ldr_plugin.domainbed.runs import read_sweep
 from ldr_plugin.domainbed.tables import SweepSelection, domainbed_tables, render_domainbed_text, sweep_names
@@ -23,7 +24,7 @@ from ldr_plugin.leaderboard.inputs import BuildInputs
 from ldr_plugin.leaderboard.plots import plot_dataset_bars
 from ldr_plugin.leaderboard.spec import LeaderboardSpec
 from ldr_plugin.leaderboard.spec_names import check_spec_names
-from ldr_plugin.leaderboard.tables import Board, Cell, Row, Table
+from ldr_plugin.leaderboard.tables import Board, Cell, Column, Row, Table
 from ldr_plugin.plugins import plugin_group
 from ldr_plugin.registry_files import spec_argument
 
@@ -62,6 +63,31 @@ def _add_published_rows(table: Table, published: dict[str, Table]) -> None:
     table.footnotes["avg_elsewhere"] = "—: the published Avg is over a different set of columns, so it is not comparable"
 
 
+DELTA_FOOTNOTES = {
+    "no_pairs": "—: no trial complete for both this algorithm and the baseline (or the baseline itself)",
+    "one_pair": "one trial pairs up: no SE",
+}
+
+
+def _add_delta_column(table: Table, sel: SweepSelection, method: str, baseline: str) -> None:
+    """Append "Δ vs <baseline>": per trial the row's mean over the table's datasets (or its one
+    dataset) minus the baseline's, mean ± SE (sample std / √n) over the n trials both have."""
+    datasets = [c.name for c in table.columns if not c.extra and c.name != "Avg"]
+    if table.kind == "domainbed_dataset":
+        datasets = [table.table_id.rsplit("__", 1)[0]]
+    base = average_trial_means(sel, method, datasets, baseline)
+    table.columns.append(Column(f"Δ vs {baseline} (paired over trials)", extra=True))
+    for row in table.rows:
+        diff = None if row.label == baseline else paired_difference(
+            base, average_trial_means(sel, method, datasets, row.label))
+        if diff is None:
+            row.cells.append(Cell(missing="—", flags=("no_pairs",)))
+        else:
+            row.cells.append(Cell(value=diff.mean, err=diff.se, n=diff.n, decimals=2,
+                                  flags=("one_pair",) if diff.se is None else ()))
+    table.footnotes.update(DELTA_FOOTNOTES)
+
+
 def _sort_rows(table: Table, how: str) -> None:
     if how == "domainbed":
         return
@@ -81,6 +107,8 @@ def _check_names(spec: LeaderboardSpec, sel: SweepSelection, inputs: BuildInputs
                                 registered=set(names.DATASET_ORDER) | registered["domainbed.datasets"])
     problems += check_spec_names(spec.path, "algorithms", spec.algorithms, found=set(algorithms),
                                  registered=set(names.ALGORITHM_ORDER) | registered["domainbed.algorithms"])
+    if spec.baseline:
+        check_spec_names(spec.path, "baseline", [spec.baseline], found=set(algorithms), registered=set())
     for field, wanted, present in (("datasets", spec.datasets, datasets), ("algorithms", spec.algorithms, algorithms)):
         if wanted and not set(wanted) & set(present):
             raise LdrError(f"{spec.path}: none of the spec's {field} {wanted} has results under "
@@ -114,6 +142,8 @@ def domainbed_board(spec: LeaderboardSpec, inputs: BuildInputs, out_dir: Path) -
                               REPRODUCED_METRICS, spec.layer)
             table.sources[REPRODUCED_METRICS] = ("computed by ldr-plugin (ldr score) on features of the selected "
                                                  "checkpoints: project result records")
+        if spec.baseline:
+            _add_delta_column(table, sel, method, spec.baseline)
         _add_published_rows(table, published)
         _sort_rows(table, spec.sort)
         if table.kind == "domainbed_averages":  # per dataset (mean ± SE over trials), per-algorithm colours

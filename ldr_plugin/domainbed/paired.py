@@ -62,3 +62,10 @@ def mean_se(values: dict[int, float]) -> tuple[float | None, float | None, int]:
     if not len(v):
         return None, None, 0
     return float(v.mean()), (float(v.std() / math.sqrt(len(v))) if len(v) > 1 else None), len(v)
+
+
+def average_trial_means(sel: SweepSelection, method: str, datasets: list[str], algorithm: str) -> dict[int, float]:
+    """{trial: mean over ``datasets`` of the trial's mean held-out accuracy}, trials complete in all."""
+    per = [trial_means(sel, method, d, algorithm) for d in datasets]
+    common = set.intersection(*(set(p) for p in per)) if per else set()
+    return {t: float(np.mean([p[t] for p in per])) for t in sorted(common)}

@@ -13,6 +13,7 @@ A spec names its kind and what goes in it::
     extra_metrics = ["gamma_prime", "alignment", "uniformity"]   # of the selected checkpoints
     published = ["domainbed_2020"]        # ldr_plugin.published_sources entries: rows added beside ours
     sort = "domainbed"                    # or "avg_desc", or a column name for cross-model tables
+    baseline = "ERM"                      # domainbed: a "Δ vs ERM" column, paired over trials (± SE, n)
     env_names = { RotatedDigits = ["0", "30", "60"] }
     stratify = "heldout_domain"           # cross_model: also correlate within each run's held-out domain
 
@@ -47,6 +48,7 @@ class LeaderboardSpec:
     published: list[str] = field(default_factory=list)
     published_paths: dict[str, str] = field(default_factory=dict)
     sort: str = "domainbed"
+    baseline: str = ""  # domainbed: an algorithm; adds a column "Δ vs <baseline>" paired over trials
     env_names: dict[str, list[str]] = field(default_factory=dict)
     domainbed_only: bool = False
     order: str = "sorted"
