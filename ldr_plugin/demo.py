@@ -9,7 +9,14 @@
    loop every checkpoint is saved (``model_step<k>.pkl``), and the checkpoints the selection
    methods pick are scored too, so the leaderboard's k* columns are those of the selected
    checkpoints (DomainBed's sweep cannot save them: its tables fall back to final models, marked).
-3. **Build** the leaderboards (Markdown, CSV, LaTeX, HTML, plots) and print a summary.
+3. **Build** the leaderboards (Markdown, CSV, LaTeX, HTML, plots).
+4. **Verdict** (:mod:`ldr_plugin.demo_verdict`): per dataset each algorithm against ERM, paired over
+   trials (SE, n), placed against the checked-in studies of the same protocol; written to
+   ``verdict.txt`` and ``demo.json`` and printed last.
+
+Each run's output goes to its ``out.txt`` (the terminal shows one bar per phase) unless ``verbose``.
+After scoring, the ``model_step<k>.pkl`` files no selection method picked are removed (scoring needs
+``model.pkl`` and the picked ones); ``demo.json`` records the disk use.
 
 Re-running with the same ``--out`` skips finished runs and records and resumes the rest.
 
@@ -28,6 +35,8 @@ from typing import Any
 
 from tqdm.auto import tqdm
 
+from ldr_plugin.demo_verdict import verdict_lines
+from ldr_plugin.domainbed.console import quiet_runs
 from ldr_plugin.domainbed.extras import saved_selected_checkpoints
 from ldr_plugin.domainbed.host import domainbed_root
 from ldr_plugin.domainbed.runs import read_run_records, read_sweep
@@ -48,7 +57,7 @@ class DemoConfig:
     out_dir: str = "ldr-demo"
     datasets: tuple[str, ...] = ("RotatedDigitsFlat", "CorruptedDigitsFlat")
     algorithms: tuple[str, ...] = ("ERM", "LatentDR", "LatentDRNoise")
-    n_trials: int = 1
+    n_trials: int = 2  # two trials at least, so that every difference has a standard error
     steps: int = 200
     batch_size: int = 32
     single_test_envs: bool = False
@@ -75,6 +84,9 @@ def train_stage(config: DemoConfig, sweep_dir: Path, log) -> dict[str, Any]:
     """Run (or resume) the sweep with DomainBed's scripts when available, else the built-in loop
     (which also saves every checkpoint, so the selected ones can be scored)."""
     engine = choose_engine(config.engine)
+    log(f"training {', '.join(config.algorithms)} on {', '.join(config.datasets)}: every domain held out"
+        f"{' alone' if config.single_test_envs else ' alone and in pairs'}, {config.n_trials} trial(s), "
+        f"{config.steps} steps, batch {config.batch_size} per domain")
     if engine == "domainbed":
         log(f"training with DomainBed's own sweep (DomainBed at {domainbed_root()})")
         counts = sweep(config.sweep_config(), sweep_dir, engine=engine)
@@ -102,6 +114,31 @@ def selected_cells(sweep_dir: Path) -> list:
     that checkpoint was saved (``model_step<k>.pkl``): its featurizer on the group's test domain."""
     saved, _ = saved_selected_checkpoints(SweepSelection.build(read_sweep(str(sweep_dir), progress=False)))
     return [ScoreCell(f"domainbed:{path}", f"run:env{env}", "in", "featurizer") for path, env in saved]
+
+
+def prune_checkpoints(sweep_dir: Path, keep: list) -> tuple[int, int]:
+    """Delete the ``model_step<k>.pkl`` files of finished runs that no selection method picked (scoring
+    needs only the picked ones and ``model.pkl``); returns (files, bytes) removed."""
+    wanted = {Path(cell.model_id.split(":", 1)[1]).resolve() for cell in keep}
+    n, size = 0, 0
+    for path in sorted(Path(sweep_dir).glob("*/model_step*.pkl")):
+        if (path.parent / "done").is_file() and path.resolve() not in wanted:
+            size += path.stat().st_size
+            path.unlink()
+            n += 1
+    return n, size
+
+
+def disk_usage(folder: Path) -> int:
+    """Bytes of the files under ``folder`` (hard links counted once)."""
+    seen, total = set(), 0
+    for path in Path(folder).rglob("*"):
+        if path.is_file() and not path.is_symlink():
+            st = path.stat()
+            if (st.st_dev, st.st_ino) not in seen:
+                seen.add((st.st_dev, st.st_ino))
+                total += st.st_size
+    return total
 
 
 def score_stage(cells: list, scores_dir: Path, log) -> int:
@@ -134,23 +171,34 @@ def summary_text(sweep_dir: Path) -> str:
     return render_domainbed_text(tables, len(sweep))
 
 
-def run_demo(config: DemoConfig, log=print) -> dict[str, Any]:
-    """Train, score and build into ``config.out_dir``; returns timings and where everything is."""
+def run_demo(config: DemoConfig, log=print, verbose: bool = False) -> dict[str, Any]:
+    """Train, score and build into ``config.out_dir``; returns timings, disk use, the verdict and
+    where everything is. Without ``verbose`` each run's output goes to its ``out.txt`` only."""
     out = Path(config.out_dir)
     sweep_dir, scores_dir, board_dir = out / "sweep", out / "scores", out / "leaderboard"
     timings: dict[str, float] = {}
     start = time.perf_counter()
-    training = train_stage(config, sweep_dir, log)
+    with quiet_runs(not verbose):
+        training = train_stage(config, sweep_dir, log)
     timings["train_s"] = time.perf_counter() - start
+    log(f"trained {training.get('trained', training.get('done', 0))} runs "
+        f"({training['jobs']} jobs) in {timings['train_s']:.0f} s; each run's output is in its out.txt")
     mark = time.perf_counter()
-    n_scored = score_stage(heldout_cells(sweep_dir) + selected_cells(sweep_dir), scores_dir, log)
+    selected = selected_cells(sweep_dir)
+    n_scored = score_stage(heldout_cells(sweep_dir) + selected, scores_dir, log)
+    pruned = prune_checkpoints(sweep_dir, selected)
     timings["score_s"] = time.perf_counter() - mark
     mark = time.perf_counter()
     paths = build_stage(sweep_dir, scores_dir, board_dir)
     timings["build_s"] = time.perf_counter() - mark
     timings["total_s"] = time.perf_counter() - start
+    disk = {"total_bytes": disk_usage(out), "sweep_bytes": disk_usage(sweep_dir),
+            "pruned_checkpoints": pruned[0], "pruned_bytes": pruned[1]}
+    verdict = verdict_lines(sweep_dir, config.steps, config.batch_size, has_pairs=not config.single_test_envs)
     manifest = {"config": asdict(config), "training": training, "n_scored": n_scored, "timings_s": timings,
+                "disk": disk, "verdict": verdict,
                 "sweep_dir": str(sweep_dir), "scores_dir": str(scores_dir), "leaderboard_dir": str(board_dir),
                 "files": sorted(str(p.relative_to(board_dir)) for p in paths if p.is_relative_to(board_dir))}
+    atomic_write_text(out / "verdict.txt", "\n".join(verdict) + "\n")
     atomic_write_text(out / "demo.json", json.dumps(manifest, indent=2, sort_keys=True) + "\n")
     return manifest

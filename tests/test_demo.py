@@ -4,30 +4,64 @@ from __future__ import annotations
 
 import csv
 import json
+import logging
+import re
+from pathlib import Path
 
 import msgspec
 import pytest
+from click.testing import CliRunner
 
+from ldr_plugin.cli.demo_cmd import demo
 from ldr_plugin.demo import DemoConfig, heldout_cells, run_demo, selected_cells
 from ldr_plugin.demo_check import check_demo_output
+from ldr_plugin.domainbed.runs import read_sweep
+from ldr_plugin.domainbed.tables import SweepSelection, domainbed_tables
 from ldr_plugin.results import read_record
+
+
+def _verdict_deltas(lines: list[str]) -> dict[str, float]:
+    """{algorithm: Δ} from the verdict's table lines ('  LatentDR   16.6 (n=1)   Δ +1.8 (n=1, no SE)')."""
+    found = {}
+    for line in lines:
+        match = re.match(r"^  (\S+)\s+\d+\.\d.*Δ ([+-]\d+\.\d)", line)
+        if match:
+            found[match[1]] = float(match[2])
+    return found
 
 
 @pytest.mark.slow
 def test_demo_trains_scores_and_builds(tmp_path):
-    config = DemoConfig.preset(quick=True, out_dir=str(tmp_path / "demo"), engine="builtin", steps=3,
-                               algorithms=("ERM", "LatentDR"))
-    manifest = run_demo(config, log=lambda _msg: None)
+    out = tmp_path / "demo"
+    cli_args = ["--quick", "--out", str(out), "--engine", "builtin", "--steps", "3", "--algorithms", "ERM,LatentDR"]
+    result = CliRunner().invoke(demo, cli_args)
+    assert result.exit_code == 0, result.output
+    manifest = json.loads((out / "demo.json").read_text())
+    config = DemoConfig.preset(quick=True, out_dir=str(out), engine="builtin", steps=3, algorithms=("ERM", "LatentDR"))
     assert manifest["training"] == {"engine": "builtin", "jobs": 12, "already_done": 0, "trained": 12, "failed": 0}
-    assert check_demo_output(tmp_path / "demo") == []
+    assert check_demo_output(out) == []
+    # the console: a few lines and the verdict; each run's DomainBed output in its out.txt only
+    lines = result.output.splitlines()
+    assert len(lines) <= 60 and "Environment:" not in result.output and "Verdict: 3 steps" in result.output
+    assert "One trial: there is no error bar" in result.output and "Leave-one-domain-out selection is not shown" in result.output
+    sweep = out / "sweep"
+    assert all("Environment:" in (run / "out.txt").read_text() for run in sweep.iterdir())
+    # the verdict's Δ is the Averages table's LatentDR − ERM (one trial: DomainBed's own formula)
+    averages = next(t for t in domainbed_tables(SweepSelection.build(read_sweep(str(sweep), progress=False)))
+                    if t.table_id == "averages__iid")
+    avg = {r.label: r.cells[-1].value for r in averages.rows}
+    assert _verdict_deltas(manifest["verdict"]) == {"LatentDR": round(avg["LatentDR"] - avg["ERM"], 1)}
+    assert "leaderboards/dg_study_5001" in result.output  # placed against the checked-in studies
     # one record per (held-out run, metric family), each on the run's own test domain, plus one per
-    # earlier checkpoint training-domain validation selected (the built-in loop saved every checkpoint)
-    sweep = tmp_path / "demo" / "sweep"
-    assert all((run / "model_step0.pkl").is_file() and (run / "model_step2.pkl").is_file()
-               for run in sweep.iterdir())
+    # earlier checkpoint training-domain validation selected (the built-in loop saved every checkpoint;
+    # the unselected ones are removed after scoring, and the console says how much was written)
     cells, earlier = heldout_cells(sweep), selected_cells(sweep)
     assert len(cells) == 12 and earlier and manifest["n_scored"] == len(cells) + len(earlier)
     assert all(c.model_id.endswith(".pkl") and "/model_step" in c.model_id for c in earlier)
+    kept = {p.resolve() for p in sweep.glob("*/model_step*.pkl")}
+    assert kept == {Path(c.model_id.split(":", 1)[1]).resolve() for c in earlier}
+    assert manifest["disk"]["pruned_checkpoints"] == 2 * 12 - len(kept)  # steps 0 and 2 were saved
+    assert f"{manifest['disk']['pruned_checkpoints']} unselected removed" in result.output
     records = [msgspec.to_builtins(read_record(p)) for p in (tmp_path / "demo" / "scores").rglob("*.result.json")]
     assert sorted({r["metric_family"] for r in records}) == ["alignment", "kstar", "uniformity"]
     assert len(records) == 3 * manifest["n_scored"]
@@ -53,6 +87,16 @@ def test_demo_trains_scores_and_builds(tmp_path):
     # re-running resumes: nothing left to train or score
     again = run_demo(config, log=lambda _msg: None)
     assert again["training"]["already_done"] == 12 and again["training"]["trained"] == 0
+    # -q (the root group sets the ldr_plugin logger to WARNING): the verdict only
+    logger = logging.getLogger("ldr_plugin")
+    before = logger.level
+    try:
+        logger.setLevel(logging.WARNING)
+        quiet = CliRunner().invoke(demo, cli_args)
+    finally:
+        logger.setLevel(before)
+    assert quiet.exit_code == 0, (quiet.output, quiet.exception)
+    assert quiet.output.splitlines() == again["verdict"]
 
 
 def test_demo_check_reports_missing_output(tmp_path):

@@ -182,3 +182,45 @@ def test_every_shipped_spec_parses_and_ids_are_unique():
 
     ids = [load_spec(path).id for path in sorted(REGISTRY.glob("*.toml"))]
     assert len(ids) >= 14 and len(set(ids)) == len(ids)  # a build writes <id>.md: ids must not collide
+
+
+def test_latex_fragment_by_default_and_standalone_document_on_request(shared_data, tmp_path):
+    from ldr_plugin.domainbed.runs import read_sweep
+    from ldr_plugin.domainbed.tables import SweepSelection, domainbed_tables
+    from ldr_plugin.leaderboard.render_latex import render_latex, render_table_latex
+
+    sweep = shared_data / "domainbed" / "test_sweep_data"
+    fragment = CliRunner().invoke(leaderboard, ["collect", "--input_dir", str(sweep), "--latex"]).stdout
+    document = CliRunner().invoke(leaderboard, ["collect", "--input_dir", str(sweep), "--latex-document"]).stdout
+    assert "\\documentclass" not in fragment and "\\begin{document}" not in fragment
+    assert document.startswith("\\documentclass{article}") and document.rstrip().endswith("\\end{document}")
+    tables = domainbed_tables(SweepSelection.build(read_sweep(str(sweep), progress=False)), domainbed_only=True)
+    for table in tables:  # the same tables in both, each once
+        assert fragment.count(render_table_latex(table)) == 1 and document.count(render_table_latex(table)) == 1
+    assert render_latex("t", tables, document=True).count("\\usepackage{booktabs}") == 1
+    out = tmp_path / "o"
+    result = CliRunner().invoke(leaderboard, ["build", "domainbed_sweep", "--results", str(sweep), "--out", str(out),
+                                              "--latex-document"])
+    assert result.exit_code == 0, result.output
+    assert (out / "domainbed_sweep.tex").read_text().startswith("\\documentclass")
+    assert "--latex-document" in (out / "README.md").read_text()
+
+
+def test_site_index_links_every_leaderboard_folder(shared_data, tmp_path):
+    from ldr_plugin.leaderboard.site import site_folders, write_site_index
+
+    sweep = shared_data / "domainbed" / "test_sweep_data"
+    for name in ("a", "nested/b"):
+        build_leaderboards([REGISTRY / "domainbed_sweep.toml"], [sweep], tmp_path / name, progress=False)
+    (tmp_path / "a" / "STUDY.md").write_text("how")
+    page = write_site_index(tmp_path).read_text()
+    folders = site_folders(tmp_path)
+    assert [f["name"] for f in folders] == ["a", "nested/b"]
+    assert all(f["summary"] == "DomainBed sweep results" for f in folders)
+    assert '<a href="a/index.html">a</a>' in page and '<a href="nested/b/index.html">' in page
+    assert '<a href="a/STUDY.md">' in page and '<meta name="viewport"' in page
+    # the checked-in site index lists every checked-in folder
+    checked_in = Path(__file__).resolve().parents[1] / "leaderboards"
+    listed = (checked_in / "index.html").read_text()
+    assert all(f'href="{p.relative_to(checked_in).as_posix()}"' in listed
+               for p in checked_in.rglob("index.html") if p.parent != checked_in)

@@ -26,6 +26,11 @@ def test_robustbench_percent_strings_become_numbers(shared_data):
         assert entry.autoattack_acc_pct == (float(raw["autoattack_acc"]) if raw.get("autoattack_acc") else None)
     carmon = entries["robustbench:cifar10/Linf/Carmon2019Unlabeled"]
     assert (carmon.clean_acc_pct, carmon.autoattack_acc_pct) == (89.69, 59.53)
+    # RobustBench's HTML line breaks become spaces, so no page shows a literal '<br>'
+    engstrom = json.loads((root / "cifar10" / "L2" / "Engstrom2019Robustness.json").read_text())
+    assert "<br>" in engstrom["venue"]
+    assert entries["robustbench:cifar10/L2/Engstrom2019Robustness"].venue == engstrom["venue"].replace("<br>", " ")
+    assert not any("<br" in e.venue + e.paper + e.architecture for e in entries.values())
 
 
 def test_robustbench_bad_value_names_file_and_field(tmp_path):

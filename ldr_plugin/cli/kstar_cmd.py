@@ -35,7 +35,7 @@ def kstar() -> None:
 
 @kstar.command("run")
 @click.argument("features", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
+@click.option("--out", "--output_dir", "--output-dir", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results"),
               show_default=True, help="Folder for the result record and other outputs.")
 @click.option("--backend", type=click.Choice(BACKENDS), default="exact", show_default=True,
               help="exact: blocked matrix products; hnsw / screened: approximate nearest other-class search "
@@ -54,11 +54,12 @@ def kstar() -> None:
 @click.option("--layer", default="features", show_default=True, help="Feature layer the file holds.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Record seed; seeds the approximate backends.")
 @click.option("--threshold", type=float, default=0.5, show_default=True, help="Pattern threshold t on γ.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result record (JSON) instead of the summary table.")
 @click.option("--infinite", type=click.Choice(["exclude", "clip", "notebook"]), default="exclude",
               show_default=True, help=INFINITE_HELP)
 def run(features: Path, out_dir: Path, backend: str, distance: str, dtype: str, per_sample: bool,
         per_sample_format: str, plot: bool, plot_format: str, model_id: str | None, dataset: str | None,
-        split: str, layer: str, seed: int, threshold: float, infinite: str) -> None:
+        split: str, layer: str, seed: int, threshold: float, as_json: bool, infinite: str) -> None:
     """Compute k* metrics of FEATURES.npz (arrays 'features', 'labels', optional 'class_names').
 
     Writes one result record (kind 'kstar'; metric family 'kstar', or 'kstar-cosine' /
@@ -76,6 +77,9 @@ def run(features: Path, out_dir: Path, backend: str, distance: str, dtype: str, 
         distance=distance,
     )
     outputs = run_kstar_file(job, command=["ldr", *sys.argv[1:]] if sys.argv else None)
+    if as_json:
+        click.echo(Path(outputs.record_path).read_text(), nl=False)
+        return
     click.echo(summary_table(outputs.summary))
     click.echo(f"record: {outputs.record_path}")
     for label, path in (("per-sample", outputs.per_sample_path), ("plot", outputs.plot_path)):

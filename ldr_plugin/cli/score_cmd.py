@@ -18,7 +18,7 @@ import click
 @click.option("--seed", type=click.IntRange(min=0), default=None, help="Subsampling seed (default 0).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=64, show_default=True)
 @click.option("--weights-dir", default=None, help="RobustBench layout: <dir>/<dataset>/<threat_model>/<name>.pt.")
-@click.option("--out", "out_dir", default="results/scores", show_default=True, help="Directory of result records.")
+@click.option("--out", "--output_dir", "--output-dir", "out_dir", default="results/scores", show_default=True, help="Directory of result records.")
 @click.option("--cache-dir", default=None, help="Feature cache (default: <out>/.features).")
 @click.option("--selection", default=None, type=click.Path(dir_okay=False), help="A registry/selections/*.toml.")
 @click.option("--data-root", default=None, help="Replaces {data_root} in a selection's datasets.")

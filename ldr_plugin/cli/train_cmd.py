@@ -15,6 +15,7 @@ from typing import Any
 
 import click
 
+from ldr_plugin.cli.hostwarnings import quiet_host_warnings
 from ldr_plugin.domainbed.hparams_table import parse_hparams_json
 from ldr_plugin.domainbed.sweep import SweepConfig, sweep
 from ldr_plugin.errors import LdrError
@@ -67,7 +68,7 @@ def _check_scope(is_sweep: bool, given: set[str]) -> None:
 @click.option("--dataset", "--datasets", "datasets", multiple=True, default=("RotatedDigits",), show_default=True,
               help="Dataset name(s); several only with --sweep.")
 @click.option("--test_envs", "--test-envs", default="0", show_default=True, help="Held-out domains, e.g. '0' or '0,1'.")
-@click.option("--output_dir", "--output-dir", type=click.Path(file_okay=False), default="train_output", show_default=True)
+@click.option("--output_dir", "--output-dir", "--out", type=click.Path(file_okay=False), default="train_output", show_default=True)
 @click.option("--hparams", default=None, help="JSON overrides, e.g. '{\"batch_size\": 8}'.")
 @click.option("--hparams_seed", "--hparams-seed", type=int, default=0, show_default=True, help="0 = default hparams.")
 @click.option("--trial_seed", "--trial-seed", type=int, default=0, show_default=True)
@@ -77,7 +78,7 @@ def _check_scope(is_sweep: bool, given: set[str]) -> None:
 @click.option("--holdout_fraction", "--holdout-fraction", type=float, default=0.2, show_default=True)
 @click.option("--data_dir", "--data-dir", default=None, help="Data root (the embedded digits need none).")
 @click.option("--sweep", is_flag=True, help="Run a sweep into --output_dir instead of one run.")
-@click.option("--n_trials", "--n-trials", type=int, default=3, show_default=True, help="Sweep: trials.")
+@click.option("--n_trials", "--n-trials", "--trials", type=int, default=3, show_default=True, help="Sweep: trials.")
 @click.option("--n_hparams", "--n-hparams", type=int, default=20, show_default=True, help="Sweep: hparams seeds.")
 @click.option("--n_hparams_from", "--n-hparams-from", type=int, default=0, show_default=True)
 @click.option("--single_test_envs", "--single-test-envs", is_flag=True, help="Sweep: no test-env pairs.")
@@ -94,6 +95,7 @@ def _check_scope(is_sweep: bool, given: set[str]) -> None:
 @click.option("--workers", type=click.IntRange(min=1), default=None,
               help="Sweep, built-in engine: jobs at once for --launcher local (implies it; default: "
                    "LDR_LOCAL_WORKERS, else the number of CPUs).")
+@quiet_host_warnings
 def train_command(**options: Any) -> None:
     """Train a DomainBed-interface algorithm on a dataset with the built-in loop (or sweep)."""
     values, given = _values(click.get_current_context(), options)

@@ -10,16 +10,23 @@ DomainBed's own text output of the reproduced rows.
 from __future__ import annotations
 
 from dataclasses import replace
+from importlib.metadata import entry_points
 from pathlib import Path
 
-from ldr_plugin.domainbed.extras import add_extra_columns
+from ldr_plugin.domainbed import names
+from ldr_plugin.domainbed.extras import LABELS, add_extra_columns
+from ldr_plugin.domainbed.paired import average_trial_means, paired_difference
+from ldr_plugin.domainbed.protocols import check_not_mixed
 from ldr_plugin.domainbed.runs import read_sweep
-from ldr_plugin.domainbed.tables import SweepSelection, domainbed_tables, render_domainbed_text
+from ldr_plugin.domainbed.tables import SweepSelection, domainbed_tables, render_domainbed_text, sweep_names
 from ldr_plugin.errors import LdrError
 from ldr_plugin.leaderboard.inputs import BuildInputs
-from ldr_plugin.leaderboard.plots import plot_average_bars
+from ldr_plugin.leaderboard.plots import plot_dataset_bars
 from ldr_plugin.leaderboard.spec import LeaderboardSpec
-from ldr_plugin.leaderboard.tables import Board, Cell, Row, Table
+from ldr_plugin.leaderboard.spec_names import check_spec_names
+from ldr_plugin.leaderboard.tables import Board, Cell, Column, Row, Table
+from ldr_plugin.plugins import plugin_group
+from ldr_plugin.registry_files import spec_argument
 
 REPRODUCED_METRICS = "reproduced-metrics"
 
@@ -56,6 +63,31 @@ def _add_published_rows(table: Table, published: dict[str, Table]) -> None:
     table.footnotes["avg_elsewhere"] = "—: the published Avg is over a different set of columns, so it is not comparable"
 
 
+DELTA_FOOTNOTES = {
+    "no_pairs": "—: no trial complete for both this algorithm and the baseline (or the baseline itself)",
+    "one_pair": "one trial pairs up: no SE",
+}
+
+
+def _add_delta_column(table: Table, sel: SweepSelection, method: str, baseline: str) -> None:
+    """Append "Δ vs <baseline>": per trial the row's mean over the table's datasets (or its one
+    dataset) minus the baseline's, mean ± SE (sample std / √n) over the n trials both have."""
+    datasets = [c.name for c in table.columns if not c.extra and c.name != "Avg"]
+    if table.kind == "domainbed_dataset":
+        datasets = [table.table_id.rsplit("__", 1)[0]]
+    base = average_trial_means(sel, method, datasets, baseline)
+    table.columns.append(Column(f"Δ vs {baseline} (paired over trials)", extra=True))
+    for row in table.rows:
+        diff = None if row.label == baseline else paired_difference(
+            base, average_trial_means(sel, method, datasets, row.label))
+        if diff is None:
+            row.cells.append(Cell(missing="—", flags=("no_pairs",)))
+        else:
+            row.cells.append(Cell(value=diff.mean, err=diff.se, n=diff.n, decimals=2,
+                                  flags=("one_pair",) if diff.se is None else ()))
+    table.footnotes.update(DELTA_FOOTNOTES)
+
+
 def _sort_rows(table: Table, how: str) -> None:
     if how == "domainbed":
         return
@@ -65,12 +97,37 @@ def _sort_rows(table: Table, how: str) -> None:
     table.rows.sort(key=lambda r: (r.cells[j].value is None, -(r.cells[j].value or 0.0)))
 
 
+def _check_names(spec: LeaderboardSpec, sel: SweepSelection, inputs: BuildInputs) -> None:
+    """Typos in the spec's datasets / algorithms / extra_metrics are errors (close matches); known
+    names without results are reported problems."""
+    algorithms, datasets = sweep_names(sel.sweep)
+    registered = {group: {e.name for e in entry_points(group=group)}
+                  for group in ("domainbed.algorithms", "domainbed.datasets")}
+    problems = check_spec_names(spec.path, "datasets", spec.datasets, found=set(datasets),
+                                registered=set(names.DATASET_ORDER) | registered["domainbed.datasets"])
+    problems += check_spec_names(spec.path, "algorithms", spec.algorithms, found=set(algorithms),
+                                 registered=set(names.ALGORITHM_ORDER) | registered["domainbed.algorithms"])
+    if spec.baseline:
+        check_spec_names(spec.path, "baseline", [spec.baseline], found=set(algorithms), registered=set())
+    for field, wanted, present in (("datasets", spec.datasets, datasets), ("algorithms", spec.algorithms, algorithms)):
+        if wanted and not set(wanted) & set(present):
+            raise LdrError(f"{spec.path}: none of the spec's {field} {wanted} has results under "
+                           f"{inputs.results_dirs} (found: {', '.join(present)}); the tables would be empty")
+    scored = {name for _, record in inputs.project.records for name in record.metrics}
+    if scored:  # no records at all: every metric column says 'not scored'
+        known = set(LABELS) | set(plugin_group("metrics").names())  # (a family's name is often its metric's)
+        problems += check_spec_names(spec.path, "extra_metrics", spec.extra_metrics, found=scored, registered=known)
+    inputs.report(problems)
+
+
 def domainbed_board(spec: LeaderboardSpec, inputs: BuildInputs, out_dir: Path) -> Board:
     """DomainBed tables of the sweeps under --results (+ extra metric columns, published rows, plots)."""
     sel = sweep_selection(inputs, spec.order)
     if not len(sel.sweep):
         raise LdrError(f"{spec.path}: no DomainBed sweep records (<dir>/<run>/results.jsonl) under "
                        f"{inputs.results_dirs}")
+    check_not_mixed(sel.sweep, spec_argument(spec.path))
+    _check_names(spec, sel, inputs)
     text = f"reproduced by ldr-plugin from DomainBed sweep records in {', '.join(inputs.results_dirs)}"
     tables = domainbed_tables(sel, tuple(spec.selection), source_text=text, env_names=spec.env_names,
                               datasets=spec.datasets or None, algorithms=spec.algorithms or None,
@@ -85,12 +142,14 @@ def domainbed_board(spec: LeaderboardSpec, inputs: BuildInputs, out_dir: Path) -
                               REPRODUCED_METRICS, spec.layer)
             table.sources[REPRODUCED_METRICS] = ("computed by ldr-plugin (ldr score) on features of the selected "
                                                  "checkpoints: project result records")
+        if spec.baseline:
+            _add_delta_column(table, sel, method, spec.baseline)
         _add_published_rows(table, published)
         _sort_rows(table, spec.sort)
-        if table.kind == "domainbed_averages" and any(r.cells[-1].value is not None for r in table.rows):
+        if table.kind == "domainbed_averages":  # per dataset (mean ± SE over trials), per-algorithm colours
             name = f"plots/{spec.id}__{table.table_id}.svg"
-            plot_average_bars(table, "Avg", out_dir / name)
-            table.plots.append(name)
+            if plot_dataset_bars(table, out_dir / name) is not None:
+                table.plots.append(name)
     how = [(f"DomainBed model selection ({', '.join(spec.selection)}) over {len(sel.sweep)} records "
            f"of {len(sel.sweep.runs)} runs; {len(sel.sweep.incomplete_runs())} runs without `done`.")]
     ours = [replace(t, rows=[r for r in t.rows if not r.published]) for t in tables]

@@ -1,8 +1,14 @@
-"""What a run prints, as DomainBed's ``train.py`` prints it, teed into ``out.txt`` / ``err.txt``."""
+"""What a run prints, as DomainBed's ``train.py`` prints it, teed into ``out.txt`` / ``err.txt``.
+
+Inside :func:`quiet_runs` (the main job without ``-v``) a run's output goes to its files only, as
+under DomainBed's own sweep launcher, and its per-step progress bar is off: the caller shows one
+bar for all runs.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -10,22 +16,42 @@ from typing import IO, Any
 
 import numpy as np
 
+_ECHO = contextvars.ContextVar("ldr_echo_runs", default=True)
+
+
+@contextlib.contextmanager
+def quiet_runs(quiet: bool = True) -> Iterator[None]:
+    """While the block runs, runs trained in this process write their output to their files only."""
+    token = _ECHO.set(not quiet)
+    try:
+        yield
+    finally:
+        _ECHO.reset(token)
+
+
+def echo_runs() -> bool:
+    """False inside :func:`quiet_runs`: per-run output to files only, no per-run progress bar."""
+    return _ECHO.get()
+
 
 class _Tee:
-    """Write to a stream and to a file (appending), flushing both."""
+    """Write to a stream (unless ``echo`` is False) and to a file (appending), flushing both."""
 
-    def __init__(self, stream: IO, path: Path):
+    def __init__(self, stream: IO, path: Path, echo: bool = True):
         self.stream = stream
+        self.echo = echo
         self.file = open(path, "a")  # noqa: SIM115 - closed by tee_output
 
     def write(self, message: str) -> int:
-        self.stream.write(message)
+        if self.echo:
+            self.stream.write(message)
         self.file.write(message)
         self.flush()
         return len(message)
 
     def flush(self) -> None:
-        self.stream.flush()
+        if self.echo:
+            self.stream.flush()
         self.file.flush()
 
     def isatty(self) -> bool:
@@ -34,9 +60,10 @@ class _Tee:
 
 @contextlib.contextmanager
 def tee_output(out_path: Path, err_path: Path) -> Iterator[None]:
-    """Copy ``sys.stdout`` / ``sys.stderr`` into the two files while the block runs."""
+    """Copy ``sys.stdout`` / ``sys.stderr`` into the two files while the block runs (and only there
+    inside :func:`quiet_runs`)."""
     old_out, old_err = sys.stdout, sys.stderr
-    out, err = _Tee(old_out, out_path), _Tee(old_err, err_path)
+    out, err = _Tee(old_out, out_path, echo_runs()), _Tee(old_err, err_path, echo_runs())
     sys.stdout, sys.stderr = out, err
     try:
         yield

@@ -28,7 +28,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ldr_plugin.domainbed import loaders
-from ldr_plugin.domainbed.console import environment_lines, print_row, tee_output
+from ldr_plugin.domainbed.console import echo_runs, environment_lines, print_row, tee_output
 from ldr_plugin.domainbed.host import resolve_algorithm, resolve_dataset
 from ldr_plugin.domainbed.hparams_table import check_overrides, run_hparams, seed_hash
 from ldr_plugin.errors import LdrError
@@ -225,7 +225,7 @@ def _run_steps(model, train_iters, evals, device, n_steps, checkpoint_freq, step
     checkpoint_vals: dict[str, list] = collections.defaultdict(list)
     last_keys = None
     for step in tqdm(range(n_steps), desc=f"{args['algorithm']} {args['dataset']} {args['test_envs']}",
-                     file=sys.__stderr__, disable=None, leave=False):
+                     file=sys.__stderr__, disable=None if echo_runs() else True, leave=False):
         start = time.time()
         minibatches = [(x.to(device), y.to(device)) for x, y in (next(it) for it in train_iters)]
         step_vals = model.update(minibatches, None)

@@ -254,6 +254,20 @@ class Sweep:
             self._columns = Columns.of(self.records)
         return self._columns
 
+    def first_records(self) -> dict[str, dict[str, Any]]:
+        """The first kept record of every run with records, by run id (parsed from its file: cheap)."""
+        if self._records is not None:
+            out: dict[str, dict[str, Any]] = {}
+            for run, record in zip(self.record_runs, self._records):
+                out.setdefault(run, record)
+            return out
+        out, position = {}, 0
+        for data, kept in self._files:
+            if kept:
+                out[self.record_runs[position]] = loads(data.split(b"\n", kept[0] + 1)[kept[0]])
+            position += len(kept)
+        return out
+
     def __len__(self) -> int:
         """Number of kept records (what DomainBed prints as "Total records")."""
         return len(self.record_runs)

@@ -22,11 +22,15 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tqdm.auto import tqdm
+
+from ldr_plugin.domainbed.console import echo_runs
 from ldr_plugin.domainbed.host import domainbed_root, import_domainbed, resolve_algorithm, resolve_dataset
 from ldr_plugin.domainbed.hparams_table import check_overrides, parse_hparams_json, run_hparams, seed_hash
 from ldr_plugin.errors import LdrError
@@ -142,6 +146,13 @@ def train_job(job: tuple[dict[str, Any], Path], overrides: dict | None = None, s
     return str(path)
 
 
+def _show_progress(launcher: str, n_todo: int) -> bool:
+    """A bar over jobs: always for launchers and several inline jobs; inside quiet_runs on a terminal only."""
+    if not echo_runs():
+        return sys.stderr.isatty()
+    return launcher != "inline" or n_todo > 1
+
+
 def _job_name(job: tuple[dict[str, Any], Path]) -> str:
     args, path = job
     return f"{path.name} ({args['algorithm']} {args['dataset']} {args['test_envs']})"
@@ -178,9 +189,9 @@ def run_sweep(config: SweepConfig, sweep_dir: str | Path, launcher: str = "inlin
         resources = resources.with_(local_workers=w)
     fn = functools.partial(train_job, overrides=overrides, save_every=config.save_model_every_checkpoint,
                            threads=1 if launcher == "local" else None)
-    summary = launch(todo, fn, launcher, resources, names=_job_name, job_name="ldr-train", desc=f"sweep ({launcher})",
-                     folder=sweep_dir,
-                     progress=progress if progress is not None else launcher != "inline" or len(todo) > 1)
+    summary = launch(todo, fn, launcher, resources, names=_job_name, job_name="ldr-train",
+                     desc=f"sweep ({launcher})" if echo_runs() else "train", folder=sweep_dir,
+                     progress=progress if progress is not None else _show_progress(launcher, len(todo)))
     failed = [f"{o.name}: {o.reason}" + (f" (log: {o.log})" if o.log else "") for o in summary.failed]
     counts = {"jobs": len(jobs), "already_done": len(jobs) - len(todo), "trained": len(todo) - len(failed),
               "failed": len(failed)}
@@ -219,13 +230,35 @@ def run_domainbed_sweep(config: SweepConfig, sweep_dir: str | Path, domainbed_ro
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     env["PYTHONPATH"] = str(domainbed_root) + os.pathsep + env.get("PYTHONPATH", "")
     sweep_dir = Path(sweep_dir).resolve()
-    proc = subprocess.run(domainbed_sweep_command(config, sweep_dir, launcher), cwd=domainbed_root, env=env, check=False)
     jobs = [job_dir(sweep_dir, args) for args in make_args_list(config)]
+    command = domainbed_sweep_command(config, sweep_dir, launcher)
+    if echo_runs():
+        returncode = subprocess.run(command, cwd=domainbed_root, env=env, check=False).returncode
+        log = ""
+    else:  # quiet: the sweep's own output to a file (each run's is in its out.txt), one bar here
+        sweep_dir.mkdir(parents=True, exist_ok=True)
+        log_path = sweep_dir / "domainbed_sweep_output.txt"
+        with open(log_path, "ab") as handle:
+            returncode = _run_with_bar(command, domainbed_root, env, handle, jobs)
+        log = f", the sweep's output in {log_path}"
     done = sum((path / "done").exists() for path in jobs)
-    if proc.returncode != 0 or done < len(jobs):
+    if returncode != 0 or done < len(jobs):
         raise LdrError(f"DomainBed sweep in {sweep_dir}: {done} of {len(jobs)} jobs done "
-                       f"(exit code {proc.returncode}); see each job's err.txt")
+                       f"(exit code {returncode}); see each job's err.txt{log}")
     return {"jobs": len(jobs), "done": done}
+
+
+def _run_with_bar(command: list[str], cwd, env: dict, handle, jobs: list[Path]) -> int:
+    """Run ``command`` with its output to ``handle``; a progress bar counts the jobs' ``done`` files."""
+    proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=handle, stderr=subprocess.STDOUT)
+    counted = sum((path / "done").exists() for path in jobs)
+    with tqdm(total=len(jobs), initial=counted, desc="train", unit="run", disable=None) as bar:
+        while proc.poll() is None:
+            time.sleep(1.0)
+            now = sum((path / "done").exists() for path in jobs)
+            bar.update(now - counted)
+            counted = now
+    return proc.returncode
 
 
 def choose_engine(engine: str = "auto", *, needs_builtin: bool = False) -> str:

@@ -27,7 +27,11 @@ DEFAULT_ALGORITHMS = ("ERM", "IRM", "CORAL", "LatentDR")
 
 def _run_records(rng: np.random.Generator, args: dict, n_envs: int, steps: int, grid: int) -> list[str]:
     base = rng.uniform(0.3, 0.9, size=n_envs)
-    hparams = {"batch_size": int(rng.integers(8, 64)), "lr": float(10 ** rng.uniform(-5, -3.5))}
+    rng.integers(8, 64), rng.uniform(-5, -3.5)  # (drawn as before, so the rest of the stream is unchanged)
+    # as DomainBed: the hyperparameters depend on (algorithm, dataset, hparams seed, trial) only
+    key = json.dumps([args["algorithm"], args["dataset"], args["hparams_seed"], args["trial_seed"]])
+    own = np.random.default_rng(int(hashlib.md5(key.encode()).hexdigest()[:8], 16))
+    hparams = {"batch_size": int(own.integers(8, 64)), "lr": float(10 ** own.uniform(-5, -3.5))}
     lines = []
     for s in range(steps):
         record: dict = {"args": args}

@@ -25,6 +25,7 @@ from ldr_plugin.leaderboard.inputs import BuildInputs
 from ldr_plugin.leaderboard.published import published_source
 from ldr_plugin.leaderboard.records import ProjectRecords, metric_value
 from ldr_plugin.leaderboard.spec import LeaderboardSpec
+from ldr_plugin.leaderboard.spec_names import check_spec_names
 from ldr_plugin.leaderboard.tables import Board, Cell, Column, ModelFacts, Row, Table
 from ldr_plugin.plugins import plugin_group
 
@@ -257,8 +258,19 @@ def model_facts(project: ProjectRecords) -> dict[str, ModelFacts]:
     return facts
 
 
+def _check_names(spec: LeaderboardSpec, inputs: BuildInputs) -> None:
+    """A typo in the spec's metric_family or metric is an error with close matches."""
+    check_spec_names(spec.path, "metric_family", [spec.metric_family], found=set(),
+                     registered=set(plugin_group("metrics").names()))
+    records = [r for _, r in inputs.project.records if r.metric_family == spec.metric_family]
+    if records:  # no records: an empty table that says so
+        found = {name for r in records for name in r.metrics}
+        inputs.report(check_spec_names(spec.path, "metric", [spec.metric], found=found, registered=set()))
+
+
 def cross_model_board(spec: LeaderboardSpec, inputs: BuildInputs, out_dir: Path) -> Board:
     """Γ′ of every scored model joined with its accuracies, rank correlations, scatter plots."""
+    _check_names(spec, inputs)
     columns, accuracies, sources = accuracy_columns(spec), {}, {}
     for name in spec.published:
         entries = inputs.optional_published(spec, name)
@@ -293,4 +305,5 @@ def cross_model_board(spec: LeaderboardSpec, inputs: BuildInputs, out_dir: Path)
     skew = class_skew.class_skew_table(spec, kstar_row_records(spec, inputs.project, keep))
     if skew is not None:
         skew.sources = {class_skew.SOURCE: models.sources[REPRODUCED]}
-    return Board(spec, [models, corr, *([skew] if skew is not None else [])], how)
+    # the headline (ρ, CI, n) before the per-model rows
+    return Board(spec, [corr, models, *([skew] if skew is not None else [])], how)

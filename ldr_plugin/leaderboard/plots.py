@@ -46,3 +46,63 @@ def plot_average_bars(table: Table, column: str, path: str | os.PathLike, *, xla
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def algorithm_colours(labels: list[str]) -> dict[str, str]:
+    """One colour per algorithm (published rows share their algorithm's), in first-seen order."""
+    names = list(dict.fromkeys(labels))
+    palette = [f"C{i}" for i in range(10)] + ["#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf"]
+    return {name: palette[i % len(palette)] for i, name in enumerate(names)}
+
+
+def axis_limits(lows: list[float], highs: list[float]) -> tuple[float, float]:
+    """An axis that starts near the data (not at 0): the span of the error bars plus 10 % (at least
+    half a point) each side.
+
+    >>> axis_limits([85.0, 87.0], [86.0, 89.5])
+    (84.5, 90.0)
+    """
+    lo, hi = min(lows), max(highs)
+    pad = max(0.1 * (hi - lo), 0.5)
+    return round(lo - pad, 6), round(hi + pad, 6)
+
+
+def plot_dataset_bars(table: Table, path: str | os.PathLike, *, xlabel: str = "accuracy (%)") -> Path | None:
+    """Grouped horizontal bars of every column with errors (the per-dataset cells, mean ± SE over
+    trials; not Avg, which has none): one colour per algorithm (published rows hatched), error bars,
+    and an axis near the data. Missing cells are listed under the title. None if nothing to draw."""
+    from ldr_plugin.kstar.plot import save_figure  # matplotlib: only when there is a plot to draw
+
+    columns = [j for j, c in enumerate(table.columns) if not c.extra and c.name != "Avg"
+               and any(r.cells[j].value is not None for r in table.rows)]
+    if not columns:
+        return None
+    plt = _pyplot()
+    colours = algorithm_colours([r.label for r in table.rows])
+    n = len(table.rows)
+    height = 0.8 / n
+    fig, ax = plt.subplots(figsize=(6.4, 0.5 + len(columns) * (0.22 * n + 0.35)))
+    lows, highs, missing = [], [], []
+    for k, j in enumerate(columns):
+        for i, row in enumerate(table.rows):
+            cell = row.cells[j]
+            if cell.value is None:
+                missing.append(f"{row.label} / {table.columns[j].name}")
+                continue
+            err = cell.err or 0.0
+            label = (row.label + (" (published)" if row.published else "")) if k == 0 else None
+            ax.barh(k + (i - (n - 1) / 2) * height, cell.value, height=height * 0.9, xerr=err,
+                    color=colours[row.label], hatch="//" if row.published else None, edgecolor="white",
+                    error_kw={"elinewidth": 1, "capsize": 2}, label=label)
+            lows.append(cell.value - err)
+            highs.append(cell.value + err)
+    ax.set_xlim(*axis_limits(lows, highs))
+    ax.set_yticks(range(len(columns)), [table.columns[j].name for j in columns], fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(xlabel + " — mean ± SE over trials (axis not from 0)")
+    title = table.title + (f"\nmissing (X): {', '.join(missing)}" if missing else "")
+    ax.set_title(title, fontsize=8)
+    ax.grid(axis="x", alpha=0.3)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
+    fig.tight_layout()
+    return save_figure(fig, path)

@@ -1,4 +1,9 @@
-"""LaTeX rendering with booktabs: one ``tabular`` per table, flags and sources as table notes."""
+"""LaTeX rendering with booktabs: one ``tabular`` per table, flags and sources as table notes.
+
+By default a fragment to ``\\input`` into a paper (as DomainBed's ``collect_results --latex`` prints:
+tables only; the preamble needs ``booktabs`` and ``adjustbox``); ``document=True`` wraps it in a
+standalone document that compiles as it is.
+"""
 
 from __future__ import annotations
 
@@ -37,16 +42,23 @@ def render_table_latex(table: Table) -> str:
     return "\n".join(out) + "\n"
 
 
-def render_latex(title: str, tables: list[Table]) -> str:
-    """A standalone LaTeX document (booktabs, adjustbox) with every table."""
-    out = ["\\documentclass{article}", "\\usepackage[T1]{fontenc}", "\\usepackage[utf8]{inputenc}",
-           "\\usepackage{booktabs}", "\\usepackage{adjustbox}", "\\begin{document}",
-           f"\\section*{{{escape.latex(title)}}}", ""]
+PACKAGES = ("\\usepackage[T1]{fontenc}", "\\usepackage[utf8]{inputenc}", "\\usepackage{booktabs}",
+            "\\usepackage{adjustbox}")
+
+
+def render_latex(title: str, tables: list[Table], document: bool = False) -> str:
+    """Every table as a LaTeX fragment, or (``document``) a standalone document (booktabs, adjustbox)."""
+    if document:
+        out = ["\\documentclass{article}", *PACKAGES, "\\begin{document}", f"\\section*{{{escape.latex(title)}}}", ""]
+    else:
+        out = [(f"% {' '.join(title.split())}: a fragment for \\input; the preamble needs \\usepackage{{booktabs}} and "
+               "\\usepackage{adjustbox}"), ""]
     section = None
     for table in tables:
         if table.section and table.section != section:
             section = table.section
             out += [f"\\subsection*{{{escape.latex(section)}}}", ""]
         out += [render_table_latex(table), ""]
-    out.append("\\end{document}")
+    if document:
+        out.append("\\end{document}")
     return "\n".join(out) + "\n"

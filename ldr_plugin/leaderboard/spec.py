@@ -13,6 +13,7 @@ A spec names its kind and what goes in it::
     extra_metrics = ["gamma_prime", "alignment", "uniformity"]   # of the selected checkpoints
     published = ["domainbed_2020"]        # ldr_plugin.published_sources entries: rows added beside ours
     sort = "domainbed"                    # or "avg_desc", or a column name for cross-model tables
+    baseline = "ERM"                      # domainbed: a "Δ vs ERM" column, paired over trials (± SE, n)
     env_names = { RotatedDigits = ["0", "30", "60"] }
     stratify = "heldout_domain"           # cross_model: also correlate within each run's held-out domain
 
@@ -59,12 +60,14 @@ class LeaderboardSpec(msgspec.Struct, kw_only=True):
     published: list[Name] = []
     published_paths: dict[Name, Text] = {}
     sort: Text = "domainbed"
+    baseline: str = ""  # domainbed: an algorithm; adds a column "Δ vs <baseline>" paired over trials
     env_names: dict[Name, list[Text]] = {}
     domainbed_only: bool = False
     order: Literal["sorted", "listdir"] = "sorted"
     # cross-model tables
     metric: Name = "gamma_prime"
-    metric_family: Name = "kstar"
+    # one family ("kstar-cosine"), or a prefix ending in "*" ("kstar*": k* under every distance)
+    metric_family: Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9][A-Za-z0-9_+-]*\*?$")] = "kstar"
     layer: str = ""
     accuracies: list[Text] = []
     ci: Literal["fisher", "bootstrap"] = "fisher"

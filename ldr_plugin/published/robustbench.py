@@ -8,6 +8,7 @@ spelling, ``robustbench:<dataset>/<threat_model>/<name>``.
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +17,14 @@ from ldr_plugin.files import UnreadableFile, read_json
 from ldr_plugin.leaderboard.published import PublishedSource
 from ldr_plugin.leaderboard.spec import LeaderboardSpec
 from ldr_plugin.leaderboard.tables import Cell, Column, Row, Table
+
+_BREAK = re.compile(r"\s*<br\s*/?>\s*", re.IGNORECASE)
+
+
+def _plain(value) -> str:
+    """A text field as plain text: RobustBench writes HTML line breaks (``GitHub,<br>Sep 2019``)."""
+    return _BREAK.sub(" ", str(value or "")).strip()
+
 
 SOURCE_TEXT = "published by RobustBench (Croce et al. 2021), model_info entries of the RobustBench repository"
 RB_KEY = "published-robustbench"
@@ -67,8 +76,8 @@ def read_entry(path: Path, dataset: str, threat_model: str) -> RobustBenchEntry:
         name=name, clean_acc_pct=_pct(info.get("clean_acc"), path, "clean_acc"),
         autoattack_acc_pct=_pct(info.get("autoattack_acc"), path, "autoattack_acc"),
         corruptions_acc_pct=_pct(info.get("corruptions_acc"), path, "corruptions_acc"),
-        architecture=str(info.get("architecture") or ""), venue=str(info.get("venue") or ""),
-        paper=str(info.get("name") or ""), eps=None if info.get("eps") is None else str(info["eps"]),
+        architecture=_plain(info.get("architecture")), venue=_plain(info.get("venue")),
+        paper=_plain(info.get("name")), eps=None if info.get("eps") is None else str(info["eps"]),
         path=str(path),
     )
 

@@ -1,0 +1,71 @@
+"""Per-trial accuracies of a sweep and paired differences between algorithms or sweeps.
+
+DomainBed's Averages table takes, per trial, the mean over the held-out domains of the checkpoint a
+selection method picks, then mean ± SE over trials. A difference between two algorithms (or two
+sweeps) of the same trials is best judged per trial: the paired difference's SE is the sample std
+of the per-trial differences over √n (n = trials present, with every held-out domain, in both).
+
+>>> d = paired_difference({0: 80.0, 1: 82.0, 2: 81.0}, {0: 81.0, 1: 84.0, 2: 81.5})
+>>> round(d.mean, 3), round(d.se, 3), d.n
+(1.167, 0.441, 3)
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from ldr_plugin.domainbed.tables import SweepSelection, _n_envs
+
+
+@dataclass(frozen=True)
+class PairedDiff:
+    """``b - a`` over the trials both have: mean, SE (None with one pair: no error bar), n, per trial."""
+
+    mean: float
+    se: float | None
+    n: int
+    per_trial: dict[int, float]
+
+    def text(self, decimals: int = 2) -> str:
+        """'+1.17 ± 0.44 (n=3)', or '+1.17 (n=1, no SE)'."""
+        if self.se is None:
+            return f"{self.mean:+.{decimals}f} (n={self.n}, no SE)"
+        return f"{self.mean:+.{decimals}f} ± {self.se:.{decimals}f} (n={self.n})"
+
+
+def trial_means(sel: SweepSelection, method: str, dataset: str, algorithm: str) -> dict[int, float]:
+    """{trial: mean held-out accuracy (%) over every test domain}, trials with all domains only."""
+    n_envs = _n_envs(sel.sweep, dataset)
+    by_trial: dict[int, list[float]] = {}
+    for (trial, ds, alg, _env), choice in sel.choices.get(method, {}).items():
+        if ds == dataset and alg == algorithm:
+            by_trial.setdefault(trial, []).append(100 * choice.test_acc)
+    return {t: float(np.mean(v)) for t, v in sorted(by_trial.items()) if len(v) == n_envs}
+
+
+def paired_difference(a: dict[int, float], b: dict[int, float]) -> PairedDiff | None:
+    """``b - a`` over the trials both have (None if none)."""
+    common = sorted(set(a) & set(b))
+    if not common:
+        return None
+    diff = np.array([b[t] - a[t] for t in common])
+    se = float(diff.std(ddof=1) / math.sqrt(len(diff))) if len(diff) > 1 else None
+    return PairedDiff(float(diff.mean()), se, len(diff), {t: float(b[t] - a[t]) for t in common})
+
+
+def mean_se(values: dict[int, float]) -> tuple[float | None, float | None, int]:
+    """(mean, SE as DomainBed: population std / √n, n) of per-trial values; SE None for one trial."""
+    v = np.array(list(values.values()))
+    if not len(v):
+        return None, None, 0
+    return float(v.mean()), (float(v.std() / math.sqrt(len(v))) if len(v) > 1 else None), len(v)
+
+
+def average_trial_means(sel: SweepSelection, method: str, datasets: list[str], algorithm: str) -> dict[int, float]:
+    """{trial: mean over ``datasets`` of the trial's mean held-out accuracy}, trials complete in all."""
+    per = [trial_means(sel, method, d, algorithm) for d in datasets]
+    common = set.intersection(*(set(p) for p in per)) if per else set()
+    return {t: float(np.mean([p[t] for p in per])) for t in sorted(common)}

@@ -1,0 +1,145 @@
+"""Sweeps of different protocols are never pooled silently; ``ldr leaderboard compare`` sets them side by
+side with per-trial paired differences, checked against DomainBed-formula tables of each trial alone
+and scipy's paired t-test."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from scipy import stats
+
+from ldr_plugin.cli.leaderboard_cmd import leaderboard
+from ldr_plugin.domainbed.compare import compare_sweeps
+from ldr_plugin.domainbed.runs import Sweep, read_sweep
+from ldr_plugin.domainbed.synthetic_sweep import write_synthetic_sweep
+from ldr_plugin.domainbed.tables import SweepSelection, domainbed_tables
+from ldr_plugin.errors import LdrError
+
+
+def _sweep(root: Path, seed: int, steps: int, n_trials: int = 3, **edit) -> Path:
+    """A complete synthetic VLCS sweep (ERM, LatentDR; one hparams seed), its args.steps set to ``steps``."""
+    write_synthetic_sweep(root, n_records=2 * n_trials * 10 * 5, seed=seed, datasets={"VLCS": 4},
+                          algorithms=("ERM", "LatentDR"), n_trials=n_trials)
+    for path in root.glob("*/results.jsonl"):
+        records = [json.loads(line) for line in path.read_text().splitlines()]
+        for record in records:
+            record["args"].update(steps=steps, **edit)
+        path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return root
+
+
+def _avg(records: list[dict], algorithm: str) -> float:
+    """The Averages table's Avg (DomainBed's formula) of these records."""
+    table = next(t for t in domainbed_tables(SweepSelection.build(Sweep(records=records))) if t.table_id == "averages__iid")
+    return next(r.cells[-1].value for r in table.rows if r.label == algorithm)
+
+
+def test_build_refuses_to_pool_sweeps_of_different_step_counts(tmp_path):
+    a, b = _sweep(tmp_path / "s200", 0, 200), _sweep(tmp_path / "s5001", 1, 5001)
+    spec = tmp_path / "spec.toml"
+    spec.write_text('[leaderboard]\nid = "t"\ntitle = "t"\nkind = "domainbed"\n')
+    result = CliRunner().invoke(leaderboard, ["build", str(spec), "--results", str(a), "--results", str(b),
+                                              "--out", str(tmp_path / "out")])
+    assert result.exit_code != 0
+    message = str(result.exception)
+    assert "mix runs of different protocols" in message and "VLCS / ERM: steps 200 vs 5001" in message
+    assert not (tmp_path / "out" / "t.md").exists()
+    # one protocol per build is fine
+    ok = CliRunner().invoke(leaderboard, ["build", str(spec), "--results", str(a), "--out", str(tmp_path / "out")])
+    assert ok.exit_code == 0, ok.output
+
+
+def test_other_protocol_fields_and_resolved_hparams_are_not_pooled(tmp_path):
+    a = _sweep(tmp_path / "a", 0, 200)
+    b = _sweep(tmp_path / "b", 1, 200, holdout_fraction=0.1, dataset_version="2")
+    with pytest.raises(LdrError, match=r'dataset_version null vs "2"; holdout_fraction 0.2 vs 0.1'):
+        compare_sweeps([("ab", [str(a), str(b)]), ("b", [str(b)])])
+    # same arguments, but one run resolved other hyperparameters (other code, say): named
+    c = _sweep(tmp_path / "c", 0, 200)
+    first = min(c.glob("*/results.jsonl"))
+    records = [json.loads(line) for line in first.read_text().splitlines()]
+    for record in records:
+        record["hparams"]["lr"] = 0.5
+    first.write_text("".join(json.dumps(r) + "\n" for r in records))
+    with pytest.raises(LdrError, match=r"resolved different hyperparameters \(lr"):
+        compare_sweeps([("c", [str(c)]), ("a", [str(a)])])
+
+
+def test_collect_keeps_domainbed_text_and_warns_on_stderr(tmp_path):
+    a, b = _sweep(tmp_path / "s200", 0, 200), _sweep(tmp_path / "s5001", 1, 5001)
+    both = tmp_path / "both"
+    both.mkdir()
+    for run in [*a.iterdir(), *b.iterdir()]:
+        (both / f"{run.parent.name}_{run.name}").symlink_to(run)
+    result = CliRunner().invoke(leaderboard, ["collect", "--input_dir", str(both)])
+    assert result.exit_code == 0
+    assert "warning: these tables pool runs of different protocols" in result.stderr
+    assert "steps 200 vs 5001" in result.stderr and "Total records: 600" in result.stdout
+
+
+def test_compare_paired_differences_match_per_trial_tables_and_scipy(tmp_path):
+    a, b = _sweep(tmp_path / "s200", 0, 200), _sweep(tmp_path / "s5001", 1, 5001)
+    c = compare_sweeps([("200", [str(a)]), ("5001", [str(b)])])
+    assert c.differences["5001"] == ["steps 200 vs 5001"]
+    rows = {r.algorithm: r for r in c.rows["5001"]}
+    assert set(rows) == {"ERM", "LatentDR"}
+    records = {label: read_sweep(str(d), progress=False).records for label, d in (("a", a), ("b", b))}
+    for algorithm, row in rows.items():
+        per_trial = {}
+        for trial in range(3):
+            one = {k: [r for r in v if r["args"]["trial_seed"] == trial] for k, v in records.items()}
+            per_trial[trial] = (_avg(one["a"], algorithm), _avg(one["b"], algorithm))
+        assert row.diff.n == 3
+        for trial, (x, y) in per_trial.items():
+            assert row.diff.per_trial[trial] == pytest.approx(y - x, abs=1e-9)
+        x, y = np.array([v[0] for v in per_trial.values()]), np.array([v[1] for v in per_trial.values()])
+        test = stats.ttest_rel(y, x)
+        assert row.diff.mean == pytest.approx((y - x).mean())
+        assert row.diff.se == pytest.approx((y - x).mean() / test.statistic)
+        # the levels are the Averages tables' numbers of each whole sweep
+        assert row.base[0] == pytest.approx(_avg(records["a"], algorithm))
+        assert row.other[0] == pytest.approx(_avg(records["b"], algorithm))
+
+
+def test_compare_cli_labels_json_and_one_trial(tmp_path):
+    a, b = _sweep(tmp_path / "s200", 0, 200), _sweep(tmp_path / "s5001", 1, 5001, n_trials=1)
+    text = CliRunner().invoke(leaderboard, ["compare", "--results", f"200={a}", "--results", f"5001={b}"])
+    assert text.exit_code == 0, text.output
+    assert "5001 vs 200: steps 200 vs 5001" in text.output
+    assert "(n=1, no SE) paired" in text.output  # one trial pairs up: no error bar, said so
+    as_json = CliRunner().invoke(leaderboard, ["compare", str(a), str(b), "--json"])
+    data = json.loads(as_json.stdout)
+    assert data["baseline"] == "s200" and data["sides"]["s5001"]["protocol_differences"] == ["steps 200 vs 5001"]
+    erm = next(r for r in data["sides"]["s5001"]["rows"] if r["algorithm"] == "ERM")
+    assert erm["diff"]["n_pairs"] == 1 and erm["diff"]["se"] is None
+    bad = CliRunner().invoke(leaderboard, ["compare", "--results", str(a)])
+    assert bad.exit_code == 2 and "expected LABEL=DIR" in bad.output
+
+
+def test_spec_baseline_adds_a_paired_delta_column(tmp_path):
+    import csv
+
+    a = _sweep(tmp_path / "s", 0, 200)
+    spec = tmp_path / "spec.toml"
+    spec.write_text('[leaderboard]\nid = "t"\ntitle = "t"\nkind = "domainbed"\nselection = ["iid"]\nbaseline = "ERM"\n')
+    out = tmp_path / "out"
+    result = CliRunner().invoke(leaderboard, ["build", str(spec), "--results", str(a), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    with (out / "t.csv").open() as handle:
+        cells = {(r["table"], r["row"]): r for r in csv.DictReader(handle) if r["column"].startswith("Δ vs ERM")}
+    records = read_sweep(str(a), progress=False).records
+    x = np.array([_avg([r for r in records if r["args"]["trial_seed"] == t], "ERM") for t in range(3)])
+    y = np.array([_avg([r for r in records if r["args"]["trial_seed"] == t], "LatentDR") for t in range(3)])
+    for table in ("averages__iid", "VLCS__iid"):  # one dataset: the same per-trial means
+        got = cells[(table, "LatentDR")]
+        assert float(got["value"]) == pytest.approx((y - x).mean())
+        assert float(got["err"]) == pytest.approx((y - x).mean() / stats.ttest_rel(y, x).statistic)
+        assert got["n"] == "3" and cells[(table, "ERM")]["value"] == ""  # the baseline itself: —
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[leaderboard]\nid = "t"\ntitle = "t"\nkind = "domainbed"\nbaseline = "EMR"\n')
+    result = CliRunner().invoke(leaderboard, ["build", str(bad), "--results", str(a), "--out", str(tmp_path / "o2")])
+    assert result.exit_code != 0 and "did you mean: ERM" in str(result.exception)
