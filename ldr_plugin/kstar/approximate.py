@@ -39,6 +39,7 @@ from ldr_plugin.kstar.neighbors import (
     resolve_ambiguous,
 )
 from ldr_plugin.kstar.progress import Progress
+from ldr_plugin.progress import progress as progress_bar
 
 
 def _hnswlib():
@@ -219,8 +220,6 @@ def hnsw_search(
     check: int = 1000,
 ) -> SearchResult:
     """k* with HNSW nearest other-class search; see the module docstring for what is exact."""
-    from ldr_plugin.progress import progress as progress_bar
-
     threads = num_threads or torch.get_num_threads()
     t0 = time.perf_counter()
     sf = SortedFeatures(prep, dtype)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ldr_plugin.errors import LdrError
-from ldr_plugin.kstar.distance import record_distance
+from ldr_plugin.kstar.distance import DISTANCES, metric_family, record_distance
 from ldr_plugin.leaderboard import class_skew
 from ldr_plugin.leaderboard.correlation import rank_correlation, stratified_rank_correlation
 from ldr_plugin.leaderboard.inputs import BuildInputs
@@ -260,9 +260,13 @@ def model_facts(project: ProjectRecords) -> dict[str, ModelFacts]:
 
 def _check_names(spec: LeaderboardSpec, inputs: BuildInputs) -> None:
     """A typo in the spec's metric_family or metric is an error with close matches."""
-    check_spec_names(spec.path, "metric_family", [spec.metric_family], found=set(),
-                     registered=set(plugin_group("metrics").names()))
-    records = [r for _, r in inputs.project.records if r.metric_family == spec.metric_family]
+    known = {*plugin_group("metrics").names(), *(metric_family(d) for d in DISTANCES)}
+    found = {r.metric_family for _, r in inputs.project.records}
+    family = spec.metric_family
+    if family.endswith("*"):  # a prefix: some family must start with it
+        family = next((f for f in sorted(known | found) if f.startswith(family[:-1])), family[:-1])
+    check_spec_names(spec.path, "metric_family", [family], found=found, registered=known)
+    records = [r for _, r in inputs.project.records if family_matches(spec.metric_family, r.metric_family)]
     if records:  # no records: an empty table that says so
         found = {name for r in records for name in r.metrics}
         inputs.report(check_spec_names(spec.path, "metric", [spec.metric], found=found, registered=set()))
