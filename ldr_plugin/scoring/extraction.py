@@ -139,6 +139,10 @@ def _forward(loaded: LoadedModel, images: torch.Tensor, layers: tuple[str, ...],
         with autocast_for(device, amp):
             return loaded.extract(images, layers)
     except (RuntimeError, ValueError) as exc:
+        if "DataLoader worker" in str(exc):  # a loader process died (killed, out of memory): not the model
+            raise LdrError(f"model {loaded.model_id} on dataset {data.spec}: {str(exc).splitlines()[0]}; "
+                           "run again (finished cells are kept), or load in this process with --num-workers 0"
+                           ) from exc
         raise LdrError(
             f"model {loaded.model_id} failed on dataset {data.spec} (input batch {tuple(images.shape)}, "
             f"preprocessing {loaded.preprocessing.get('name', loaded.preprocessing)}): "
