@@ -21,7 +21,7 @@ CORE = {"kstar", "latentdr", "results", "leaderboard", "metrics", "datasets", "e
         "registry_files", "__init__"}
 ADAPTERS = {"domainbed", "sources", "published"}
 INFRASTRUCTURE = {"launchers"}  # runs jobs; knows no host and no flow
-FLOWS_AND_EDGES = {"scoring", "cli", "demo", "demo_check", "check", "testing"}
+FLOWS_AND_EDGES = {"scoring", "cli", "demo", "demo_check", "demo_verdict", "check", "testing"}
 
 
 def _unit(path: Path) -> str:
