@@ -31,6 +31,7 @@ from ldr_plugin.domainbed import loaders
 from ldr_plugin.domainbed.console import environment_lines, print_row, tee_output
 from ldr_plugin.domainbed.host import resolve_algorithm, resolve_dataset
 from ldr_plugin.domainbed.hparams_table import check_overrides, run_hparams, seed_hash
+from ldr_plugin.domainbed.runs import read_run_records
 from ldr_plugin.errors import LdrError
 from ldr_plugin.results.io import atomic_write_text, atomic_write_with
 from ldr_plugin.tomlfile import dataclass_from_table
@@ -153,8 +154,6 @@ RUN_IDENTITY = ("algorithm", "dataset", "test_envs", "hparams_seed", "trial_seed
 def _folder_holds_run(out: Path, args: dict[str, Any]) -> bool:
     """True when ``out`` holds this run finished (skip it); False when it is new or this run unfinished
     (train afresh). A folder holding a different run, finished or not, is refused: never overwritten."""
-    from ldr_plugin.domainbed.runs import read_run_records
-
     done = (out / "done").exists()
     records = read_run_records(out) if out.is_dir() else []
     if not records:

@@ -208,7 +208,7 @@ def hnsw_search(
     check: int = 1000,
 ) -> SearchResult:
     """k* with HNSW nearest other-class search; see the module docstring for what is exact."""
-    from ldr_plugin.progress import progress as progress_bar
+    from ldr_plugin.progress import progress as progress_bar  # tqdm: only when a search runs
 
     threads = num_threads or torch.get_num_threads()
     t0 = time.perf_counter()

@@ -206,7 +206,7 @@ def exact_search(
     rows_subset: np.ndarray | None = None,
 ) -> SearchResult:
     """Exact k* of every sample (or of the input indices ``rows_subset``) by blocked products."""
-    from ldr_plugin.progress import progress as progress_bar
+    from ldr_plugin.progress import progress as progress_bar  # tqdm: only when a search runs
 
     sf = SortedFeatures(prep, dtype)
     n, b = prep.n, block_rows(prep.n, block_size)

@@ -105,7 +105,7 @@ def screened_search(
     check: int = 1000,
 ) -> SearchResult:
     """k* with the screened nearest other-class search; see the module docstring for what is exact."""
-    from ldr_plugin.progress import progress as progress_bar
+    from ldr_plugin.progress import progress as progress_bar  # tqdm: only when a search runs
 
     if not 0 < candidates <= 1:
         raise LdrError(f"candidates must be a fraction in (0, 1], got {candidates}")
