@@ -5,7 +5,9 @@ For each command a reference run goes uninterrupted first; then the same command
 ``--launcher local`` its workers must stop by themselves), and finally run to completion. Counted:
 
 - kills: SIGKILLs delivered while the command was still running;
-- orphans: processes of a killed invocation (its submitit workers) still alive 10 s after the kill;
+- orphans: processes of a killed invocation (its submitit workers) still alive 60 s after the kill,
+  and workers_gone_s, the longest time until the last of them was gone (a worker still importing
+  torch notices its launcher's death only once its job body starts);
 - corrupt: record files or results.jsonl lines that do not validate after the final run;
 - lost: reference cells / runs missing after the final run; duplicated: cells or steps twice;
 - differ: cells whose numbers (or ``collect`` text) differ from the reference run;
@@ -77,26 +79,29 @@ def processes_under(marker: str) -> list[int]:
     return found
 
 
-def kill_cycle(args: list[str], env: dict[str, str], delay: float, logs: Path | None) -> tuple[bool, int]:
-    """Start, SIGKILL the parent after ``delay`` s; returns (killed while running, orphans after 10 s)."""
+ORPHAN_AFTER_S = 60.0  # a worker still alive this long after its launcher was killed is an orphan
+
+
+def kill_cycle(args: list[str], env: dict[str, str], delay: float, logs: Path | None) -> tuple[bool, int, float]:
+    """Start, SIGKILL the parent after ``delay`` s; returns (killed while running, processes of the
+    killed invocation alive ``ORPHAN_AFTER_S`` later, seconds until its last process was gone)."""
     proc = subprocess.Popen([*LDR, *args], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         proc.wait(timeout=delay)
-        return False, 0
+        return False, 0, 0.0
     except subprocess.TimeoutExpired:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    orphans = []
-    if logs is not None:
-        deadline = time.monotonic() + 10
-        while (orphans := processes_under(str(logs))) and time.monotonic() < deadline:
+    killed_at, orphans = time.monotonic(), []
+    if logs is not None:  # a worker still importing torch under load can take a while to notice
+        while (orphans := processes_under(str(logs))) and time.monotonic() < killed_at + ORPHAN_AFTER_S:
             time.sleep(0.5)
         for pid in orphans:  # counted, then cleaned up so the next cycle starts clean
             try:
                 os.kill(pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-    return True, len(orphans)
+    return True, len(orphans), time.monotonic() - killed_at
 
 
 def record_values(folder: Path) -> dict[tuple, dict]:
@@ -113,15 +118,17 @@ def soak_score(work: Path, env: dict[str, str], kills: int, launcher: str, rng: 
     local_env = lambda tag: {**env, "LDR_SUBMITIT_FOLDER": str(work / f"logs-{launcher}-{tag}"),
                              "LDR_LOCAL_WORKERS": "2"}
     seconds = run(score_args(ref, launcher), local_env("ref"))
-    counts = {"command": f"score-{launcher}", "kills": 0, "orphans": 0}
+    counts = {"command": f"score-{launcher}", "kills": 0, "orphans": 0, "workers_gone_s": 0.0}
     for k in range(kills * 3):  # some runs finish before their kill: start again, up to 3x as often
         if counts["kills"] >= kills:
             break
         logs = work / f"logs-{launcher}-{k}"
-        killed, orphans = kill_cycle(score_args(out, launcher), local_env(k), rng.uniform(0.5, seconds),
-                                     logs if launcher == "local" else None)
+        killed, orphans, gone_s = kill_cycle(score_args(out, launcher), local_env(k), rng.uniform(0.5, seconds),
+                                             logs if launcher == "local" else None)
         counts["kills"] += killed
         counts["orphans"] += orphans
+        if launcher == "local":
+            counts["workers_gone_s"] = round(max(counts["workers_gone_s"], gone_s), 1)
         if not killed:  # it completed: start over from an empty folder, so later kills hit work again
             shutil.rmtree(out)
     run(score_args(out, launcher), local_env("final"))
@@ -145,7 +152,7 @@ def soak_sweep(work: Path, env: dict[str, str], kills: int, rng: random.Random) 
     for _ in range(kills * 3):
         if counts["kills"] >= kills:
             break
-        killed, _ = kill_cycle(sweep_args(out), env, rng.uniform(1.0, min(seconds, 60.0)), None)
+        killed, _, _ = kill_cycle(sweep_args(out), env, rng.uniform(1.0, min(seconds, 60.0)), None)
         counts["kills"] += killed
         if not killed:
             shutil.rmtree(out)
@@ -191,7 +198,7 @@ def soak_board(work: Path, env: dict[str, str], kills: int, rng: random.Random) 
     for k in range(kills * 3):
         if counts["kills"] >= kills:
             break
-        killed, _ = kill_cycle(board_args(out, results[k % 2], spec), env, rng.uniform(0.3, seconds * 1.2), None)
+        killed, _, _ = kill_cycle(board_args(out, results[k % 2], spec), env, rng.uniform(0.3, seconds * 1.2), None)
         counts["kills"] += killed
         state = snapshot(out)
         if ".ldr-build-incomplete" in state:
@@ -236,8 +243,8 @@ def main() -> None:
         row["soak_s"] = round(time.perf_counter() - start)
         rows.append(row)
         print(json.dumps(row), flush=True)
-    keys = ["command", "kills", "records", "corrupt", "lost", "duplicated", "differ", "orphans", "mixed", "marked",
-            "reference_s", "soak_s"]
+    keys = ["command", "kills", "records", "corrupt", "lost", "duplicated", "differ", "orphans", "workers_gone_s",
+            "mixed", "marked", "reference_s", "soak_s"]
     print("| " + " | ".join(keys) + " |\n|" + "---|" * len(keys))
     for row in rows:
         print("| " + " | ".join(str(row.get(k, "—")) for k in keys) + " |")
