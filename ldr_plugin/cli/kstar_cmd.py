@@ -90,7 +90,8 @@ def run(features: Path, out_dir: Path, backend: str, distance: str, dtype: str, 
 @kstar.command("compare")
 @click.argument("a", type=click.Path(dir_okay=False, path_type=Path))
 @click.argument("b", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results/compare"),
+@click.option("--out", "--output_dir", "--output-dir", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("results/compare"),
               show_default=True, help="Folder for the JSON report and the plot.")
 @click.option("--plot/--no-plot", default=True, show_default=True,
               help="Write the paired scatter and per-class violin pairs (needs per-sample k*).")
@@ -141,7 +142,8 @@ def _stem(path: Path) -> str:
 @click.option("--distance", type=click.Choice(["euclidean", "cosine", "mahalanobis"]), default="euclidean",
               show_default=True, help=DISTANCE_HELP)
 @click.option("--backend", type=click.Choice(BACKENDS), default="exact", show_default=True)
-@click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), default=Path("results/noise"),
+@click.option("--out", "--output_dir", "--output-dir", "out_dir", type=click.Path(file_okay=False, path_type=Path),
+              default=Path("results/noise"),
               show_default=True, help="Folder for the JSON report and the plot.")
 @click.option("--plot-format", type=click.Choice(["png", "svg"]), default="png", show_default=True)
 def noise(features: Path, sigmas: str, absolute: bool, repeats: int, seed: int, distance: str, backend: str,
