@@ -369,3 +369,28 @@ def test_mixed_distances_are_shown_and_never_pooled(shared_data, tmp_path):
     eu_rows = _rows(tmp_path / "out2" / "eu.csv")
     assert {r["row"] for r in eu_rows if r["table"] == "eu__models"} == set(raw)
     assert "distance euclidean" in (tmp_path / "out2" / "eu.md").read_text()
+
+
+def _identity(root, seed):
+    data = {"kind": "imagefolder", "root": root, "fingerprint": f"files-of-{root}", "classes": "c3", "n_classes": 3,
+            "split": "val", "n_per_class_requested": 5, "subsample_seed": seed, "indices": f"i{seed}",
+            "labels": f"l{seed}"}
+    return {"model_id": "m", "data": data, "layer": "penultimate", "metric_options": {},
+            "preprocessing": "source default for model_id"}
+
+
+def test_same_dataset_name_over_different_data_is_never_averaged_as_seeds(tmp_path):
+    from ldr_plugin.results.record import identity_digest
+
+    out, model = tmp_path / "records", "robustbench:cifar10/Linf/Standard"
+    # two seeds of one data set (one row, n = 2), and one seed of another folder with the same name
+    for root, seed, gamma in (("/data/a/val", 0, 0.2), ("/data/a/val", 1, 0.4), ("/data/b/val", 0, 0.9)):
+        identity = _identity(root, seed)
+        _kstar(out, model, gamma, dataset="imagefolder:val", seed=seed, identity=identity,
+               identity_digest=identity_digest(identity))
+    spec = _spec(tmp_path, id="v", title="versions", kind="cross_model", published=[])
+    build_leaderboards([spec], [out], tmp_path / "board")
+    rows = [r for r in _rows(tmp_path / "board" / "v.csv") if r["table"] == "v__models" and r["column"] == "Γ′"]
+    assert len(rows) == 2, rows
+    assert sorted((float(r["value"]), r["n"]) for r in rows) == [(pytest.approx(0.3), "2"), (pytest.approx(0.9), "1")]
+    assert all("imagefolder:val@" in r["row"] for r in rows)  # the two seeds of /data/a averaged; /data/b apart

@@ -28,6 +28,7 @@ from ldr_plugin.leaderboard.spec import LeaderboardSpec
 from ldr_plugin.leaderboard.spec_names import check_spec_names
 from ldr_plugin.leaderboard.tables import Board, Cell, Column, ModelFacts, Row, Table
 from ldr_plugin.plugins import plugin_group
+from ldr_plugin.results.record import data_version
 
 HELDOUT = "heldout_acc_pct"  # a model's accuracy on its own held-out domain (its source's ModelFacts)
 FACT_FIELDS = {HELDOUT: ("held-out domain acc (%)", "reproduced-runs")}  # field: (column label, source key)
@@ -50,8 +51,11 @@ def family_matches(spec_family: str, family: str) -> bool:
 
 def kstar_row_records(spec: LeaderboardSpec, project: ProjectRecords,
                       keep=None) -> dict[tuple[str, str, str, str], list]:
-    """(model id, dataset, layer, distance) -> the k* records of that row (one per seed)."""
-    rows: dict[tuple[str, str, str, str], list] = {}
+    """(model id, dataset, layer, distance) -> the k* records of that row (one per seed). Records of
+    one dataset name computed on different data (another root, files, classes, subset rule or
+    metric options: :func:`~ldr_plugin.results.record.data_version`) are different rows, the
+    dataset named ``name@version``; never averaged as if they were seeds."""
+    chosen = []
     for _, record in project.records:
         if not family_matches(spec.metric_family, record.metric_family):  # (old records: kind "kstar" for all)
             continue
@@ -59,10 +63,18 @@ def kstar_row_records(spec: LeaderboardSpec, project: ProjectRecords,
             continue
         if (spec.datasets and record.dataset not in spec.datasets) or (spec.layer and record.layer != spec.layer):
             continue
-        if spec.metric not in record.metrics:
-            continue
-        key = (record.model_id, record.dataset, record.layer, record_distance(record))
-        rows.setdefault(key, []).append(record)
+        if spec.metric in record.metrics:
+            chosen.append(record)
+    versions: dict[tuple, set[str]] = {}
+    for record in chosen:
+        versions.setdefault((record.model_id, record.dataset, record.layer, record_distance(record)),
+                            set()).add(data_version(record))
+    rows: dict[tuple[str, str, str, str], list] = {}
+    for record in chosen:
+        dataset, distance = record.dataset, record_distance(record)
+        if len(versions[(record.model_id, dataset, record.layer, distance)]) > 1:
+            dataset = f"{dataset}@{data_version(record) or 'schema1'}"
+        rows.setdefault((record.model_id, dataset, record.layer, distance), []).append(record)
     return rows
 
 

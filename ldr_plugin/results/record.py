@@ -224,6 +224,26 @@ def cell_key(record: Record) -> tuple:
     return (*(getattr(record, f) for f in KEY_FIELDS), record.identity_digest or "")
 
 
+SEED_FIELDS = ("subsample_seed", "indices", "labels")  # what differs between the seeds of one data set
+
+
+def data_version(record: Record) -> str:
+    """What a record was computed on, seeds aside: a digest of its identity without the subsample's
+    seed, indices and labels ('' for a schema-1 record). Records of one row of a table (averaged as
+    seeds) must share it: same dataset name over another root, other files, classes, subset rule,
+    metric options or precision gives another version.
+
+    >>> a = Record.__new__(Record)
+    """
+    if not record.identity:
+        return ""
+    identity = dict(record.identity)
+    identity.pop("model_id", None)
+    identity["data"] = {k: v for k, v in (identity.get("data") or {}).items() if k not in SEED_FIELDS}
+    raw = json.dumps(identity, sort_keys=True, ensure_ascii=True, default=str).encode()
+    return hashlib.sha256(raw).hexdigest()[:8]
+
+
 def lacks_identity(record: Record) -> bool:
     """True for a record written before cell identity (schema 1): only its dataset *name* says what
     data it was computed on, so a resumed ``ldr score`` does not take it for done."""
