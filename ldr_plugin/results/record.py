@@ -231,9 +231,7 @@ def data_version(record: Record) -> str:
     """What a record was computed on, seeds aside: a digest of its identity without the subsample's
     seed, indices and labels ('' for a schema-1 record). Records of one row of a table (averaged as
     seeds) must share it: same dataset name over another root, other files, classes, subset rule,
-    metric options or precision gives another version.
-
-    >>> a = Record.__new__(Record)
+    metric options or precision gives another version (``tests/test_leaderboard_crossmodel.py``).
     """
     if not record.identity:
         return ""
