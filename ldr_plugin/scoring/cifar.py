@@ -101,7 +101,7 @@ def _fingerprint(contents: dict[Path, bytes]) -> str:
 
 
 class CifarImages:
-    """Index -> PIL image of an ``[N, 32, 32, 3]`` uint8 array (images made on access)."""
+    """Index -> PIL image of an ``[N, H, W, 3]`` uint8 array (images made on access; CIFAR, CIFAR-C)."""
 
     def __init__(self, array: np.ndarray):
         self.array = array

@@ -21,10 +21,12 @@ from typing import Any
 import numpy as np
 
 from ldr_plugin.errors import LdrError
+from ldr_plugin.scoring.cifar import CifarImages
 
 CIFAR_C_FOLDERS = {"cifar10c": "CIFAR-10-C", "cifar100c": "CIFAR-100-C"}
 CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
 DEVKIT = "ILSVRC2012_devkit_t12"
+ArrayImages = CifarImages  # index -> PIL image of an [N, H, W, 3] uint8 array (CIFAR-C arrays too)
 
 
 def cifar_c_folder(kind: str, root: str) -> Path:
@@ -70,21 +72,6 @@ def read_cifar_c(kind: str, root: str, split: str) -> tuple[np.ndarray, np.ndarr
     fingerprint = hashlib.sha256(np.ascontiguousarray(images[part]).tobytes() + chosen.tobytes()).hexdigest()[:16]
     info = {"root": str(Path(root).resolve()), "corruption": corruption, "severity": s, "fingerprint": fingerprint}
     return np.asarray(images[part]), chosen, _cifar_c_classes(kind, int(chosen.max()) + 1), info
-
-
-class ArrayImages:
-    """Index -> PIL image of an ``[N, H, W, 3]`` uint8 array."""
-
-    def __init__(self, array: np.ndarray):
-        self.array = array
-
-    def __len__(self) -> int:
-        return int(self.array.shape[0])
-
-    def __getitem__(self, i: int) -> Any:
-        from PIL import Image
-
-        return Image.fromarray(self.array[i])
 
 
 def _devkit(root: Path) -> Path:
