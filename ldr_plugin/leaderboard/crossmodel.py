@@ -64,17 +64,16 @@ def kstar_row_records(spec: LeaderboardSpec, project: ProjectRecords,
         if (spec.datasets and record.dataset not in spec.datasets) or (spec.layer and record.layer != spec.layer):
             continue
         if spec.metric in record.metrics:
-            chosen.append(record)
+            chosen.append(((record.model_id, record.dataset, record.layer, record_distance(record)),
+                           data_version(record), record))
     versions: dict[tuple, set[str]] = {}
-    for record in chosen:
-        versions.setdefault((record.model_id, record.dataset, record.layer, record_distance(record)),
-                            set()).add(data_version(record))
+    for key, version, _ in chosen:
+        versions.setdefault(key, set()).add(version)
     rows: dict[tuple[str, str, str, str], list] = {}
-    for record in chosen:
-        dataset, distance = record.dataset, record_distance(record)
-        if len(versions[(record.model_id, dataset, record.layer, distance)]) > 1:
-            dataset = f"{dataset}@{data_version(record) or 'schema1'}"
-        rows.setdefault((record.model_id, dataset, record.layer, distance), []).append(record)
+    for (model_id, dataset, layer, distance), version, record in chosen:
+        if len(versions[(model_id, dataset, layer, distance)]) > 1:
+            dataset = f"{dataset}@{version or 'schema1'}"
+        rows.setdefault((model_id, dataset, layer, distance), []).append(record)
     return rows
 
 
