@@ -147,6 +147,38 @@ def test_kstar_columns_of_selected_checkpoints(shared_data, tmp_path):
     assert float(iid["value"]) == pytest.approx(0.15 + len(earlier) / 8)
 
 
+def test_selected_checkpoint_scored_on_two_data_sets_is_an_error_not_a_pick(shared_data, tmp_path):
+    from ldr_plugin.errors import LdrError
+    from ldr_plugin.results.record import identity_digest
+
+    sweep = tmp_path / "sweep"
+    shutil.copytree(shared_data / "domainbed" / "test_sweep_data", sweep)
+    runs = sorted(p for p in sweep.iterdir() if p.is_dir())
+    spec = _spec(tmp_path, id="dg", title="dg", kind="domainbed", selection=["oracle"], extra_metrics=["gamma_prime"])
+
+    def score(records, root, seed, gamma):
+        for run in runs:
+            env = json.loads((run / "results.jsonl").read_text().splitlines()[0])["args"]["test_envs"][0]
+            identity = _identity(root, seed)
+            rec = new_record(kind="kstar", model_id=f"domainbed:{run}", dataset="VLCS", split=f"env{env}_in",
+                             layer="featurizer", metric_family="kstar", seed=seed, command=["test"],
+                             metrics={"gamma_prime": metric(gamma, higher_is_better=False)},
+                             identity=identity, identity_digest=identity_digest(identity))
+            write_record(rec, records)
+
+    # two seeds of one data set: one computation, fine (the first seed is used)
+    score(tmp_path / "same", "/data/a", 0, 0.2)
+    score(tmp_path / "same", "/data/a", 1, 0.4)
+    build_leaderboards([spec], [sweep, tmp_path / "same"], tmp_path / "out", progress=False)
+    cells = [r for r in _rows(tmp_path / "out" / "dg.csv") if r["column"] == "Γ′ (selected)"]
+    assert cells and all(float(r["value"]) == pytest.approx(0.2) for r in cells)
+    # the same checkpoints, split and seed over another folder: a column would take the smaller Γ′
+    score(tmp_path / "mixed", "/data/a", 0, 0.7)
+    score(tmp_path / "mixed", "/data/b", 0, 0.1)
+    with pytest.raises(LdrError, match=r"^run .*test env \d, step \d+\): the gamma_prime records .* computed on 2 different data sets"):
+        build_leaderboards([spec], [sweep, tmp_path / "mixed"], tmp_path / "out2", progress=False)
+
+
 def test_cli_lists_saved_selected_checkpoints(shared_data, tmp_path, capsys):
     from ldr_plugin.cli import main
 

@@ -19,8 +19,10 @@ import numpy as np
 
 from ldr_plugin.domainbed import names
 from ldr_plugin.domainbed.tables import SweepSelection
+from ldr_plugin.errors import LdrError
 from ldr_plugin.leaderboard.records import ProjectRecords, metric_value
 from ldr_plugin.leaderboard.tables import Cell, Column, Table
+from ldr_plugin.results.record import data_version
 
 FLAG_FINAL = "final_checkpoint"
 FLAG_PARTIAL = "partially_scored"
@@ -64,16 +66,33 @@ def _split_rank(dataset: str, split: str, run_dataset: str, env: int, env_name: 
 
 
 def _find(candidates: list[dict[str, Any]], run_dataset: str, env: int, env_name: str, metric: str,
-          layer: str = "") -> float | None:
-    """The metric of the best-matching record: split preference, then layer (``featurizer`` first), seed."""
+          layer: str = "", where: str = "") -> float | None:
+    """The metric of the best-matching record: split preference, then layer (``featurizer`` first), seed.
+
+    The records of the best (split, layer) must share what they were computed on (data version and
+    metric family, e.g. the k* distance): other seeds of one computation may stand in for each other,
+    different data or options may not, so two of them are an error naming both, never a silent pick.
+    """
     ranked = []
     for record in candidates:
         rank = _split_rank(record.dataset, record.split, run_dataset, env, env_name)
         value = metric_value(record, metric)
         if rank is None or value is None or (layer and record.layer != layer):
             continue
-        ranked.append((rank, record.layer != "featurizer", record.layer, record.seed, value))
-    return min(ranked)[-1] if ranked else None
+        ranked.append(((rank, record.layer != "featurizer", record.layer), record.seed, value, record))
+    if not ranked:
+        return None
+    best = min(ranked, key=lambda r: r[:2])
+    group = [r for r in ranked if r[0] == best[0]]
+    versions = {(data_version(r[3]), r[3].metric_family): r[3] for r in group}
+    if len(versions) > 1:
+        listed = "; ".join(f"{rec.metric_family} on {rec.dataset}/{rec.split} (data version {ver or 'schema 1'}, "
+                           f"file {rec.identity_digest or rec.model_id})" for (ver, _), rec in sorted(versions.items()))
+        raise LdrError(f"{where or run_dataset}: the {metric} records of one selected checkpoint (layer "
+                       f"{best[3].layer}, split {best[3].dataset}/{best[3].split}) were computed on {len(versions)} "
+                       f"different data sets or options: {listed}. A column would mix them; keep one of them "
+                       f"under --results (or give the spec a 'layer').")
+    return best[2]
 
 
 def last_steps(sel: SweepSelection) -> dict[str, int]:
@@ -127,9 +146,10 @@ def selected_metric(sel: SweepSelection, method: str, index, metric: str, datase
         step = int(sel.sweep.columns.step[choice.record_index])
         run = sel.sweep.runs[sel.sweep.record_runs[choice.record_index]]
         env_name = names.environment_names(dataset, key[3] + 1, env_names)[key[3]]
-        value = _find(index.get((run.path.name, step), []), dataset, key[3], env_name, metric, layer)
+        where = f"run {run.path} (test env {key[3]}, step {step})"
+        value = _find(index.get((run.path.name, step), []), dataset, key[3], env_name, metric, layer, where)
         if value is None:
-            value = _find(index.get((run.path.name, None), []), dataset, key[3], env_name, metric, layer)
+            value = _find(index.get((run.path.name, None), []), dataset, key[3], env_name, metric, layer, where)
             earlier = step != final_steps[sel.sweep.record_runs[choice.record_index]]
             used_final = used_final or (value is not None and earlier)
         if value is not None:
