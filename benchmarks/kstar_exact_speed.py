@@ -72,7 +72,8 @@ def main() -> None:
     print(f"reference     : {t_ref:8.2f} s  (argsort of every row, blocks of {args.ref_block})")
     print(f"identical to reference: {np.array_equal(ref, result.kstar)} "
           f"(rows differing: {int(np.sum(ref != result.kstar))}; ties in this data: {int(result.ties.sum())})")
-    print(f"RATIO exact / bare products = {min(t_exact) / min(t_mm):.2f}  (target <= 1.5)")
+    print(f"RATIO exact / bare products = {min(t_exact) / min(t_mm):.2f}  (target <= 1.2 on an idle machine, issue 19)")
+    print(f"RATIO exact / bare, medians = {np.median(t_exact) / np.median(t_mm):.2f}")
     print(f"RATIO reference / exact     = {t_ref / min(t_exact):.2f}  (target >= 5)")
     print(f"RATIO reference / bare      = {t_ref / min(t_mm):.2f}")
 

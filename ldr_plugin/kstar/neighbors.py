@@ -56,14 +56,18 @@ class SortedFeatures:
         self.order_t = torch.as_tensor(prep.order, device=prep.device)
         n, d = prep.features.shape
         width = -(-(d + 1) // 16) * 16
-        mean = prep.features.to(torch.float64).mean(0) if n <= 8192 else _chunked_mean(prep.features)
-        self.queries = torch.zeros((n, width), dtype=dtype, device=prep.device)
-        self.keys = torch.zeros((n, width), dtype=dtype, device=prep.device)
+        mean = prep.features.sum(0, dtype=torch.float64) / n  # accumulated in float64, no float64 copy
+        self.queries = torch.empty((n, width), dtype=dtype, device=prep.device)
+        self.keys = torch.empty((n, width), dtype=dtype, device=prep.device)
+        self.queries[:, d + 1 :] = 0.0  # the padding; columns :d + 1 are all written below
+        self.keys[:, d + 1 :] = 0.0
         self.sq_norms = torch.empty(n, dtype=torch.float64, device=prep.device)
         for r0 in range(0, n, 8192):  # chunks: float32 runs never hold a float64 copy of all features
             idx = self.order_t[r0 : r0 + 8192]
-            x = (prep.features.index_select(0, idx).to(torch.float64) - mean).to(dtype)
-            norms = (x.to(torch.float64) ** 2).sum(1)
+            x64 = prep.features.index_select(0, idx).to(torch.float64)
+            x = x64.sub_(mean).to(dtype)
+            x64 = x.to(torch.float64) if dtype != torch.float64 else x  # norms of the rounded centred x
+            norms = torch.linalg.vecdot(x64, x64)
             self.queries[r0 : r0 + 8192, :d] = x
             self.queries[r0 : r0 + 8192, d] = 1.0
             self.keys[r0 : r0 + 8192, :d] = -2.0 * x
@@ -115,13 +119,6 @@ class SortedFeatures:
             b = feats.index_select(0, order[cols[p0 : p0 + step]]).to(torch.float64)
             out[p0 : p0 + step] = ((a - b) ** 2).sum(1)
         return out
-
-
-def _chunked_mean(features: torch.Tensor) -> torch.Tensor:
-    total = torch.zeros(features.shape[1], dtype=torch.float64, device=features.device)
-    for r0 in range(0, features.shape[0], 8192):
-        total += features[r0 : r0 + 8192].to(torch.float64).sum(0)
-    return total / features.shape[0]
 
 
 def block_rows(n: int, block_size: int | None) -> int:
@@ -183,16 +180,25 @@ def outward(values: torch.Tensor, dtype: torch.dtype, direction: float) -> torch
     return torch.where(wrong, torch.nextafter(cast, torch.full_like(cast, direction)), cast)
 
 
-def _block(sf: SortedFeatures, rows: torch.Tensor, s: int, e: int, buffer: torch.Tensor):
-    """k* pieces for query rows (sorted indices, all of the class occupying columns ``s:e``).
+def _block(sf: SortedFeatures, rows: torch.Tensor, segments: list[tuple[int, int, int, int]], buffer: torch.Tensor):
+    """k* pieces for query rows (sorted indices, ascending): one product for the whole block, then
+    per class segment ``(a, b, s, e)`` (block rows ``a:b``, all of the class occupying columns ``s:e``)
+    the enemy minimum and the same-class counts on a view of it.
 
     ``buffer`` ([≥ rows, N], reused across blocks: fresh multi-GB allocations cost page faults).
     """
-    n, dtype, device = sf.keys.shape[0], sf.dtype, sf.keys.device
     r0, r1 = int(rows[0]), int(rows[-1]) + 1
     q = sf.queries[r0:r1] if r1 - r0 == rows.numel() else sf.queries.index_select(0, rows)
     d = buffer[: rows.numel()]
     torch.mm(q, sf.keys.T, out=d)
+    parts = [_class_rows(sf, rows[a:b], d[a:b], s, e) for a, b, s, e in segments]
+    return (torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]), torch.cat([p[2] for p in parts]),
+            sum(p[3] for p in parts))
+
+
+def _class_rows(sf: SortedFeatures, rows: torch.Tensor, d: torch.Tensor, s: int, e: int):
+    """k* pieces of query rows of the class occupying columns ``s:e``, from their rows ``d`` of D'."""
+    n, dtype, device = sf.keys.shape[0], sf.dtype, sf.keys.device
     parts = [d[:, :s].amin(1)] if s > 0 else []
     parts += [d[:, e:].amin(1)] if e < n else []
     enemy = torch.minimum(parts[0], parts[1]) if len(parts) > 1 else parts[0]
@@ -242,17 +248,23 @@ def exact_search(
     ties = np.zeros(n, dtype=bool)
     enemy = np.full(n, np.nan)
     n_recomputed = 0
+    queries = np.arange(n) if wanted is None else np.unique(wanted)
+    # blocks of b query rows that may span classes (one full-size product each: a thin block per class
+    # end runs the product below the BLAS peak), cut into per-class segments for the counting passes
     tasks = []
-    for c in range(prep.n_classes):
-        s, e = int(prep.bounds[c]), int(prep.bounds[c + 1])
-        rows_c = np.arange(s, e) if wanted is None else np.sort(wanted[(wanted >= s) & (wanted < e)])
-        tasks += [(rows_c[i : i + b], s, e) for i in range(0, rows_c.size, b)]
+    for r in range(0, queries.size, b):
+        rows_b = queries[r : r + b]
+        codes = np.searchsorted(prep.bounds, rows_b, side="right") - 1
+        cuts = np.flatnonzero(np.diff(codes)) + 1
+        starts, ends = np.r_[0, cuts], np.r_[cuts, rows_b.size]
+        tasks.append((rows_b, [(int(a), int(z), int(prep.bounds[codes[a]]), int(prep.bounds[codes[a] + 1]))
+                               for a, z in zip(starts, ends)]))
     buffer = torch.empty((max((t[0].size for t in tasks), default=0), n), dtype=dtype, device=prep.device)
     bar = Progress(sum(t[0].size for t in tasks) * n, "k* exact", progress)
     with torch.no_grad(), full_precision_matmul():
-        for rows_np, s, e in tasks:
+        for rows_np, segments in tasks:
             rows = torch.as_tensor(rows_np, device=prep.device)
-            k, t, en, amb = _block(sf, rows, s, e, buffer)
+            k, t, en, amb = _block(sf, rows, segments, buffer)
             kstar[rows_np], ties[rows_np], enemy[rows_np] = k.cpu().numpy(), t.cpu().numpy(), en.cpu().numpy()
             n_recomputed += amb
             bar.update(rows_np.size * n)
