@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Issue 16, part 2: the paper's regime by proxy, a delayed start (plan:
 # leaderboards/dg_delayed_start/STUDY.md). Resumable. Usage: studies/delayed_start.sh WORK_DIR
+# (STEPS="600" studies/delayed_start.sh WORK_DIR: only those budgets; default 600 2000 5001)
 set -euo pipefail
 work=${1:?usage: studies/delayed_start.sh WORK_DIR}
 datasets=RotatedDigitsFlat,CorruptedDigitsFlat
@@ -17,7 +18,7 @@ hp["ldr_start_step"] = int(sys.argv[1])
 print(json.dumps(hp))
 PY
 }
-for steps in 600 2000 5001; do
+for steps in ${STEPS:-600 2000 5001}; do
   sweep="$work/steps$steps/sweep"
   if [ "$steps" != 5001 ]; then  # the 5001-step ERM and LatentDR runs are the controls study's
     ldr train --sweep --algorithms ERM,LatentDR --n_hparams 1 --steps "$steps" --hparams '{"batch_size": 32}' \
