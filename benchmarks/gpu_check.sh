@@ -5,3 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python -m pytest -q -m gpu tests/test_gpu.py || echo "gpu_check: GPU-marked tests failed (see above)"
 python benchmarks/gpu_check.py
+python benchmarks/score_metrics_device.py   # ldr score's metrics on CUDA vs CPU, same features (skips without CUDA)

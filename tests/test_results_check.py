@@ -139,3 +139,38 @@ def test_selection_toml_as_expectation(folder, tmp_path_factory, monkeypatch):
     ]
     missing = sorted(p.path for p in check_results(root, expected).problems)
     assert missing == ["model_id=toy:m0, dataset=cifar10, seed=0", "model_id=toy:m1, dataset=cifar10, seed=0"]
+
+
+def _as_schema_1(path, **extra):
+    """Rewrite a record file as schema 1 wrote it: no identity, no weights, no accuracy."""
+    data = json.loads(path.read_text())
+    for key in ("identity", "identity_digest", "weights", "accuracy"):
+        data.pop(key, None)
+    data.update(schema_version=1, **extra)
+    path.write_text(json.dumps(data))
+
+
+def test_schema_1_records_are_flagged_with_what_to_do_and_exit_1(folder, capsys):
+    root, paths = folder
+    _as_schema_1(paths[0], features_from_cache=False, n_per_class_requested=None)  # as `ldr score` wrote it
+    _as_schema_1(paths[2])  # as `ldr kstar` wrote it
+    report = check_results(root)
+    assert _kinds(report) == sorted([("old_schema", paths[0].name), ("old_schema", paths[2].name)])
+    assert report.n_valid == 4 and not report.ok  # they still read, and are reported
+    by_file = {os.path.basename(p.path): p.message for p in report.problems}
+    assert "schema 1" in by_file[paths[0].name] and "dataset 'digits'" in by_file[paths[0].name]
+    assert "re-score the cell" in by_file[paths[0].name] and "then delete this file" in by_file[paths[0].name]
+    assert "re-run the command that wrote it" in by_file[paths[2].name]
+    assert main(["results", "check", str(root)]) == 1
+    out = capsys.readouterr()
+    assert f"old_schema     {paths[0]}: schema 1" in out.out and "2 old_schema" in out.out
+    assert main(["results", "check", "--json", str(root)]) == 1
+    listed = json.loads(capsys.readouterr().out)["problems"]
+    assert sorted(p["kind"] for p in listed) == ["old_schema", "old_schema"]
+
+
+def test_schema_2_records_without_identity_are_not_flagged(folder):
+    """``ldr kstar`` writes schema-2 records without a cell identity (features, not a dataset): sound."""
+    root, paths = folder
+    assert not json.loads(paths[0].read_text()).get("identity_digest")
+    assert check_results(root).ok

@@ -189,3 +189,87 @@ def test_kstar_distance_option_writes_its_own_family(setup, tmp_path):
     assert rb.detail["metric"]["distance"] == "cosine"
     with pytest.raises(LdrError, match="options for unknown metric"):
         registered_metrics({"kstr": {"distance": "cosine"}})
+
+
+def _builtin_metrics():
+    from ldr_plugin.scoring.cells import registered_metrics
+
+    return {f: m for f, m in registered_metrics().items() if f in ("kstar", "alignment", "uniformity")}
+
+
+def test_cpu_metrics_equal_a_direct_computation_on_the_cached_features(setup, tmp_path):
+    """--device cpu: the features handed to the metrics as a tensor give bit-identical numbers to
+    kstar_summary / alignment / uniformity called directly on the numpy features (the former path)."""
+    from ldr_plugin.kstar import kstar_summary
+    from ldr_plugin.kstar.report import summary_values
+    from ldr_plugin.metrics.align_uniform import alignment, uniformity
+
+    _, root, _, _ = setup
+    metrics = _builtin_metrics()
+    assert set(metrics) == {"kstar", "alignment", "uniformity"}
+    paths = score_cell(_cell(root), tmp_path / "out", weights_dir=root / "w", cache_dir=tmp_path / "cache",
+                       metrics=metrics, device="cpu", progress=False)
+    [cache] = list((tmp_path / "cache").glob("*.npz"))
+    with np.load(cache) as npz:
+        x, y = npz["features"], npz["labels"]
+    assert isinstance(x, np.ndarray) and x.dtype == np.float32 and x.shape == (30, 256)
+    records = {r.metric_family: r for r in map(read_record, paths)}
+    expected, _ = summary_values(kstar_summary(x, y))
+    assert {k: v.value for k, v in records["kstar"].metrics.items()} == pytest.approx(expected, rel=0, abs=0)
+    assert records["alignment"].metrics["alignment"].value == alignment(x, y)
+    assert records["uniformity"].metrics["uniformity"].value == uniformity(x)
+    assert all(r.detail["metric_device"] == "cpu" for r in records.values())
+
+
+def test_metrics_receive_a_tensor_on_the_extraction_device(setup, tmp_path, monkeypatch):
+    """The torch metrics get one tensor on the requested device (not numpy); a metric that keeps the
+    default contract still gets numpy; the device is in the record but not in the cell's identity."""
+    import ldr_plugin.metrics.align_uniform as au
+    import ldr_plugin.metrics.kstar_metric as km
+    from ldr_plugin.results.record import identity_digest
+    from ldr_plugin.scoring.cells import cell_data, cell_identities
+
+    seen = {}
+
+    def spy(name, real):
+        def wrapped(features, *args, **kwargs):
+            seen.setdefault(name, []).append((type(features), getattr(features, "device", None),
+                                              getattr(features, "dtype", None)))
+            return real(features, *args, **kwargs)
+        return wrapped
+
+    monkeypatch.setattr(km, "kstar_summary", spy("kstar", km.kstar_summary))
+    monkeypatch.setattr(au, "alignment", spy("alignment", au.alignment))
+    monkeypatch.setattr(au, "uniformity", spy("uniformity", au.uniformity))
+    numpy_metric = MeanFeature()
+    numpy_metric.compute = spy("meanfeat", numpy_metric.compute)
+    _, root, _, _ = setup
+    requested = "cpu"
+    cell = _cell(root)
+    paths = score_cell(cell, tmp_path / "out", weights_dir=root / "w", metrics={**_builtin_metrics(),
+                       "meanfeat": numpy_metric}, device=requested, progress=False)
+    for name in ("kstar", "alignment", "uniformity"):
+        [(kind, device, dtype)] = seen[name]
+        assert issubclass(kind, torch.Tensor) and device == torch.device(requested) and dtype == torch.float32
+    [(kind, _, dtype)] = seen["meanfeat"]
+    assert kind is np.ndarray and dtype == np.float32
+    records = {r.metric_family: r for r in map(read_record, paths)}
+    assert {f: r.detail["metric_device"] for f, r in records.items()} == dict.fromkeys(records, requested)
+    identities = cell_identities(cell, cell_data(cell), list(records))  # made without any device
+    for family, record in records.items():
+        assert record.identity == identities[family] and record.identity_digest == identity_digest(identities[family])
+        assert "device" not in str(record.identity)
+
+
+def test_faiss_backend_moves_features_to_the_cpu_itself():
+    """KStarMetric with backend faiss takes a tensor and converts at its own edge (faiss is CPU-only)."""
+    pytest.importorskip("faiss")
+    from ldr_plugin.kstar import kstar_summary
+    from ldr_plugin.kstar.report import summary_values
+    from ldr_plugin.metrics.kstar_metric import KStarMetric
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(60, 5)).astype(np.float32)
+    y = np.repeat(np.arange(3), 20)
+    result = KStarMetric(backend="faiss").compute(torch.from_numpy(x), y)
+    assert result.device == "cpu" and result.values == summary_values(kstar_summary(x, y))[0]

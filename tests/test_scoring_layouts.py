@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import importlib.util
 import tarfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -100,3 +101,105 @@ def test_imagenet_raw_val_labels_match_torchvisions_devkit_parser(tmp_path, monk
     (val / "ILSVRC2012_val_00000003.JPEG").unlink()
     with pytest.raises(LdrError, match="1 of 8 images missing.*00000003"):
         load_scoring_dataset(f"imagenet-val:{val}", split="val")
+
+
+def _rb_helper_files(tmp_path, entries, wnids, monkeypatch):
+    """RobustBench's two helper files in their exact formats: ``<wnid>/<file>.JPEG`` lines (no newline
+    after the last, like the shipped file) and a one-line JSON object wnid -> class index."""
+    import json
+
+    from ldr_plugin.scoring import layouts
+
+    helper = tmp_path / "helper_files"
+    helper.mkdir()
+    (helper / "imagenet_test_image_ids.txt").write_text("\n".join(entries))
+    (helper / "imagenet_class_to_id_map.json").write_text(json.dumps({w: i for i, w in enumerate(wnids)}))
+    monkeypatch.setattr(layouts, "rb5000_files", lambda: (helper / "imagenet_test_image_ids.txt",
+                                                          helper / "imagenet_class_to_id_map.json"))
+    return helper
+
+
+RB_WNIDS = ["n01000000", "n02000000", "n03000000", "n04000000", "n05000000"]
+
+
+def test_rb5000_in_robustbench_layout_matches_robustbenchs_own_loader(tmp_path, monkeypatch):
+    """imagefolder:DATA_DIR/val --split rb5000 gives the listed images, in the list's order, with the
+    labels RobustBench's CustomImageFolder gives them; a class listed once is left out, unlisted
+    images are not read."""
+    pytest.importorskip("robustbench")
+    from ldr_plugin.sources._compat import import_robustbench
+
+    val = tmp_path / "data" / "val"
+    entries = ["n03000000/ILSVRC2012_val_00000007.JPEG", "n01000000/ILSVRC2012_val_00000002.JPEG",
+               "n05000000/ILSVRC2012_val_00000011.JPEG",  # n05 listed once: left out
+               "n03000000/ILSVRC2012_val_00000003.JPEG", "n01000000/ILSVRC2012_val_00000009.JPEG",
+               "n04000000/ILSVRC2012_val_00000001.JPEG", "n04000000/ILSVRC2012_val_00000005.JPEG",
+               "n04000000/ILSVRC2012_val_00000012.JPEG"]
+    colour = {}
+    for k, entry in enumerate(entries + ["n02000000/ILSVRC2012_val_00000004.JPEG",  # not listed
+                                         "n02000000/ILSVRC2012_val_00000006.JPEG",
+                                         "n01000000/ILSVRC2012_val_00000008.JPEG"]):
+        (val / entry).parent.mkdir(parents=True, exist_ok=True)
+        colour[entry] = (20 * k + 5, 0, 255 - 20 * k)
+        Image.new("RGB", (16, 12), colour[entry]).save(val / entry, quality=100)
+    for wnid in RB_WNIDS:  # every class folder exists, as in a full ImageNet val
+        (val / wnid).mkdir(exist_ok=True)
+    helper = _rb_helper_files(tmp_path, entries, RB_WNIDS, monkeypatch)
+    data = load_scoring_dataset(f"imagefolder:{val}", split="rb5000")
+
+    import_robustbench()
+    import robustbench.loaders as rb_loaders
+
+    monkeypatch.setattr(rb_loaders.pkg_resources, "resource_filename", lambda module, name: str(helper / name.split("/")[-1]))
+    theirs = rb_loaders.CustomImageFolder(str(val))
+    expected = [(path, label) for path, label in theirs.samples if "n05000000" not in path]
+    assert len(theirs.samples) == 8 and len(expected) == 7
+    assert [str(p) for p in data.samples.samples.paths] == [p for p, _ in expected]
+    assert data.labels.tolist() == [label for _, label in expected] == [2, 0, 2, 0, 3, 3, 3]
+    assert data.class_names == RB_WNIDS
+    for i, (path, _) in enumerate(expected):  # the right pixels behind each label
+        got = np.asarray(data.samples[i]).reshape(-1, 3).mean(0)
+        assert np.abs(got - colour[str(Path(path).relative_to(val))]).max() < 3
+    assert data.info["rb5000"]["left_out_single_image_classes"] == ["n05000000"]
+    assert (data.info["rb5000"]["listed"], data.info["rb5000"]["kept"]) == (8, 7)
+    (val / entries[0]).unlink()
+    with pytest.raises(LdrError, match="1 of 7 images missing.*00000007"):
+        load_scoring_dataset(f"imagefolder:{val}", split="rb5000")
+
+
+def test_rb5000_of_the_raw_layout_takes_labels_from_the_devkit_and_checks_the_list(tmp_path, monkeypatch):
+    val = _imagenet_val(tmp_path)  # devkit truth (1, 2, 3, 4, 4, 3, 2, 1) for images 1..8
+    wnids = sorted(WNIDS_BY_ID.values())
+    truth = dict(zip(range(1, 9), (1, 2, 3, 4, 4, 3, 2, 1)))
+    order = [6, 1, 3, 8, 2, 4, 7]  # image 4 (devkit id 4) is its class's only listed image: left out
+    entries = [f"{WNIDS_BY_ID[truth[i]]}/ILSVRC2012_val_{i:08d}.JPEG" for i in order]
+    _rb_helper_files(tmp_path, entries, wnids, monkeypatch)
+    data = load_scoring_dataset(f"imagenet-val:{val}", split="rb5000")
+    kept = [i for i in order if sum(truth[j] == truth[i] for j in order) >= 2]
+    assert kept == [6, 1, 3, 8, 2, 7]
+    assert [Path(p).name for p in data.samples.samples.paths] == [f"ILSVRC2012_val_{i:08d}.JPEG" for i in kept]
+    assert data.labels.tolist() == [wnids.index(WNIDS_BY_ID[truth[i]]) for i in kept]
+    bad = [e.replace("n03000000", "n04000000") if "00000001" in e else e for e in entries]  # image 1 is n03
+    (tmp_path / "bad").mkdir()
+    _rb_helper_files(tmp_path / "bad", bad, wnids, monkeypatch)
+    with pytest.raises(LdrError, match="disagree with RobustBench's list.*00000001"):
+        load_scoring_dataset(f"imagenet-val:{val}", split="rb5000")
+
+
+def test_the_shipped_rb5000_list_reads_as_5000_listed_and_4963_kept():
+    """robustbench's installed files, read independently: 5,000 distinct lines; 37 classes listed once."""
+    pytest.importorskip("robustbench")
+    import json
+    from collections import Counter
+
+    from ldr_plugin.scoring.layouts import rb5000_files, read_rb5000
+
+    listing, class_map = rb5000_files()
+    lines = listing.read_text().split("\n")
+    lines = [line for line in lines if line]
+    counts = Counter(line.split("/")[0] for line in lines)
+    kept, wnids, info = read_rb5000()
+    assert len(lines) == len(set(lines)) == 5000 == info["listed"]
+    assert [f"{w}/{n}" for w, n in kept] == [line for line in lines if counts[line.split("/")[0]] > 1]
+    assert info["kept"] == len(kept) == 4963 and len(info["left_out_single_image_classes"]) == 37
+    assert wnids == sorted(json.loads(class_map.read_text())) and len(wnids) == 1000

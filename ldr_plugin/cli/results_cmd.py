@@ -26,7 +26,7 @@ def results() -> None:
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def check(directory: str, expect: str | None, as_json: bool) -> None:
-    """Report invalid, partial, duplicate and missing records and unfinished DomainBed runs.
+    """Report invalid, partial, duplicate, missing and schema-1 records and unfinished DomainBed runs.
 
     Exits with status 1 when anything is wrong, 0 when the folder is sound.
     """

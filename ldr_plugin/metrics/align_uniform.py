@@ -69,21 +69,28 @@ def uniformity(features: Any, *, t: float = 2.0, block_size: int = 1024) -> floa
     return float(torch.logsumexp(torch.stack(parts), 0) - math.log(n * (n - 1)))
 
 
+def _device_of(features: Any) -> str:
+    return str(features.device) if isinstance(features, torch.Tensor) else "cpu"
+
+
 class AlignmentMetric(Metric):
     """``alignment`` (lower is better): same-class pairs of normalised features close together."""
 
     family = "alignment"
+    takes_tensors = True  # computed in torch on the features' device
 
     def compute(self, features, labels) -> MetricResult:
         value = alignment(features, labels)
         return MetricResult(self.family, {"alignment": value}, {"alignment": False},
-                            {"definition": "E||z_i - z_j||^2 over same-class pairs, z L2-normalised"})
+                            {"definition": "E||z_i - z_j||^2 over same-class pairs, z L2-normalised"},
+                            device=_device_of(features))
 
 
 class UniformityMetric(Metric):
     """``uniformity`` (lower is better): normalised features spread over the sphere."""
 
     family = "uniformity"
+    takes_tensors = True  # computed in torch on the features' device
 
     def __init__(self, t: float = 2.0):
         self.t = t
@@ -94,4 +101,5 @@ class UniformityMetric(Metric):
             raise LdrError(f"labels and features have different lengths: {n_labels} labels, {len(features)} rows")
         value = uniformity(features, t=self.t)
         return MetricResult(self.family, {"uniformity": value}, {"uniformity": False},
-                            {"definition": f"log E exp(-{self.t}||z_i - z_j||^2) over pairs i != j", "t": self.t})
+                            {"definition": f"log E exp(-{self.t}||z_i - z_j||^2) over pairs i != j", "t": self.t},
+                            device=_device_of(features))

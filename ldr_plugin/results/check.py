@@ -4,7 +4,9 @@ Every record file is read with the one validator; problems are reported by kind,
 ``invalid`` / ``schema_version`` (a record that parses but breaks the schema; the message names the
 field), ``partial`` (a leftover ``.tmp-*`` file of a killed writer, or a record that is not whole
 JSON), ``duplicate`` (two files holding the same cell), ``missing`` (an expected cell without a
-valid record, only with an expectation).
+valid record, only with an expectation), ``old_schema`` (a valid record of schema 1, written before
+cell identity: it still reads, but its dataset name does not say which data it was computed on, so
+it should be re-scored; it counts as valid and as a problem, so the check exits 1).
 
 >>> import tempfile
 >>> check_records(tempfile.mkdtemp()).ok
@@ -20,12 +22,25 @@ from pathlib import Path
 from typing import Any
 
 from ldr_plugin.errors import LdrError
-from ldr_plugin.files import read_text
+from ldr_plugin.files import display, read_text
 from ldr_plugin.results.io import scan_records, temp_file_problems
 from ldr_plugin.results.problems import Problem
-from ldr_plugin.results.record import KEY_FIELDS
+from ldr_plugin.results.record import KEY_FIELDS, Record
 
-PROBLEM_KINDS = ("invalid", "schema_version", "partial", "duplicate", "missing", "incomplete_run")
+PROBLEM_KINDS = ("invalid", "schema_version", "old_schema", "partial", "duplicate", "missing", "incomplete_run")
+
+
+def old_schema_problem(path: Path, record: Record) -> Problem:
+    """The ``old_schema`` problem of a schema-1 record: what is wrong with it and what to do."""
+    if record.features_from_cache is not None:  # written by `ldr score`
+        todo = ("re-score the cell with this ldr-plugin (`ldr score` writes the new record beside it, named by "
+                "its data's identity), then delete this file")
+    else:
+        todo = ("re-run the command that wrote it (provenance.command) with this ldr-plugin; it rewrites this "
+                "file as schema 2")
+    return Problem("old_schema", display(path),
+                   f"schema 1 (written before cell identity): dataset '{record.dataset}' is a name only, not "
+                   f"which data it was computed on, and `ldr score` does not reuse it; {todo}")
 
 
 @dataclass
@@ -63,6 +78,7 @@ def check_records(directory: str | os.PathLike, expect: list[dict[str, Any]] | N
         raise LdrError(f"{root}: not a directory")
     valid, problems = scan_records([root])
     report = CheckReport(directory=root, n_valid=len(valid), problems=problems + temp_file_problems(root))
+    report.problems += [old_schema_problem(path, record) for path, record in valid if record.schema_version == 1]
     for cell in expect or []:
         if not any(all(str(getattr(record, k)) == str(v) for k, v in cell.items()) for _, record in valid):
             where = ", ".join(f"{k}={v}" for k, v in cell.items())

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-# kinds: invalid, partial, duplicate, missing (record files); incomplete_run, malformed_line,
+# kinds: invalid, partial, duplicate, missing, old_schema (record files); incomplete_run, malformed_line,
 # truncated_file, bad_record, schema_version, duplicate_step, duplicate_run (DomainBed run folders);
 # published_missing (leaderboard inputs); unreadable (a FIFO, device, symlink loop, oversized file: not read)
 

@@ -223,10 +223,18 @@ def score_cell(
         cache_dir=cache_dir, batch_size=cell.batch_size, device=device, progress=progress,
         extra_layers=cell.sibling_layers, num_workers=num_workers, amp=cell.amp,
     )
+    on_device = features_on_device(feats, device) if any(metrics[f].takes_tensors for f in todo) else None
     for family in todo:
         _write_metric_record(cell, metrics[family], metric_options.get(family, {}), feats, data, out_dir,
-                             identities[family], weights_facts(files, feats), accuracy_facts(feats, data))
+                             identities[family], weights_facts(files, feats), accuracy_facts(feats, data), on_device)
     return list(paths.values())
+
+
+def features_on_device(feats: FeatureSet, device: str | torch.device) -> torch.Tensor:
+    """The cell's features as one float32 tensor on ``device``, made once for every metric that
+    takes tensors. On the CPU it shares the array's memory (no copy, the same numbers); on a GPU it
+    is one host-to-device copy of [N, d] (batches come to the host for the feature cache)."""
+    return torch.from_numpy(feats.features).to(torch.device(device))
 
 
 def weights_facts(files: list[str], feats: FeatureSet) -> dict[str, Any]:
@@ -247,15 +255,17 @@ def accuracy_facts(feats: FeatureSet, data: ScoringData) -> dict[str, Any]:
 
 def _write_metric_record(cell: ScoreCell, metric: Metric, options: dict[str, Any], feats: FeatureSet,
                          data: ScoringData, out_dir: str | Path, identity: dict[str, Any],
-                         weights: dict[str, Any], accuracy: dict[str, Any]) -> Path:
+                         weights: dict[str, Any], accuracy: dict[str, Any], on_device: torch.Tensor | None) -> Path:
+    features = on_device if metric.takes_tensors and on_device is not None else feats.features
     start = time.perf_counter()
-    result = metric.compute(feats.features, feats.labels)
+    result = metric.compute(features, feats.labels)
     seconds = time.perf_counter() - start
+    device = result.device or (str(features.device) if isinstance(features, torch.Tensor) else "cpu")
     record = new_record(
         kind=metric.kind, model_id=cell.model_id, dataset=cell.dataset_name, split=cell.split,
         layer=feats.layer, metric_family=metric.family, seed=cell.seed, metrics=result.as_record_metrics(),
         n_samples=int(feats.labels.size), n_per_class=data.n_per_class(), preprocessing=feats.preprocessing,
-        detail={"metric": result.detail, "dataset": data.describe(), "cell": asdict(cell)},
+        detail={"metric": result.detail, "dataset": data.describe(), "cell": asdict(cell), "metric_device": device},
         timings_s={"features": feats.seconds, "metric": seconds},
         n_per_class_requested=cell.n_per_class, metric_options=options, features_from_cache=feats.from_cache,
         feature_dim=int(feats.features.shape[1]), identity=identity, identity_digest=identity_digest(identity),

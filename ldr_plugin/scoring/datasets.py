@@ -1,7 +1,8 @@
 """Scoring datasets: what a model is scored on, subsampled per class with a fixed seed.
 
 Specs (``--dataset``): ``cifar10:ROOT`` / ``cifar100:ROOT`` (a torchvision-layout root, read
-locally, never downloaded), ``imagefolder:PATH`` (one sub-folder per class, e.g. ImageNet val),
+locally, never downloaded), ``imagefolder:PATH`` (one sub-folder per class, e.g. ImageNet val;
+split ``rb5000``: RobustBench's 5,000-image list in it),
 ``digits`` (sklearn's digits, embedded), ``RotatedDigits:ENV`` / ``CorruptedDigits:ENV`` (one
 domain of the embedded multi-domain digits). DomainBed run environments come from the
 ``domainbed`` source (see :mod:`ldr_plugin.domainbed.source`).
@@ -28,6 +29,7 @@ from ldr_plugin.scoring.layouts import (
     PathImages,
     read_cifar_c,
     read_imagenet_val,
+    read_rb5000_folder,
 )
 
 
@@ -73,6 +75,9 @@ def _raw_split(kind: str, arg: str | None, split: str) -> tuple[Any, np.ndarray,
     if kind == "imagefolder":
         if not arg:
             raise LdrError("dataset 'imagefolder' needs a path: --dataset imagefolder:/path/to/folder")
+        if split == "rb5000":  # RobustBench's 5,000-image ImageNet list, in RobustBench's DATA_DIR/val
+            paths, labels, names, info = read_rb5000_folder(arg)
+            return PathImages(paths), labels, names, info
         return _imagefolder(arg, split)
     if kind == "digits":
         from ldr_plugin.datasets.digits import load_digit_images  # scikit-learn: only for the digits
