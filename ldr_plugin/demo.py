@@ -44,6 +44,7 @@ from ldr_plugin.domainbed.sweep import SweepConfig, choose_engine, sweep
 from ldr_plugin.domainbed.tables import SweepSelection, domainbed_tables, render_domainbed_text
 from ldr_plugin.errors import LdrError
 from ldr_plugin.leaderboard.build import build_leaderboards, default_command
+from ldr_plugin.progress import one_bar, quiet
 from ldr_plugin.registry_files import registry_file
 from ldr_plugin.results import atomic_write_text
 from ldr_plugin.scoring.cells import ScoreCell, score_cell
@@ -145,9 +146,10 @@ def score_stage(cells: list, scores_dir: Path, log) -> int:
     """Score every cell (finished ones are skipped); a failing cell is an error naming it."""
 
     failed = []
-    for cell in tqdm(cells, desc="score", unit="run", disable=None):
+    for cell in tqdm(cells, desc="score", unit="run", disable=True if quiet() else None):  # ldr -q: no bar
         try:
-            score_cell(cell, scores_dir, progress=False)
+            with one_bar():  # this bar only: no k* bar per cell
+                score_cell(cell, scores_dir, progress=False)
         except LdrError as exc:
             failed.append(f"{cell.model_id} {cell.dataset}: {exc}")
     if failed:

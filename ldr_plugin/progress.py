@@ -3,7 +3,8 @@
 A bar redrawn with carriage returns is noise in a log file, and nothing at all (tqdm's default
 when stderr is not a terminal) leaves a 15-minute job silent. So off a terminal, :func:`progress`
 prints one line when the work starts, then at most one every ``LDR_PROGRESS_SECONDS`` (default 60)
-with the count, rate and time left, and one when it ends; ``ldr -q`` silences them.
+with the count, rate and time left, and one when it ends; ``ldr -q`` silences them, and so does
+:func:`one_bar` for the work inside a caller's own bar (the demo's one bar per phase).
 
 >>> for _ in progress(range(3), desc="demo", enabled=False):
 ...     pass
@@ -11,10 +12,12 @@ with the count, rate and time left, and one when it ends; ``ldr -q`` silences th
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import os
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 from tqdm.auto import tqdm
@@ -34,6 +37,25 @@ def quiet() -> bool:
     return level > logging.INFO
 
 
+_ONE_BAR = contextvars.ContextVar("ldr_one_bar", default=False)
+
+
+@contextlib.contextmanager
+def one_bar() -> Iterator[None]:
+    """While the block runs, progress nobody asked for (``enabled=None``) shows nothing: the caller
+    draws one bar over all of it, and a finished inner bar per item would leave a line each."""
+    token = _ONE_BAR.set(True)
+    try:
+        yield
+    finally:
+        _ONE_BAR.reset(token)
+
+
+def unasked_progress_off() -> bool:
+    """True under ``ldr -q`` or inside :func:`one_bar`: ``enabled=None`` progress stays silent."""
+    return quiet() or _ONE_BAR.get()
+
+
 class _Lines(tqdm):
     """tqdm that writes whole lines (start, every ``mininterval`` seconds, end) instead of redrawing."""
 
@@ -46,8 +68,8 @@ class _Lines(tqdm):
 def progress(iterable: Iterable | None = None, *, desc: str, total: int | None = None, unit: str = "it",
              enabled: bool | None = None, **options: Any) -> tqdm:
     """A progress bar over ``iterable``: ``enabled`` True (a bar), False (nothing), None (a bar on a
-    terminal, else plain lines at a low rate, or nothing under ``ldr -q``)."""
-    if enabled is False or (enabled is None and quiet()):
+    terminal, else plain lines at a low rate, or nothing under ``ldr -q`` or :func:`one_bar`)."""
+    if enabled is False or (enabled is None and unasked_progress_off()):
         return tqdm(iterable, desc=desc, total=total, unit=unit, disable=True, **options)
     if enabled is None and not sys.stderr.isatty():
         interval = interval_s()

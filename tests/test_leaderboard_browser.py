@@ -3,7 +3,11 @@ widths: tables and plots render, nothing is wider than a phone's screen, and cli
 sorts the rows (a click dispatched in the page by a harness copy of it; chromium's --dump-dom then
 shows the DOM after the page's own sort handler ran). Headless chromium's window is at least 500 px
 wide, so the phone width is an iframe of 390 px (whose DOM the outer page copies out). Screenshots
-are kept in the test's tmp folder (paths printed; ``pytest -s`` shows them)."""
+are kept in the test's tmp folder (paths printed; ``pytest -s`` shows them).
+
+The interactive scatter (a page with more than 200 points) is driven over the DevTools protocol
+(tests/cdp.py: a real mouse move that chromium hit-tests, at true 390 px through device metrics),
+since --dump-dom cannot hover."""
 
 from __future__ import annotations
 
@@ -113,3 +117,69 @@ def test_html_page_renders_sorts_and_fits(shared_data, tmp_path, width):
     flat = pixels.reshape(-1, pixels.shape[-1])
     assert len(np.unique(flat[::97], axis=0)) > 10  # text, rules, shaded rows: not a blank page
     assert pixels.std() > 0.05
+
+
+TOPMOST = """(function () {
+  var fig = document.querySelector('figure.iscatter');
+  fig.scrollIntoView({block: 'center'});
+  var found = [];
+  Array.prototype.forEach.call(fig.querySelectorAll('circle[data-label]'), function (c) {
+    var r = c.getBoundingClientRect(), x = r.left + r.width / 2, y = r.top + r.height / 2;
+    if (document.elementFromPoint(x, y) === c) found.push([c.getAttribute('data-label'), x, y]);
+  });
+  return found;
+})()"""
+
+HOVERED = """(function () {
+  var tip = document.querySelector('figure.iscatter .tip'), on = document.querySelectorAll('circle.on');
+  var r = tip.getBoundingClientRect();
+  return {hidden: tip.hidden, text: tip.textContent, on: Array.prototype.map.call(on, function (c) {
+    return c.getAttribute('data-label'); }), left: r.left, right: r.right};
+})()"""
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium binary (apt-get install chromium)")
+@pytest.mark.parametrize("width", [1400, 390])
+def test_interactive_scatter_shows_the_run_under_the_mouse(tmp_path, width):
+    """A real mouse move (DevTools protocol Input.dispatchMouseEvent: chromium hit-tests it) over a
+    point of a 260-point scatter shows that run's label and values, read independently from the CSV."""
+    from cdp import Chromium
+    from scatter_pages import X_COLUMN, Y_COLUMN, csv_points, scored_runs
+
+    spec = scored_runs(tmp_path, 260)
+    out = tmp_path / "out"
+    build_leaderboards([spec], [tmp_path / "records"], out, progress=False)
+    expected = {label: (x, y) for label, x, y in csv_points(out / "kh.csv")}
+    with Chromium(CHROMIUM, tmp_path / "profile") as browser:
+        tab = browser.open((out / "index.html").as_uri(), width)
+        assert tab.eval("window.innerWidth") == width
+        assert tab.eval("document.documentElement.scrollWidth") <= width  # nothing sticks out on a phone
+        # the script ran: handlers attached, every point labelled (title moved to aria-label)
+        assert tab.eval("document.querySelector('figure.iscatter').getAttribute('data-ready')") == "true"
+        labels = tab.eval("Array.prototype.map.call(document.querySelectorAll('circle[data-label]'), "
+                          "function (c) { return [c.getAttribute('data-label'), c.getAttribute('aria-label'), "
+                          "c.querySelector('title') === null]; })")
+        assert sorted(label for label, _, _ in labels) == sorted(expected)
+        for label, aria, no_title in labels:
+            x, y = expected[label]
+            assert no_title and aria == f"{label}: {X_COLUMN} {x:.2f}, {Y_COLUMN} {y:.3f}"
+        assert tab.eval(HOVERED)["hidden"] is True
+        topmost = tab.eval(TOPMOST)  # points not covered by another (the mouse can reach them)
+        assert len(topmost) > 100
+        for label, x, y in (topmost[0], topmost[len(topmost) // 2], topmost[-1]):
+            tab.mouse_move(x, y)
+            shown = tab.eval(HOVERED)
+            vx, vy = expected[label]
+            assert shown["hidden"] is False and shown["on"] == [label]
+            assert shown["text"] == f"{label} {X_COLUMN}: {vx:.2f}, {Y_COLUMN}: {vy:.3f}"
+            assert 0 <= shown["left"] and shown["right"] <= width  # the box stays on screen
+        shot = tab.screenshot(tmp_path / f"scatter_{width}.png")
+        print(f"screenshot at {width} px (hovering {label}): {shot}")
+        tab.mouse_move(1, 1)  # off the points: the box goes away
+        assert tab.eval(HOVERED)["hidden"] is True and tab.eval(HOVERED)["on"] == []
+    import matplotlib.image
+
+    pixels = matplotlib.image.imread(shot)
+    assert pixels.shape[1] == width and pixels.std() > 0.05

@@ -238,10 +238,11 @@ def _run_steps(model, train_iters, evals, device, n_steps, checkpoint_freq, step
                 results[name + "_acc"] = loaders.accuracy(model, loader, device)
             results["mem_gb"] = torch.cuda.max_memory_allocated() / 1024.0**3 if torch.cuda.is_available() else 0.0
             keys = sorted(results)
-            if keys != last_keys:
-                print_row(keys)
-                last_keys = keys
-            print_row([results[k] for k in keys])
+            with tqdm.external_write_mode(file=sys.__stderr__):  # rows never land on the step bar's line
+                if keys != last_keys:
+                    print_row(keys)
+                    last_keys = keys
+                print_row([results[k] for k in keys])
             results.update({"hparams": hparams, "args": args})
             with open(out / "results.jsonl", "a") as handle:
                 handle.write(json.dumps(results, sort_keys=True) + "\n")

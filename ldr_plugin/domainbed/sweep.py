@@ -36,6 +36,7 @@ from ldr_plugin.domainbed.hparams_table import check_overrides, parse_hparams_js
 from ldr_plugin.errors import LdrError
 from ldr_plugin.launchers.launch import LAUNCHERS, launch
 from ldr_plugin.launchers.resources import Resources
+from ldr_plugin.progress import quiet
 from ldr_plugin.tomlfile import dataclass_from_table
 
 ENGINES = ("auto", "builtin", "domainbed")
@@ -147,9 +148,10 @@ def train_job(job: tuple[dict[str, Any], Path], overrides: dict | None = None, s
 
 
 def _show_progress(launcher: str, n_todo: int) -> bool:
-    """A bar over jobs: always for launchers and several inline jobs; inside quiet_runs on a terminal only."""
+    """A bar over jobs: always for launchers and several inline jobs; inside quiet_runs on a terminal
+    only, and never under ``ldr -q``."""
     if not echo_runs():
-        return sys.stderr.isatty()
+        return sys.stderr.isatty() and not quiet()
     return launcher != "inline" or n_todo > 1
 
 
@@ -252,7 +254,7 @@ def _run_with_bar(command: list[str], cwd, env: dict, handle, jobs: list[Path]) 
     """Run ``command`` with its output to ``handle``; a progress bar counts the jobs' ``done`` files."""
     proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=handle, stderr=subprocess.STDOUT)
     counted = sum((path / "done").exists() for path in jobs)
-    with tqdm(total=len(jobs), initial=counted, desc="train", unit="run", disable=None) as bar:
+    with tqdm(total=len(jobs), initial=counted, desc="train", unit="run", disable=True if quiet() else None) as bar:
         while proc.poll() is None:
             time.sleep(1.0)
             now = sum((path / "done").exists() for path in jobs)

@@ -4,7 +4,7 @@ Work is counted in distance computations (query rows × candidate columns), so t
 right when phases of different cost follow each other (the screened search, then the same-class
 counts). On a terminal: a tqdm bar (elapsed, remaining). Otherwise (a log file, a batch job):
 plain lines, one every ``every_s`` seconds (``LDR_PROGRESS_SECONDS``, default 60), each with the
-fraction done and the time left; ``ldr -q`` silences them.
+fraction done and the time left; ``ldr -q`` (and a caller's ``one_bar``) silences them.
 
 ``enabled``: True shows progress, False never, None (default) shows the bar on a terminal and
 the plain lines only once a run has lasted ``every_s`` seconds (short runs stay quiet).
@@ -20,7 +20,7 @@ import sys
 import time
 from typing import TextIO
 
-from ldr_plugin.progress import interval_s, quiet
+from ldr_plugin.progress import interval_s, unasked_progress_off
 
 
 def _clock(seconds: float) -> str:
@@ -35,7 +35,7 @@ class Progress:
     def __init__(self, total: float, desc: str, enabled: bool | None = None, *, every_s: float | None = None,
                  stream: TextIO | None = None):
         every_s = interval_s() if every_s is None else every_s
-        enabled = False if enabled is None and quiet() else enabled
+        enabled = False if enabled is None and unasked_progress_off() else enabled
         self.total, self.desc, self.every_s = max(float(total), 1.0), desc, every_s
         self.done = 0
         self.stream = stream or sys.stderr

@@ -26,7 +26,7 @@ from ldr_plugin.leaderboard.published import published_source
 from ldr_plugin.leaderboard.records import ProjectRecords, metric_value
 from ldr_plugin.leaderboard.spec import LeaderboardSpec
 from ldr_plugin.leaderboard.spec_names import check_spec_names
-from ldr_plugin.leaderboard.tables import Board, Cell, Column, ModelFacts, Row, Table
+from ldr_plugin.leaderboard.tables import Board, Cell, Column, ModelFacts, Row, Scatter, Table
 from ldr_plugin.plugins import plugin_group
 from ldr_plugin.results.record import data_version
 
@@ -233,10 +233,11 @@ def correlation_table(spec: LeaderboardSpec, models: Table, strata: list[str | N
 
 
 def scatter_plots(spec: LeaderboardSpec, models: Table, out_dir: Path,
-                  groups: list[str] | None = None, distances: list[str] | None = None) -> list[str]:
+                  groups: list[str] | None = None, distances: list[str] | None = None) -> list[Scatter]:
     """One Γ′-vs-accuracy scatter per accuracy column (kstar.plot), points coloured by ``groups``
     (one per row, e.g. the algorithm) when given; a table that mixes k* distances gets one scatter
-    per distance (the ρ in a title never pools distances). Returns paths relative to out_dir."""
+    per distance (the ρ in a title never pools distances). Returns each plot's file name (relative
+    to out_dir) with its drawn points (for the page's interactive scatter)."""
     from ldr_plugin.kstar.plot import plot_gamma_scatter  # matplotlib: only when there is a plot to draw
 
     written = []
@@ -248,9 +249,12 @@ def scatter_plots(spec: LeaderboardSpec, models: Table, out_dir: Path,
                 continue
             name = f"plots/{spec.id}__gamma_vs_{j}{f'__{dist}' if dist else ''}.svg"
             title = spec.title + (f" ({dist} distance)" if dist else "")
-            plot_gamma_scatter(points, column.name, out_dir / name, title=title,
-                               groups=[groups[i] for i in mine] if groups is not None else None)
-            written.append(name)
+            mine_groups = [groups[i] for i in mine] if groups is not None else None
+            plot_gamma_scatter(points, column.name, out_dir / name, title=title, groups=mine_groups)
+            drawn = tuple((label, float(x), float(y), g) for (label, x, y), g
+                          in zip(points, mine_groups or [""] * len(points))
+                          if x is not None and y is not None and math.isfinite(x) and math.isfinite(y))
+            written.append(Scatter(name, title, column.name, models.columns[0].name, drawn, groups is not None))
     return written
 
 
@@ -310,7 +314,8 @@ def cross_model_board(spec: LeaderboardSpec, inputs: BuildInputs, out_dir: Path)
     corr.sources = dict(models.sources)
     if models.rows:
         groups = [own[m].group for m in model_ids] if own and all(m in own for m in model_ids) else None
-        corr.plots = scatter_plots(spec, models, out_dir, groups, distances)
+        corr.scatters = scatter_plots(spec, models, out_dir, groups, distances)
+        corr.plots = [s.plot for s in corr.scatters]
     joined = [*spec.published, *sorted({f.provenance[1] for f in own.values()} if HELDOUT in spec.accuracies else ())]
     how = [(f"{len(models.rows)} models with k* '{spec.metric}' records; accuracies joined on the model id "
            f"from {', '.join(joined) or 'no accuracy source'}.")]

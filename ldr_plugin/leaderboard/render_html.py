@@ -6,6 +6,8 @@ its header is clicked (numbers by value, missing cells last) and filters its row
 Each sortable cell carries its number in ``data-v``. The best value of every accuracy column of a
 DomainBed table is marked (bold, ``class="best"``); ``±`` cells show ``n`` beside them and the
 column header says what ``±`` is. Tables of more than 40 rows (per-run rows) start collapsed.
+Plots are the sibling files, but a scatter of more than 200 points is drawn inline, interactive
+(hover shows each point's row: :mod:`ldr_plugin.leaderboard.render_scatter`).
 """
 
 from __future__ import annotations
@@ -13,6 +15,9 @@ from __future__ import annotations
 import jinja2
 from markupsafe import Markup
 
+from ldr_plugin.leaderboard.render_scatter import CSS as SCATTER_CSS
+from ldr_plugin.leaderboard.render_scatter import INTERACTIVE_POINTS, scatter_html
+from ldr_plugin.leaderboard.render_scatter import SCRIPT as SCATTER_SCRIPT
 from ldr_plugin.leaderboard.tables import Table, cell_text
 
 PM_HEADER = {
@@ -85,7 +90,7 @@ input.filter { margin: 0.3em 0; font-size: 0.9em; }
 .notes { font-size: 0.85em; color: #444; }
 nav.toc { font-size: 0.9em; border-left: 3px solid #ddd; padding-left: 0.8em; }
 img.plot { max-width: 100%; width: 32em; margin: 0.5em 1em 0.5em 0; border: 1px solid #ddd; }
-</style>
+{% if interactive %}{{ scatter_css }}{% endif %}</style>
 </head>
 <body>
 <h1>{{ title }}</h1>
@@ -116,11 +121,11 @@ img.plot { max-width: 100%; width: 32em; margin: 0.5em 1em 0.5em 0; border: 1px 
 </div>
 {% if t.rows|length > 40 %}</details>{% endif %}
 <div class="notes">{% for n in t.notes %}<div>{{ n }}</div>{% endfor %}</div>
-{% for p in t.plots %}<img class="plot" src="{{ p }}" alt="{{ t.title }}">{% endfor %}
+{% for p in t.plots %}{% if p.interactive %}{{ p.interactive }}{% else %}<img class="plot" src="{{ p.src }}" alt="{{ t.title }}">{% endif %}{% endfor %}
 {% endfor %}
 </section>
 {% endfor %}
-<script>{{ script }}</script>
+<script>{{ script }}{% if interactive %}{{ scatter_script }}{% endif %}</script>
 </body>
 </html>
 """
@@ -161,7 +166,14 @@ def _table_context(table: Table, previous_section: str | None) -> dict:
     } for i, row in enumerate(table.rows)]
     return {"id": table.table_id, "title": table.title, "section": table.section,
             "section_start": bool(table.section) and table.section != previous_section,
-            "header": [*header, {"name": "Source", "pm": ""}], "rows": rows, "notes": notes, "plots": table.plots}
+            "header": [*header, {"name": "Source", "pm": ""}], "rows": rows, "notes": notes, "plots": _plots(table)}
+
+
+def _plots(table: Table) -> list[dict]:
+    """Each plot of a table: its file, and for a scatter of many points the interactive figure."""
+    scatters = {s.plot: s for s in table.scatters}
+    return [{"src": p, "interactive": scatter_html(scatters[p]) if p in scatters
+             and len(scatters[p].points) > INTERACTIVE_POINTS else ""} for p in table.plots]
 
 
 def render_html(title: str, boards: list[dict], intro: str = "") -> str:
@@ -178,5 +190,7 @@ def render_html(title: str, boards: list[dict], intro: str = "") -> str:
             previous = table.section
         contexts.append({"id": board["id"], "title": board["title"],
                          "description": board.get("description", ""), "tables": tables})
-    return env.from_string(_TEMPLATE).render(title=title, intro=intro, boards=contexts,
-                                             script=Markup(_SCRIPT))
+    interactive = any(p["interactive"] for b in contexts for t in b["tables"] for p in t["plots"])
+    return env.from_string(_TEMPLATE).render(title=title, intro=intro, boards=contexts, script=Markup(_SCRIPT),
+                                             interactive=interactive, scatter_css=Markup(SCATTER_CSS),
+                                             scatter_script=Markup(SCATTER_SCRIPT))

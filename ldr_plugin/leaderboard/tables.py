@@ -64,6 +64,20 @@ class Row:
     published: bool = False
 
 
+@dataclass(frozen=True)
+class Scatter:
+    """The points of one scatter plot, kept for the HTML page's interactive version (hover shows
+    each point's row label and values): ``plot`` is the static plot's file name (relative to the
+    output dir, what Markdown and LaTeX show), ``points`` (row label, x, y, group) the drawn ones."""
+
+    plot: str
+    title: str
+    x_label: str
+    y_label: str
+    points: tuple[tuple[str, float, float, str], ...]
+    grouped: bool = False  # points coloured by group (with a legend)
+
+
 @dataclass
 class Table:
     """A titled table with the sources and footnotes its cells refer to."""
@@ -78,6 +92,7 @@ class Table:
     footnotes: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     plots: list[str] = field(default_factory=list)  # file names (relative to the output dir)
+    scatters: list[Scatter] = field(default_factory=list)  # the data of those plots that are scatters
     kind: str = "table"  # domainbed_dataset, domainbed_averages, cross_model, correlation, published
 
     def marks(self) -> dict[str, str]:
