@@ -33,8 +33,6 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from ldr_plugin.demo_verdict import verdict_lines
 from ldr_plugin.domainbed.console import quiet_runs
 from ldr_plugin.domainbed.extras import saved_selected_checkpoints
@@ -44,7 +42,7 @@ from ldr_plugin.domainbed.sweep import SweepConfig, choose_engine, sweep
 from ldr_plugin.domainbed.tables import SweepSelection, domainbed_tables, render_domainbed_text
 from ldr_plugin.errors import LdrError
 from ldr_plugin.leaderboard.build import build_leaderboards, default_command
-from ldr_plugin.progress import one_bar, quiet
+from ldr_plugin.progress import one_bar, progress
 from ldr_plugin.registry_files import registry_file
 from ldr_plugin.results import atomic_write_text
 from ldr_plugin.scoring.cells import ScoreCell, score_cell
@@ -146,7 +144,7 @@ def score_stage(cells: list, scores_dir: Path, log) -> int:
     """Score every cell (finished ones are skipped); a failing cell is an error naming it."""
 
     failed = []
-    for cell in tqdm(cells, desc="score", unit="run", disable=True if quiet() else None):  # ldr -q: no bar
+    for cell in progress(cells, desc="score", unit="run"):  # a bar on a terminal, lines in a log, none under -q
         try:
             with one_bar():  # this bar only: no k* bar per cell
                 score_cell(cell, scores_dir, progress=False)

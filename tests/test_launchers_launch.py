@@ -50,6 +50,20 @@ def test_inline_progress_bar_counts_every_item_under_its_label(capsys):
 
 
 @pytest.mark.slow
+def test_unasked_progress_off_a_terminal_is_plain_lines_and_silent_under_quiet(capsys, monkeypatch):
+    """progress=None (the demo's phases): off a terminal a start and an end line with the count (a
+    log file is not left silent for a long phase), nothing at all under ``ldr -q``."""
+    import logging
+
+    monkeypatch.setenv("LDR_PROGRESS_SECONDS", "1")
+    assert launch([1, 2, 4], cube_or_fail, "inline", progress=None, desc="train").results == [1, 8, 64]
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert lines[0].startswith("train: 0/3") and lines[-1].startswith("train: 3/3"), lines
+    monkeypatch.setattr(logging.getLogger("ldr_plugin"), "level", logging.WARNING)  # what ldr -q sets
+    launch([1, 2], cube_or_fail, "inline", progress=None, desc="train")
+    assert capsys.readouterr().err == ""
+
+
 def test_local_executor_matches_inline_and_names_the_log_of_each_failure(tmp_path):
     items = list(range(12))
     resources = Resources(folder=str(tmp_path / "logs"), local_workers=2)

@@ -28,15 +28,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tqdm.auto import tqdm
-
 from ldr_plugin.domainbed.console import echo_runs
 from ldr_plugin.domainbed.host import domainbed_root, import_domainbed, resolve_algorithm, resolve_dataset
 from ldr_plugin.domainbed.hparams_table import check_overrides, parse_hparams_json, run_hparams, seed_hash
 from ldr_plugin.errors import LdrError
 from ldr_plugin.launchers.launch import LAUNCHERS, launch
 from ldr_plugin.launchers.resources import Resources
-from ldr_plugin.progress import quiet
+from ldr_plugin.progress import progress
 from ldr_plugin.tomlfile import dataclass_from_table
 
 ENGINES = ("auto", "builtin", "domainbed")
@@ -147,11 +145,11 @@ def train_job(job: tuple[dict[str, Any], Path], overrides: dict | None = None, s
     return str(path)
 
 
-def _show_progress(launcher: str, n_todo: int) -> bool:
-    """A bar over jobs: always for launchers and several inline jobs; inside quiet_runs on a terminal
-    only, and never under ``ldr -q``."""
+def _show_progress(launcher: str, n_todo: int) -> bool | None:
+    """A bar over jobs: always for launchers and several inline jobs; inside quiet_runs ``None``: a
+    bar on a terminal, a plain line a minute elsewhere (a log file), nothing under ``ldr -q``."""
     if not echo_runs():
-        return sys.stderr.isatty() and not quiet()
+        return None
     return launcher != "inline" or n_todo > 1
 
 
@@ -254,7 +252,7 @@ def _run_with_bar(command: list[str], cwd, env: dict, handle, jobs: list[Path]) 
     """Run ``command`` with its output to ``handle``; a progress bar counts the jobs' ``done`` files."""
     proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=handle, stderr=subprocess.STDOUT)
     counted = sum((path / "done").exists() for path in jobs)
-    with tqdm(total=len(jobs), initial=counted, desc="train", unit="run", disable=True if quiet() else None) as bar:
+    with progress(total=len(jobs), initial=counted, desc="train", unit="run") as bar:  # lines in a log, none under -q
         while proc.poll() is None:
             time.sleep(1.0)
             now = sum((path / "done").exists() for path in jobs)

@@ -21,8 +21,6 @@ import traceback
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
-from tqdm import tqdm
-
 from ldr_plugin.errors import LdrError
 from ldr_plugin.launchers.guard import (
     Identity,
@@ -33,6 +31,7 @@ from ldr_plugin.launchers.guard import (
 )
 from ldr_plugin.launchers.resources import Resources
 from ldr_plugin.launchers.summary import Outcome, Summary
+from ldr_plugin.progress import progress as progress_bar
 
 LAUNCHERS = ("inline", "local", "slurm")
 
@@ -70,7 +69,7 @@ def _names(items: Sequence[Any], names: Callable[[Any], str] | Sequence[str] | N
 
 def _run_inline(fn, items, names, progress, desc: str = "inline") -> Summary:
     summary = Summary(launcher="inline", n_jobs=0)
-    for item, name in tqdm(list(zip(items, names)), desc=desc, disable=not progress):
+    for item, name in progress_bar(list(zip(items, names)), desc=desc, enabled=progress):
         ok, value = _call(fn, item)
         summary.outcomes.append(Outcome(name, ok, None if ok else value, result=value if ok else None))
     return summary
@@ -138,12 +137,12 @@ def _job_outcomes(job: Any, chunk: range, names: list[str], local: bool) -> list
 
 
 def wait(jobs: list[Any], chunks: list[range], names: list[str], launcher: str, *,
-         progress: bool = True, poll_s: float | None = None, desc: str | None = None) -> Summary:
+         progress: bool | None = True, poll_s: float | None = None, desc: str | None = None) -> Summary:
     """Wait for every job, collecting one outcome per item (in item order); Ctrl-C cancels the jobs."""
     poll_s = poll_s if poll_s is not None else (0.1 if launcher == "local" else 5.0)
     outcomes: dict[int, Outcome] = {}
     pending = list(range(len(jobs)))
-    with tqdm(total=len(names), desc=desc or launcher, disable=not progress) as bar:
+    with progress_bar(total=len(names), desc=desc or launcher, enabled=progress) as bar:
         try:
             while pending:
                 still = []
@@ -172,7 +171,7 @@ def launch(
     *,
     names: Callable[[Any], str] | Sequence[str] | None = None,
     job_name: str = "ldr",
-    progress: bool = True,
+    progress: bool | None = True,
     desc: str | None = None,
     folder: str | os.PathLike | None = None,
 ) -> Summary:
