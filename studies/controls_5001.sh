@@ -6,7 +6,8 @@ set -euo pipefail
 work=${1:?usage: studies/controls_5001.sh WORK_DIR [N_TRIALS]}
 trials=${2:-3}
 sweep="$work/sweep"
-common=(--engine builtin --workers 2 --datasets RotatedDigitsFlat,CorruptedDigitsFlat --n_trials "$trials"
+# DATASETS=RotatedDigitsFlat: one dataset first (the same run folders as the full list)
+common=(--engine builtin --workers 2 --datasets "${DATASETS:-RotatedDigitsFlat,CorruptedDigitsFlat}" --n_trials "$trials"
         --steps 5001 --single_test_envs --save_model_every_checkpoint --output_dir "$sweep")
 # ERM with DomainBed's weight-decay range: 4 hparams seeds (0 = 1e-4, 1-3 drawn from 10**U(-6, -2));
 # every other key is fixed to the defaults, so only the weight decay varies across seeds.
