@@ -146,6 +146,25 @@ def test_local_workers_report_failed_jobs_with_their_logs(tmp_path):
         run_sweep(config, tmp_path / "sweep", "cluster")
 
 
+@pytest.mark.slow
+def test_local_workers_keep_their_logs_in_the_sweep_folder_not_the_current_one(tmp_path, monkeypatch):
+    """`ldr train --sweep --workers 2` from some folder: submitit's pickles and job logs go to
+    <sweep>/.submitit (they went to ./submitit_logs, wherever the user stood), and the sweep still
+    reads as 6 finished runs with no problem."""
+    from ldr_plugin.domainbed.runs import read_sweep
+
+    monkeypatch.delenv("LDR_SUBMITIT_FOLDER", raising=False)
+    monkeypatch.chdir(tmp_path)
+    sweep = tmp_path / "out" / "sweep"
+    assert main(["train", "--sweep", "--engine", "builtin", "--workers", "2", "--algorithm", "ERM",
+                 "--dataset", "RotatedDigitsFlat", "--n_trials", "1", "--n_hparams", "1", "--single_test_envs",
+                 "--steps", "1", "--hparams", '{"batch_size": 8}', "--output_dir", str(sweep)]) == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
+    assert len(list((sweep / ".submitit").glob("*_log.out"))) == 2
+    read = read_sweep(sweep)
+    assert len(read.runs) == 6 and all(run.done for run in read.runs.values()) and not read.problems
+
+
 def test_cli_launcher_needs_a_builtin_sweep(toy, tmp_path, capsys):
     assert main(["train", "--algorithm", "Toy", "--dataset", "ToyDomains", "--workers", "2",
                  "--output_dir", str(tmp_path / "one")]) == 2

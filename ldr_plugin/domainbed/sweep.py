@@ -38,6 +38,7 @@ from ldr_plugin.progress import progress
 from ldr_plugin.tomlfile import dataclass_from_table
 
 ENGINES = ("auto", "builtin", "domainbed")
+SUBMITIT_DIR = ".submitit"  # in a sweep folder: the built-in engine's submitit pickles and job logs
 
 
 def all_test_env_combinations(n: int) -> Iterator[list[int]]:
@@ -180,6 +181,8 @@ def run_sweep(config: SweepConfig, sweep_dir: str | Path, launcher: str = "inlin
     todo = [(args, path) for args, path in jobs if not (path / "done").exists()]
     if launcher != "inline":
         resources = resources or Resources.from_env()
+        if resources.folder == Resources.folder:  # default: job logs beside the runs, not in the current folder
+            resources = resources.with_(folder=str(Path(sweep_dir) / SUBMITIT_DIR))
     if launcher == "local":
         if "LDR_SLURM_TIME" not in os.environ:
             resources = resources.with_(timeout_min=7 * 24 * 60)  # a worker trains many runs; no 4-hour cap
