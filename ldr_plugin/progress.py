@@ -56,10 +56,24 @@ def unasked_progress_off() -> bool:
     return quiet() or _ONE_BAR.get()
 
 
+class _Sink:
+    """Where tqdm's own writes of a :class:`_Lines` go (the newline it adds on close): nowhere."""
+
+    def write(self, text: str) -> None:
+        pass
+
+    def flush(self) -> None:
+        pass
+
+
 class _Lines(tqdm):
-    """tqdm that writes whole lines (start, every ``mininterval`` seconds, end) instead of redrawing."""
+    """tqdm that writes whole lines (start, every ``mininterval`` seconds, end) instead of redrawing;
+    a count already printed is not printed again (the close after the last update), no blank line."""
 
     def display(self, msg: str | None = None, pos: int | None = None) -> bool:
+        if msg is None and self.n == getattr(self, "_printed_n", None):
+            return True
+        self._printed_n = self.n if msg is None else None
         text = self.format_meter(**self.format_dict) if msg is None else msg
         print(text.replace("\r", "").strip(), file=sys.stderr, flush=True)
         return True
@@ -74,7 +88,7 @@ def progress(iterable: Iterable | None = None, *, desc: str, total: int | None =
     if enabled is None and not sys.stderr.isatty():
         interval = interval_s()
         line = "{desc}: {n_fmt}/{total_fmt} {unit} ({percentage:.0f}%), {elapsed} elapsed, about {remaining} left"
-        return _Lines(iterable, desc=desc, total=total, unit=unit, mininterval=interval, maxinterval=interval,
+        return _Lines(iterable, desc=desc, total=total, unit=unit, mininterval=interval, maxinterval=interval, file=_Sink(),
                       miniters=1, leave=True, bar_format=line if total or hasattr(iterable, "__len__") else None,
                       **{k: v for k, v in options.items() if k != "leave"})
     return tqdm(iterable, desc=desc, total=total, unit=unit, **options)

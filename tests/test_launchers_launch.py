@@ -64,6 +64,22 @@ def test_unasked_progress_off_a_terminal_is_plain_lines_and_silent_under_quiet(c
     assert capsys.readouterr().err == ""
 
 
+def test_plain_progress_lines_print_each_count_once_and_no_blank_line(capsys, monkeypatch):
+    """Off a terminal, an update after the interval prints a line and close() used to print the same
+    count again, then a blank line (the full demo's log: '216/216' twice, then an empty line)."""
+    import time
+
+    from ldr_plugin.progress import progress
+
+    monkeypatch.setenv("LDR_PROGRESS_SECONDS", "1")  # the shortest interval
+    for _ in progress(range(2), desc="train", total=2):
+        time.sleep(1.05)  # every update is past the interval: it prints
+    lines = capsys.readouterr().err.split("\n")
+    assert lines[-1] == "" and all(lines[:-1]), lines  # every line ends in a newline; none is empty
+    counts = [line.split()[1] for line in lines[:-1]]
+    assert counts == ["0/2", "1/2", "2/2"], lines
+
+
 def test_local_executor_matches_inline_and_names_the_log_of_each_failure(tmp_path):
     items = list(range(12))
     resources = Resources(folder=str(tmp_path / "logs"), local_workers=2)
