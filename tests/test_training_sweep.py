@@ -163,6 +163,11 @@ def test_local_workers_keep_their_logs_in_the_sweep_folder_not_the_current_one(t
     assert len(list((sweep / ".submitit").glob("*_log.out"))) == 2
     read = read_sweep(sweep)
     assert len(read.runs) == 6 and all(run.done for run in read.runs.values()) and not read.problems
+    monkeypatch.setenv("LDR_SUBMITIT_FOLDER", "submitit_logs")  # asked for by name: kept, though it is the default
+    assert main(["train", "--sweep", "--engine", "builtin", "--workers", "2", "--algorithm", "ERM",
+                 "--dataset", "RotatedDigitsFlat", "--n_trials", "1", "--n_hparams", "1", "--single_test_envs",
+                 "--steps", "2", "--hparams", '{"batch_size": 8}', "--output_dir", str(sweep)]) == 0
+    assert len(list((tmp_path / "submitit_logs").glob("*_log.out"))) == 2
 
 
 def test_cli_launcher_needs_a_builtin_sweep(toy, tmp_path, capsys):

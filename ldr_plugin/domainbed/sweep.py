@@ -33,7 +33,7 @@ from ldr_plugin.domainbed.host import domainbed_root, import_domainbed, resolve_
 from ldr_plugin.domainbed.hparams_table import check_overrides, parse_hparams_json, run_hparams, seed_hash
 from ldr_plugin.errors import LdrError
 from ldr_plugin.launchers.launch import LAUNCHERS, launch
-from ldr_plugin.launchers.resources import Resources
+from ldr_plugin.launchers.resources import ENV_VARS, Resources
 from ldr_plugin.progress import progress
 from ldr_plugin.tomlfile import dataclass_from_table
 
@@ -181,7 +181,8 @@ def run_sweep(config: SweepConfig, sweep_dir: str | Path, launcher: str = "inlin
     todo = [(args, path) for args, path in jobs if not (path / "done").exists()]
     if launcher != "inline":
         resources = resources or Resources.from_env()
-        if resources.folder == Resources.folder:  # default: job logs beside the runs, not in the current folder
+        asked = os.environ.get(ENV_VARS["folder"], "").strip()  # LDR_SUBMITIT_FOLDER, even if it names the default
+        if resources.folder == Resources.folder and not asked:  # job logs beside the runs, not in the current folder
             resources = resources.with_(folder=str(Path(sweep_dir) / SUBMITIT_DIR))
     if launcher == "local":
         if "LDR_SLURM_TIME" not in os.environ:
