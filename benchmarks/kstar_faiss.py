@@ -25,18 +25,10 @@ import os
 
 import numpy as np
 import torch
-from kstar_common import clustered, machine_load, timed  # the script folder is on sys.path
+from kstar_common import bare_products, clustered, machine_load, timed  # the script folder is on sys.path
 
 from ldr_plugin.kstar import kstar_search
-from ldr_plugin.kstar.neighbors import block_rows
-
-
-def bare_products(x: torch.Tensor, b: int) -> None:
-    """Blocked X_b·Xᵀ into one preallocated block: what any exact method must compute."""
-    out = torch.empty((b, x.shape[0]), dtype=x.dtype)
-    for r0 in range(0, x.shape[0], b):
-        q = x[r0 : r0 + b]
-        torch.mm(q, x.T, out=out[: q.shape[0]])
+from ldr_plugin.kstar.neighbors import block_rows, tile_columns
 
 
 def faiss_kstar(x: np.ndarray, y: np.ndarray, *, k0: int, growth: int, max_entries: int) -> tuple[np.ndarray, int]:
@@ -89,7 +81,7 @@ def one_case(n: int, dim: int, data: str, args) -> None:
     b = block_rows(n, None)
     t_mm, t_exact, t_faiss, t_ours = [], [], [], []
     for _ in range(args.repeats):
-        t_mm.append(timed(bare_products, x, b)[1])
+        t_mm.append(timed(bare_products, x)[1])
         result, t = timed(lambda: kstar_search(feats, labels, progress=False)[0])
         t_exact.append(t)
         (fk, passes), t = timed(faiss_kstar, feats, labels, k0=args.k0, growth=args.growth,
@@ -100,7 +92,7 @@ def one_case(n: int, dim: int, data: str, args) -> None:
     differ = int(np.sum(fk != result.kstar))
     hybrid_ok = bool(np.array_equal(hybrid.kstar, result.kstar) and np.array_equal(hybrid.ties, result.ties))
     settled = hybrid.info["faiss"]["settled_by_faiss"]
-    print(f"N={n} d={dim} data={data} C={args.classes} threads={args.threads} block_rows={b} "
+    print(f"N={n} d={dim} data={data} C={args.classes} threads={args.threads} block_rows={b} tile_cols={tile_columns(x.device, None)} "
           f"load before: {args.load_before}")
     print(f"  bare products : {min(t_mm):8.2f} s  all {np.round(t_mm, 2).tolist()}")
     print(f"  exact k*      : {min(t_exact):8.2f} s  all {np.round(t_exact, 2).tolist()}  "

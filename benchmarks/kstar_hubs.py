@@ -27,7 +27,7 @@ def exact_enemies(sf: SortedFeatures, codes: torch.Tensor, block: int = 2048) ->
     n = codes.numel()
     out = torch.empty(n, dtype=torch.int64)
     for r0 in range(0, n, block):
-        d = sf.queries[r0 : r0 + block] @ sf.keys.T
+        d = sf.product(sf.x[r0 : r0 + block], sf.columns())
         d[codes[r0 : r0 + block, None] == codes[None, :]] = float("inf")
         out[r0 : r0 + block] = d.argmin(1)
     return out

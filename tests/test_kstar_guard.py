@@ -30,7 +30,7 @@ def test_every_computed_entry_is_within_the_bound(name, x, dtype):
     """|computed D' − (float64 reference |f_q − f_j|² − |q|²)| ≤ τ(|q|, max |x|) for every pair."""
     y = np.arange(len(x)) % 3
     sf = SortedFeatures(prepare(x, y), dtype)
-    computed = (sf.queries @ sf.keys.T).double()
+    computed = sf.product(sf.x, sf.columns()).double()
     f = torch.as_tensor(x, dtype=torch.float64)[torch.as_tensor(sf.prep.order)]
     reference = ((f[:, None, :] - f[None, :, :]) ** 2).sum(-1) - sf.sq_norms[:, None]
     tau = sf.tolerance(sf.sq_norms)

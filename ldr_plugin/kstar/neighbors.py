@@ -1,9 +1,11 @@
-"""Exact k* by blocked matrix products: no sort, memory O(block·N), time O(N²·d).
+"""Exact k* by tiled matrix products: no sort, memory O(block·tile), time O(N²·d).
 
-For a block of queries of one class c (samples are grouped by class, so class c is the column
-range ``s:e``) one ``addmm`` gives ``D'_ij = |x_j|² − 2 q_i·x_j`` (the squared distance minus the
-row constant ``|q_i|²``). The nearest other-class distance is the minimum over columns outside
-``s:e``; k* is 1 + the number of same-class columns strictly below it (self excluded by index).
+Samples are grouped by class, so class c is the column range ``s:e``. For a block of query rows,
+products tile by tile (4096 × 1024 by default: the tile stays in cache, and square-ish products run
+near the BLAS peak, where one block × N slab did not) give ``D'_ij = |x_j|² − 2 q_i·x_j`` (the
+squared distance minus the row constant ``|q_i|²``). Pass 1 takes the minimum over the columns
+outside ``s:e`` (the nearest other-class sample), pass 2 counts the same-class columns strictly
+below it (self excluded by index); k* is 1 + that count. Every pair is computed once.
 
 Rounding guard: for a query of norm ``a`` and keys of norm at most ``b`` (centred, as rounded to
 the compute dtype), every computed ``D'`` is within ``τ(a, b)`` of the value a float64 brute-force
@@ -28,7 +30,9 @@ from ldr_plugin.errors import LdrError
 from ldr_plugin.kstar.inputs import Prepared
 from ldr_plugin.kstar.progress import Progress
 
-DEFAULT_TARGET_ELEMENTS = 1 << 25  # block_rows × N entries per block (128 MiB in float32)
+DEFAULT_TARGET_ELEMENTS = 1 << 25  # entries per block of the approximate backends' products (128 MiB in float32)
+DEFAULT_BLOCK_ROWS = 4096  # query rows per block of the exact backend
+DEFAULT_TILE_COLS = 1024  # key columns per product tile: a 4096 × 1024 float32 tile (16 MiB) stays in cache
 
 
 @dataclass
@@ -44,35 +48,28 @@ class SearchResult:
 
 
 class SortedFeatures:
-    """Features grouped by class and centred, as two augmented matrices in the compute dtype.
+    """Features grouped by class and centred, in the compute dtype, with their squared norms.
 
-    ``queries = [x, 1, 0…]`` and ``keys = [−2x, |x|², 0…]`` (padded to a multiple of 16 columns),
-    so one plain product ``queries[rows] @ keys.T`` gives ``D' = |x_j|² − 2 q·x_j`` with no extra
-    pass over the block to add the norms.
+    ``product(q, columns(c0, c1))`` gives ``D' = |x_j|² − 2 q·x_j`` with one ``addmm`` (the norms
+    as the broadcast bias, α = −2: exact), as fast as the bare product; an augmented ``[x, 1]`` ·
+    ``[−2x, |x|²]`` product padded to 16 columns cost 12 % more at d = 128.
     """
 
     def __init__(self, prep: Prepared, dtype: torch.dtype):
         self.prep = prep
         self.order_t = torch.as_tensor(prep.order, device=prep.device)
         n, d = prep.features.shape
-        width = -(-(d + 1) // 16) * 16
         mean = prep.features.sum(0, dtype=torch.float64) / n  # accumulated in float64, no float64 copy
-        self.queries = torch.empty((n, width), dtype=dtype, device=prep.device)
-        self.keys = torch.empty((n, width), dtype=dtype, device=prep.device)
-        self.queries[:, d + 1 :] = 0.0  # the padding; columns :d + 1 are all written below
-        self.keys[:, d + 1 :] = 0.0
+        self.x = torch.empty((n, d), dtype=dtype, device=prep.device)
         self.sq_norms = torch.empty(n, dtype=torch.float64, device=prep.device)
         for r0 in range(0, n, 8192):  # chunks: float32 runs never hold a float64 copy of all features
             idx = self.order_t[r0 : r0 + 8192]
             x64 = prep.features.index_select(0, idx).to(torch.float64)
             x = x64.sub_(mean).to(dtype)
             x64 = x.to(torch.float64) if dtype != torch.float64 else x  # norms of the rounded centred x
-            norms = torch.linalg.vecdot(x64, x64)
-            self.queries[r0 : r0 + 8192, :d] = x
-            self.queries[r0 : r0 + 8192, d] = 1.0
-            self.keys[r0 : r0 + 8192, :d] = -2.0 * x
-            self.keys[r0 : r0 + 8192, d] = norms.to(dtype)
-            self.sq_norms[r0 : r0 + 8192] = norms
+            self.x[r0 : r0 + 8192] = x
+            self.sq_norms[r0 : r0 + 8192] = torch.linalg.vecdot(x64, x64)
+        self.key_norms = self.sq_norms.to(dtype)
         self.dim = d
         self.dtype = dtype
         self.max_sq_norm = float(self.sq_norms.max())
@@ -88,15 +85,30 @@ class SortedFeatures:
         self._underflow = terms * 2.0 * torch.finfo(dtype).smallest_normal * unit
 
     def centred(self) -> torch.Tensor:
-        """The centred features in the compute dtype (a view)."""
-        return self.queries[:, : self.dim]
+        """The centred features in the compute dtype."""
+        return self.x
+
+    def columns(self, c0: int = 0, c1: int | None = None, *, cols: torch.Tensor | None = None):
+        """The keys and their norms (compute dtype) of the sorted columns ``c0:c1`` or the indices ``cols``."""
+        if cols is None:
+            return self.x[c0:c1], self.key_norms[c0:c1]
+        return self.x.index_select(0, cols), self.key_norms.index_select(0, cols)
+
+    @staticmethod
+    def product(q: torch.Tensor, columns: tuple[torch.Tensor, torch.Tensor], *, out: torch.Tensor | None = None):
+        """``D' = |x_j|² − 2 q·x_j`` of query rows ``q`` (centred, compute dtype) against ``columns``."""
+        keys, norms = columns
+        if out is None:
+            return torch.addmm(norms, q, keys.T, alpha=-2)
+        return torch.addmm(norms, q, keys.T, alpha=-2, out=out)
 
     def tolerance(self, q_sq_norms: torch.Tensor, key_sq_norm: float | None = None) -> torch.Tensor:
         """Bound τ on |computed D' − reference D'| for queries with these squared norms (float64).
 
         With ``a = |q|``, ``b = |x_j|`` (centred, rounded) and u the unit roundoff of the compute
-        dtype: the product ``[q, 1]·[−2x_j, |x_j|²]`` has error ≤ γ_{d+1}·(2ab + b²) in any summation
-        order (Higham, Accuracy and Stability of Numerical Algorithms, §3.1); the cast of |x_j|²
+        dtype: ``|x_j|² − 2 q·x_j`` by addmm (d products, the exact scaling by −2 and one addition
+        of the bias, in any order) has error ≤ γ_{d+1}·(2ab + b²) (Higham, Accuracy and Stability of
+        Numerical Algorithms, §3.1); the cast of |x_j|²
         adds u·b², rounding the decision window outward adds at most u·|D'| ≤ u·(2ab + b²); the
         cast of the centred features moves the squared distance by ≤ (2u + u²)(a + b)², and the
         float64 reference's own rounding by ≤ (d + 3)·u₆₄·(a + b)². Hence
@@ -122,10 +134,50 @@ class SortedFeatures:
 
 
 def block_rows(n: int, block_size: int | None) -> int:
-    """Rows per query block: ``block_size`` if given, else about 2**25 / N (64..4096)."""
+    """Query rows per block: ``block_size`` if given, else 4096 (at most N)."""
     if block_size is not None:
         return max(1, int(block_size))
-    return int(min(4096, max(64, DEFAULT_TARGET_ELEMENTS // max(1, n))))
+    return max(1, min(DEFAULT_BLOCK_ROWS, n))
+
+
+def tile_columns(device: torch.device, tile_cols: int | None) -> int:
+    """Key columns per product tile: ``tile_cols`` if given, else 1024 on the CPU, 16384 on a GPU."""
+    if tile_cols is not None:
+        return max(1, int(tile_cols))
+    return DEFAULT_TILE_COLS if torch.device(device).type == "cpu" else 16 * DEFAULT_TILE_COLS
+
+
+def plan_blocks(queries: np.ndarray, bounds: np.ndarray, b: int) -> list[tuple[np.ndarray, list[tuple[int, int, int, int]]]]:
+    """Query blocks (sorted indices) of at most ``b`` rows, each with its class segments ``(a, z, s, e)``
+    (block rows ``a:z`` belong to the class occupying columns ``s:e``).
+
+    A class with at least ``b/2`` query rows gets blocks of its own (split evenly), so the first pass
+    can skip its columns; smaller classes are packed together (a product of a few rows runs far below
+    the BLAS peak)."""
+    codes = np.searchsorted(bounds, queries, side="right") - 1
+    starts = np.flatnonzero(np.r_[True, np.diff(codes) != 0]) if queries.size else np.zeros(0, dtype=np.int64)
+    ends = np.r_[starts[1:], queries.size]
+    ranges: list[tuple[int, int]] = []
+    pack: list[int] = []  # [first, last) query positions of the current pack of small classes
+    for q0, q1 in zip(starts.tolist(), ends.tolist()):
+        if 2 * (q1 - q0) >= b:
+            ranges += [tuple(pack)] if pack else []
+            pack = []
+            cuts = np.linspace(q0, q1, -(-(q1 - q0) // b) + 1).round().astype(int)
+            ranges += list(zip(cuts[:-1].tolist(), cuts[1:].tolist()))
+            continue
+        if pack and q1 - pack[0] > b:
+            ranges.append(tuple(pack))
+            pack = []
+        pack = [pack[0] if pack else q0, q1]
+    ranges += [tuple(pack)] if pack else []
+    blocks = []
+    for g0, g1 in ranges:
+        rows, c = queries[g0:g1], codes[g0:g1]
+        cuts = np.flatnonzero(np.diff(c)) + 1
+        seg_a, seg_z = np.r_[0, cuts], np.r_[cuts, rows.size]
+        blocks.append((rows, [(int(a), int(z), int(bounds[c[a]]), int(bounds[c[a] + 1])) for a, z in zip(seg_a, seg_z)]))
+    return blocks
 
 
 def resolve_ambiguous(
@@ -180,53 +232,88 @@ def outward(values: torch.Tensor, dtype: torch.dtype, direction: float) -> torch
     return torch.where(wrong, torch.nextafter(cast, torch.full_like(cast, direction)), cast)
 
 
-def _block(sf: SortedFeatures, rows: torch.Tensor, segments: list[tuple[int, int, int, int]], buffer: torch.Tensor):
-    """k* pieces for query rows (sorted indices, ascending): one product for the whole block, then
-    per class segment ``(a, b, s, e)`` (block rows ``a:b``, all of the class occupying columns ``s:e``)
-    the enemy minimum and the same-class counts on a view of it.
+def _tiles(ranges: list[tuple[int, int]], w: int) -> list[tuple[int, int]]:
+    return [(c0, min(c0 + w, c1)) for r0, c1 in ranges for c0 in range(r0, c1, w)]
 
-    ``buffer`` ([≥ rows, N], reused across blocks: fresh multi-GB allocations cost page faults).
+
+def _product(sf: SortedFeatures, q: torch.Tensor, c0: int, c1: int, buffer: torch.Tensor) -> torch.Tensor:
+    """``D'`` of the query rows ``q`` against key columns ``c0:c1``, into the front of ``buffer``."""
+    return sf.product(q, sf.columns(c0, c1), out=buffer[: q.shape[0] * (c1 - c0)].view(q.shape[0], c1 - c0))
+
+
+def _block(sf: SortedFeatures, rows: torch.Tensor, segments: list[tuple[int, int, int, int]], w: int,
+           buffer: torch.Tensor):
+    """k* pieces (raw k*, tie flags, e², rows re-decided) for one block of query rows (sorted indices).
+
+    Pass 1: per tile of other-class columns, each row's minimum of ``D'`` (own-class columns masked;
+    a single-class block skips them) → the nearest other-class entry ``e`` and the window
+    ``[e − 2τ, e + 2τ]``. Pass 2: per tile of each segment's own columns, the entries below the window
+    (counted) and in it (ambiguous pairs, kept). Rows with ambiguous pairs are decided in float64
+    against every other-class entry in the window, recomputed from the tiles whose pass-1 minimum
+    reaches it (any entry's computed value is within τ of the reference, so the nearest one is among them).
     """
+    n, dtype, device = sf.x.shape[0], sf.dtype, sf.x.device
     r0, r1 = int(rows[0]), int(rows[-1]) + 1
-    q = sf.queries[r0:r1] if r1 - r0 == rows.numel() else sf.queries.index_select(0, rows)
-    d = buffer[: rows.numel()]
-    torch.mm(q, sf.keys.T, out=d)
-    parts = [_class_rows(sf, rows[a:b], d[a:b], s, e) for a, b, s, e in segments]
-    return (torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts]), torch.cat([p[2] for p in parts]),
-            sum(p[3] for p in parts))
-
-
-def _class_rows(sf: SortedFeatures, rows: torch.Tensor, d: torch.Tensor, s: int, e: int):
-    """k* pieces of query rows of the class occupying columns ``s:e``, from their rows ``d`` of D'."""
-    n, dtype, device = sf.keys.shape[0], sf.dtype, sf.keys.device
-    parts = [d[:, :s].amin(1)] if s > 0 else []
-    parts += [d[:, e:].amin(1)] if e < n else []
-    enemy = torch.minimum(parts[0], parts[1]) if len(parts) > 1 else parts[0]
-    same = d[:, s:e]
-    local = torch.arange(rows.numel(), device=device)
-    same[local, rows - s] = float("inf")  # the query itself, excluded by index
+    q = sf.x[r0:r1] if r1 - r0 == rows.numel() else sf.x.index_select(0, rows)
+    ranges = [(0, segments[0][2]), (segments[0][3], n)] if len(segments) == 1 else [(0, n)]
+    tiles = [t for t in _tiles(ranges, w) if t[1] > t[0]]
+    minima = torch.empty((len(tiles), rows.numel()), dtype=dtype, device=device)  # [tile, row]
+    for t, (c0, c1) in enumerate(tiles):
+        d = _product(sf, q, c0, c1, buffer)
+        for a, z, s, e in segments:
+            if len(segments) > 1 and max(s, c0) < min(e, c1):
+                d[a:z, max(s, c0) - c0 : min(e, c1) - c0] = float("inf")
+        torch.amin(d, 1, out=minima[t])
+    enemy = minima.amin(0)
     q_norms = sf.sq_norms.index_select(0, rows)
     win = 2.0 * sf.tolerance(q_norms)
     lo = outward(enemy.double() - win, dtype, -math.inf).unsqueeze(1)
     hi = outward(enemy.double() + win, dtype, math.inf).unsqueeze(1)
-    count = (same < lo).sum(1)  # one op per pass: under load every parallel op can stall a time slice
-    ambiguous = (same <= hi).sum(1) > count
+    count = torch.zeros(rows.numel(), dtype=torch.int64, device=device)
+    pair_rows, pair_cols = [], []  # ambiguous same-class pairs (block row, sorted column)
+    for a, z, s, e in segments:
+        q_seg, self_col = q[a:z], rows[a:z]
+        for c0, c1 in _tiles([(s, e)], w):
+            d = _product(sf, q_seg, c0, c1, buffer)
+            mine = torch.nonzero((self_col >= c0) & (self_col < c1)).flatten()
+            d[mine, self_col[mine] - c0] = float("inf")  # the query itself, excluded by index
+            below = (d < lo[a:z]).sum(1)
+            count[a:z] += below
+            ambiguous = torch.nonzero((d <= hi[a:z]).sum(1) > below).flatten()
+            if ambiguous.numel():
+                sub = d.index_select(0, ambiguous)
+                pr, pc = torch.nonzero((sub >= lo[a + ambiguous]) & (sub <= hi[a + ambiguous]), as_tuple=True)
+                pair_rows.append(a + ambiguous[pr])
+                pair_cols.append(c0 + pc)
     enemy_sq = enemy.double() + q_norms
     ties = torch.zeros(rows.numel(), dtype=torch.bool, device=device)
-    n_amb = int(ambiguous.sum())
-    if n_amb:
-        amb = torch.nonzero(ambiguous).flatten()
-        sub = d.index_select(0, amb) if n_amb < rows.numel() else d
-        # one pass: other-class entries in [lo, hi] are the candidate enemies (all are >= the minimum),
-        # same-class entries in [lo, hi] the pairs to decide (self is +inf, never a candidate)
-        c_r, c_c = torch.nonzero((sub >= lo[amb]) & (sub <= hi[amb]), as_tuple=True)
-        in_class = (c_c >= s) & (c_c < e)
-        extra, tie, exact_sq = resolve_ambiguous(sf, rows[amb], c_c[in_class], c_r[in_class], c_r[~in_class],
-                                                 c_c[~in_class], n_amb)
-        count[amb] += extra
-        ties[amb] = tie
-        enemy_sq[amb] = exact_sq
-    return count + 1, ties, enemy_sq, n_amb
+    if not pair_rows:
+        return count + 1, ties, enemy_sq, 0
+    pair_rows, pair_cols = torch.cat(pair_rows), torch.cat(pair_cols)
+    amb = torch.unique(pair_rows)
+    local = torch.full((rows.numel(),), -1, dtype=torch.int64, device=device)
+    local[amb] = torch.arange(amb.numel(), device=device)
+    own_s = torch.empty(rows.numel(), dtype=torch.int64, device=device)
+    own_e = torch.empty_like(own_s)
+    for a, z, s, e in segments:
+        own_s[a:z], own_e[a:z] = s, e
+    reach = minima.index_select(1, amb).T <= hi[amb]  # [ambiguous rows, tiles]
+    enemy_rows, enemy_cols = [], []
+    for t in torch.nonzero(reach.any(0)).flatten().tolist():
+        c0, c1 = tiles[t]
+        r = amb[reach[:, t]]
+        d = _product(sf, q.index_select(0, r), c0, c1, buffer)
+        cols = torch.arange(c0, c1, device=device)
+        d[(cols >= own_s[r, None]) & (cols < own_e[r, None])] = float("inf")
+        er, ec = torch.nonzero((d >= lo[r]) & (d <= hi[r]), as_tuple=True)
+        enemy_rows.append(local[r[er]])
+        enemy_cols.append(c0 + ec)
+    extra, tie, exact_sq = resolve_ambiguous(sf, rows[amb], pair_cols, local[pair_rows], torch.cat(enemy_rows),
+                                             torch.cat(enemy_cols), amb.numel())
+    count[amb] += extra
+    ties[amb] = tie
+    enemy_sq[amb] = exact_sq
+    return count + 1, ties, enemy_sq, amb.numel()
 
 
 def exact_search(
@@ -236,8 +323,9 @@ def exact_search(
     block_size: int | None = None,
     progress: bool | None = None,
     rows_subset: np.ndarray | None = None,
+    tile_cols: int | None = None,
 ) -> SearchResult:
-    """Exact k* of every sample (or of the input indices ``rows_subset``) by blocked products."""
+    """Exact k* of every sample (or of the input indices ``rows_subset``) by tiled products."""
 
     sf = SortedFeatures(prep, dtype)
     n, b = prep.n, block_rows(prep.n, block_size)
@@ -249,22 +337,15 @@ def exact_search(
     enemy = np.full(n, np.nan)
     n_recomputed = 0
     queries = np.arange(n) if wanted is None else np.unique(wanted)
-    # blocks of b query rows that may span classes (one full-size product each: a thin block per class
-    # end runs the product below the BLAS peak), cut into per-class segments for the counting passes
-    tasks = []
-    for r in range(0, queries.size, b):
-        rows_b = queries[r : r + b]
-        codes = np.searchsorted(prep.bounds, rows_b, side="right") - 1
-        cuts = np.flatnonzero(np.diff(codes)) + 1
-        starts, ends = np.r_[0, cuts], np.r_[cuts, rows_b.size]
-        tasks.append((rows_b, [(int(a), int(z), int(prep.bounds[codes[a]]), int(prep.bounds[codes[a] + 1]))
-                               for a, z in zip(starts, ends)]))
-    buffer = torch.empty((max((t[0].size for t in tasks), default=0), n), dtype=dtype, device=prep.device)
-    bar = Progress(sum(t[0].size for t in tasks) * n, "k* exact", progress)
+    w = tile_columns(prep.device, tile_cols)
+    blocks = plan_blocks(queries, prep.bounds, b)
+    # one reused tile buffer (fresh allocations per tile cost page faults); tiles of b × w stay in cache
+    buffer = torch.empty(min(b, max(1, queries.size)) * min(w, n), dtype=dtype, device=prep.device)
+    bar = Progress(queries.size * n, "k* exact", progress)
     with torch.no_grad(), full_precision_matmul():
-        for rows_np, segments in tasks:
+        for rows_np, segments in blocks:
             rows = torch.as_tensor(rows_np, device=prep.device)
-            k, t, en, amb = _block(sf, rows, segments, buffer)
+            k, t, en, amb = _block(sf, rows, segments, w, buffer)
             kstar[rows_np], ties[rows_np], enemy[rows_np] = k.cpu().numpy(), t.cpu().numpy(), en.cpu().numpy()
             n_recomputed += amb
             bar.update(rows_np.size * n)
@@ -272,5 +353,5 @@ def exact_search(
     back = prep.order  # sorted row i is input sample order[i]
     out = SearchResult(np.empty_like(kstar), np.empty_like(ties), np.empty_like(enemy), n_recomputed, "exact", {})
     out.kstar[back], out.ties[back], out.enemy_sq_distance[back] = kstar, ties, enemy
-    out.info = {"dtype": str(dtype).replace("torch.", ""), "block_rows": b, "device": str(prep.device)}
+    out.info = {"dtype": str(dtype).replace("torch.", ""), "block_rows": b, "tile_cols": w, "device": str(prep.device)}
     return out

@@ -60,7 +60,7 @@ def screened_work(bounds: np.ndarray, candidates: float) -> float:
 def screened_enemies(sf: SortedFeatures, bounds: np.ndarray, *, candidates: float, cell_size: int, iters: int,
                      seed: int, progress: Progress | None = None) -> tuple[torch.Tensor, dict[str, float]]:
     """Sorted index of the approximate nearest other-class sample of every sample, and timings."""
-    n, device = sf.keys.shape[0], sf.keys.device
+    n, device = sf.x.shape[0], sf.x.device
     x = sf.centred()
     best_d = torch.full((n,), math.inf, dtype=torch.float64, device=device)
     best_j = torch.full((n,), -1, dtype=torch.int64, device=device)
@@ -88,14 +88,14 @@ def screened_enemies(sf: SortedFeatures, bounds: np.ndarray, *, candidates: floa
             if rows.numel() == 0:
                 continue
             cols = others if take == others.numel() else others[torch.sort(chosen[:, j]).values]
-            keys = sf.keys.index_select(0, cols)
+            keys = sf.columns(cols=cols)
             step = max(1, DEFAULT_TARGET_ELEMENTS // cols.numel())
             if step * cols.numel() > buffer.numel():  # more candidates than one block holds: one row at a time
                 buffer = torch.empty(cols.numel(), dtype=sf.dtype, device=device)
             for r0 in range(0, rows.numel(), step):
                 r = rows[r0 : r0 + step]
                 block = buffer[: r.numel() * cols.numel()].view(r.numel(), cols.numel())
-                value, arg = torch.mm(sf.queries.index_select(0, r), keys.T, out=block).min(1)
+                value, arg = sf.product(x.index_select(0, r), keys, out=block).min(1)
                 best_d[r] = value.to(torch.float64) + sf.sq_norms[r]
                 best_j[r] = cols[arg]
                 if progress is not None:
