@@ -151,16 +151,18 @@ def plan_blocks(queries: np.ndarray, bounds: np.ndarray, b: int) -> list[tuple[n
     """Query blocks (sorted indices) of at most ``b`` rows, each with its class segments ``(a, z, s, e)``
     (block rows ``a:z`` belong to the class occupying columns ``s:e``).
 
-    A class with at least ``b/2`` query rows gets blocks of its own (split evenly), so the first pass
+    A class with at least ``b/4`` query rows gets blocks of its own (split evenly), so the first pass
     can skip its columns; smaller classes are packed together (a product of a few rows runs far below
-    the BLAS peak)."""
+    the BLAS peak; a packed block computes its classes' own columns twice, in both passes, which is
+    at most ``1/C`` of the work). Measured at N = 20,000, C = 10 (classes of ~2,000 rows): with the
+    threshold at ``b/2`` most classes were packed and exact was 1.20× the bare products at d = 512."""
     codes = np.searchsorted(bounds, queries, side="right") - 1
     starts = np.flatnonzero(np.r_[True, np.diff(codes) != 0]) if queries.size else np.zeros(0, dtype=np.int64)
     ends = np.r_[starts[1:], queries.size]
     ranges: list[tuple[int, int]] = []
     pack: list[int] = []  # [first, last) query positions of the current pack of small classes
     for q0, q1 in zip(starts.tolist(), ends.tolist()):
-        if 2 * (q1 - q0) >= b:
+        if 4 * (q1 - q0) >= b:
             ranges += [tuple(pack)] if pack else []
             pack = []
             cuts = np.linspace(q0, q1, -(-(q1 - q0) // b) + 1).round().astype(int)
