@@ -94,6 +94,10 @@ def test_imagefolder(tmp_path):
     data = load_scoring_dataset(f"imagefolder:{tmp_path}", n_per_class=2)
     assert data.class_names == ["cat", "dog"] and data.n_per_class() == {"cat": 2, "dog": 2}
     assert data.samples[0].size == (8, 8)
+    for split in ("val", "all"):  # labels for the whole folder
+        assert len(load_scoring_dataset(f"imagefolder:{tmp_path}", split=split)) == 6
+    with pytest.raises(LdrError, match=r"its split is the folder itself.*not 'train'.*imagefolder:/data/imagenet/train"):
+        load_scoring_dataset(f"imagefolder:{tmp_path}", split="train")  # would score this folder labelled 'train'
 
 
 def test_embedded_digits():

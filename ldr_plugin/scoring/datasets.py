@@ -32,6 +32,8 @@ from ldr_plugin.scoring.layouts import (
     read_rb5000_folder,
 )
 
+IMAGEFOLDER_SPLITS = ("test", "val", "all")  # names that describe a whole folder; nothing else is accepted
+
 
 def _imagefolder(path: str, split: str) -> tuple[list, np.ndarray, list[str], dict]:
     root = Path(path)
@@ -78,6 +80,13 @@ def _raw_split(kind: str, arg: str | None, split: str) -> tuple[Any, np.ndarray,
         if split == "rb5000":  # RobustBench's 5,000-image ImageNet list, in RobustBench's DATA_DIR/val
             paths, labels, names, info = read_rb5000_folder(arg)
             return PathImages(paths), labels, names, info
+        if split not in IMAGEFOLDER_SPLITS:  # a label that does not select anything would mislead
+            raise LdrError(
+                f"imagefolder:{arg} is one folder of classes, so its split is the folder itself: --split may be "
+                f"{', '.join(repr(s) for s in IMAGEFOLDER_SPLITS)} (a label for the whole folder) or 'rb5000' "
+                f"(RobustBench's list), not {split!r}; to score another split, point --dataset at its folder "
+                "(e.g. imagefolder:/data/imagenet/train)"
+            )
         return _imagefolder(arg, split)
     if kind == "digits":
         from ldr_plugin.datasets.digits import load_digit_images  # scikit-learn: only for the digits
