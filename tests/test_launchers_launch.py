@@ -12,7 +12,7 @@ import cloudpickle
 import pytest
 
 from ldr_plugin.errors import LdrError
-from ldr_plugin.launchers.launch import launch, make_executor, plan_chunks, submit
+from ldr_plugin.launchers.launch import launch, log_folder, make_executor, plan_chunks, submit
 from ldr_plugin.launchers.resources import Resources, parse_slurm_time
 from ldr_plugin.launchers.summary import LaunchFailed
 
@@ -101,6 +101,28 @@ def test_a_killed_job_fails_only_its_own_items(tmp_path):
     assert [o.name for o in summary.failed] == ["3", "4", "5"]  # the job that held item 5
     assert all("without a result" in o.error for o in summary.failed)
     assert summary.results[:3] == [0, 1, 2] and summary.results[6:] == [6, 7, 8]
+
+
+def test_local_launch_keeps_submitit_files_in_the_output_folder_not_the_current_one(tmp_path, monkeypatch):
+    """`ldr score` / a sweep with local workers: submitit's pickles and logs go to <out>/.submitit
+    (they went to ./submitit_logs of whatever folder the user stood in)."""
+    monkeypatch.delenv("LDR_SUBMITIT_FOLDER", raising=False)
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    out = tmp_path / "out"
+    summary = launch([1, 2], cube_or_fail, "local", Resources(local_workers=1), progress=False, folder=out)
+    assert summary.results == [1, 8]
+    assert list((tmp_path / "cwd").iterdir()) == []
+    assert len(list((out / ".submitit").glob("*_log.out"))) == 1
+
+
+def test_log_folder_defaults_only_when_nothing_was_asked(monkeypatch, tmp_path):
+    monkeypatch.delenv("LDR_SUBMITIT_FOLDER", raising=False)
+    assert log_folder(Resources(), tmp_path).folder == str(tmp_path / ".submitit")
+    assert log_folder(Resources(), None).folder == "submitit_logs"  # no output folder: submitit's usual place
+    assert log_folder(Resources(folder="/logs"), tmp_path).folder == "/logs"  # asked in code
+    monkeypatch.setenv("LDR_SUBMITIT_FOLDER", "submitit_logs")  # asked by name, though it is the default
+    assert log_folder(Resources.from_env(), tmp_path).folder == "submitit_logs"
 
 
 def test_chunks_cover_every_item_once():

@@ -33,12 +33,11 @@ from ldr_plugin.domainbed.host import domainbed_root, import_domainbed, resolve_
 from ldr_plugin.domainbed.hparams_table import check_overrides, parse_hparams_json, run_hparams, seed_hash
 from ldr_plugin.errors import LdrError
 from ldr_plugin.launchers.launch import LAUNCHERS, launch
-from ldr_plugin.launchers.resources import ENV_VARS, Resources
+from ldr_plugin.launchers.resources import Resources
 from ldr_plugin.progress import progress
 from ldr_plugin.tomlfile import dataclass_from_table
 
 ENGINES = ("auto", "builtin", "domainbed")
-SUBMITIT_DIR = ".submitit"  # in a sweep folder: the built-in engine's submitit pickles and job logs
 
 
 def all_test_env_combinations(n: int) -> Iterator[list[int]]:
@@ -179,11 +178,8 @@ def run_sweep(config: SweepConfig, sweep_dir: str | Path, launcher: str = "inlin
     overrides = check_sweep_config(config)
     jobs = [(args, job_dir(sweep_dir, args)) for args in make_args_list(config)]
     todo = [(args, path) for args, path in jobs if not (path / "done").exists()]
-    if launcher != "inline":
+    if launcher != "inline":  # submitit's files go to <sweep>/.submitit (launch's default for folder=sweep_dir)
         resources = resources or Resources.from_env()
-        asked = os.environ.get(ENV_VARS["folder"], "").strip()  # LDR_SUBMITIT_FOLDER, even if it names the default
-        if resources.folder == Resources.folder and not asked:  # job logs beside the runs, not in the current folder
-            resources = resources.with_(folder=str(Path(sweep_dir) / SUBMITIT_DIR))
     if launcher == "local":
         if "LDR_SLURM_TIME" not in os.environ:
             resources = resources.with_(timeout_min=7 * 24 * 60)  # a worker trains many runs; no 4-hour cap

@@ -29,7 +29,7 @@ from ldr_plugin.launchers.guard import (
     wait_for_orphans,
     watch_launcher,
 )
-from ldr_plugin.launchers.resources import Resources
+from ldr_plugin.launchers.resources import ENV_VARS, Resources
 from ldr_plugin.launchers.summary import Outcome, Summary
 from ldr_plugin.progress import progress as progress_bar
 
@@ -163,6 +163,19 @@ def wait(jobs: list[Any], chunks: list[range], names: list[str], launcher: str, 
     return Summary(launcher=launcher, outcomes=[outcomes[i] for i in range(len(names))], n_jobs=len(jobs))
 
 
+LOG_DIR = ".submitit"  # in the items' output folder: submitit's pickles and job logs
+
+
+def log_folder(resources: Resources, folder: str | os.PathLike | None) -> Resources:
+    """Resources whose submitit folder is ``<folder>/.submitit`` unless one was asked for (``Resources.folder``
+    set, or ``LDR_SUBMITIT_FOLDER`` set, even to the default name): job logs beside the results, not in
+    whatever folder the command was started from."""
+    asked = os.environ.get(ENV_VARS["folder"], "").strip()
+    if folder is None or asked or resources.folder != Resources.folder:
+        return resources
+    return resources.with_(folder=os.path.join(os.fspath(folder), LOG_DIR))
+
+
 def launch(
     items: Iterable[Any],
     fn: Callable[[Any], Any],
@@ -181,7 +194,8 @@ def launch(
     for a failing item -- call ``summary.raise_for_failures()`` for that. ``desc`` labels the
     progress bar (default: the launcher's name). Local workers die with this process; with
     ``folder`` (where the items write), a launch first waits for workers a killed earlier launch
-    left running there (:mod:`ldr_plugin.launchers.guard`).
+    left running there (:mod:`ldr_plugin.launchers.guard`), and submitit's files go to
+    ``<folder>/.submitit`` unless a submitit folder was asked for (:func:`log_folder`).
     """
     if launcher not in LAUNCHERS:
         raise LdrError(f"unknown launcher '{launcher}'; expected one of {', '.join(LAUNCHERS)}")
@@ -191,7 +205,7 @@ def launch(
     if launcher == "inline":
         summary = _run_inline(fn, items, labels, progress, desc or "inline")
     else:
-        resources = resources or Resources.from_env()
+        resources = log_folder(resources or Resources.from_env(), folder)
         chunks = plan_chunks(len(items), launcher, resources)
         if not chunks:
             return Summary(launcher=launcher)
