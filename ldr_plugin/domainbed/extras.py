@@ -130,19 +130,18 @@ def saved_selected_checkpoints(sel: SweepSelection) -> tuple[list[tuple[Path, in
     return saved, missing
 
 
-def selected_metric(sel: SweepSelection, method: str, index, metric: str, dataset: str, algorithm: str,
-                    env_names: dict[str, list[str]] | None, final_steps: dict[str, int] | None = None,
-                    layer: str = "") -> tuple[list[float], int, bool]:
-    """Metric values of every selected checkpoint of one (dataset, algorithm): (values, expected, final).
-
-    ``final`` is True when a final-model record stood in for an earlier selected checkpoint.
-    """
+def selected_metric_by_group(sel: SweepSelection, method: str, index, metric: str, dataset: str, algorithm: str,
+                             env_names: dict[str, list[str]] | None, final_steps: dict[str, int] | None = None,
+                             layer: str = "") -> tuple[dict[tuple, float | None], bool]:
+    """Metric of the checkpoint ``method`` selected, per group key (trial, dataset, algorithm, test env)
+    of one (dataset, algorithm) (None: no record), and whether a final-model record stood in for an
+    earlier selected checkpoint."""
     final_steps = last_steps(sel) if final_steps is None else final_steps
-    values, expected, used_final = [], 0, False
+    values: dict[tuple, float | None] = {}
+    used_final = False
     for key, choice in sel.choices[method].items():
         if key[1:3] != (dataset, algorithm):
             continue
-        expected += 1
         step = int(sel.sweep.columns.step[choice.record_index])
         run = sel.sweep.runs[sel.sweep.record_runs[choice.record_index]]
         env_name = names.environment_names(dataset, key[3] + 1, env_names)[key[3]]
@@ -152,9 +151,20 @@ def selected_metric(sel: SweepSelection, method: str, index, metric: str, datase
             value = _find(index.get((run.path.name, None), []), dataset, key[3], env_name, metric, layer, where)
             earlier = step != final_steps[sel.sweep.record_runs[choice.record_index]]
             used_final = used_final or (value is not None and earlier)
-        if value is not None:
-            values.append(float(value))
-    return values, expected, used_final
+        values[key] = None if value is None else float(value)
+    return values, used_final
+
+
+def selected_metric(sel: SweepSelection, method: str, index, metric: str, dataset: str, algorithm: str,
+                    env_names: dict[str, list[str]] | None, final_steps: dict[str, int] | None = None,
+                    layer: str = "") -> tuple[list[float], int, bool]:
+    """Metric values of every selected checkpoint of one (dataset, algorithm): (values, expected, final).
+
+    ``final`` is True when a final-model record stood in for an earlier selected checkpoint.
+    """
+    by_group, used_final = selected_metric_by_group(sel, method, index, metric, dataset, algorithm, env_names,
+                                                    final_steps, layer)
+    return [v for v in by_group.values() if v is not None], len(by_group), used_final
 
 
 def add_extra_columns(table: Table, sel: SweepSelection, method: str, dataset: str, metrics: list[str],

@@ -1,0 +1,96 @@
+"""Issue 16, part 5: k* Γ′, alignment and uniformity of the checkpoints a selection method picked,
+each algorithm against a baseline, paired over (test domain, trial).
+
+With ``--score`` it first scores what is missing, exactly as ``ldr demo`` does: every finished
+single-test-domain run's final featurizer and every selected earlier checkpoint (``model_step<k>.pkl``)
+on the held-out domain's ``in`` split, into ``SCORES`` (cells already scored are skipped). Then,
+per algorithm, the metric of the selected checkpoint of each (test env, trial) is averaged over the
+test envs of a trial, and ``baseline − algorithm`` is paired over trials: mean, SE (sd/√n, ddof 1), n.
+The same pairing as the accuracy verdicts (``benchmarks/dg_trial_sets.py``).
+
+    python studies/selected_metrics.py WORK/sweep WORK/scores --dataset RotatedDigitsFlat --score
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ldr_plugin.demo import heldout_cells, score_stage, selected_cells
+from ldr_plugin.domainbed.extras import index_records, last_steps, selected_metric_by_group
+from ldr_plugin.domainbed.runs import read_run_records, read_sweep
+from ldr_plugin.domainbed.tables import SweepSelection
+from ldr_plugin.leaderboard.records import read_project_records
+
+METRICS = ("gamma_prime", "alignment", "uniformity")
+
+
+def run_dataset(model_id: str) -> str | None:
+    """The dataset a ``domainbed:<run>[/model_step<k>.pkl]`` cell's run was trained on."""
+    path = Path(model_id.split(":", 1)[1])
+    records = read_run_records(path.parent if path.suffix == ".pkl" else path)
+    return records[0]["args"]["dataset"] if records else None
+
+
+def paired(per_trial: dict[int, float], base: dict[int, float]) -> tuple[float, float, int]:
+    """Mean and SE of base − per_trial over the trials both have."""
+    d = np.array([base[t] - per_trial[t] for t in sorted(set(per_trial) & set(base))])
+    if d.size == 0:
+        return math.nan, math.nan, 0
+    return float(d.mean()), float(d.std(ddof=1) / math.sqrt(d.size)) if d.size > 1 else math.nan, int(d.size)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("sweep", type=Path)
+    parser.add_argument("scores", type=Path)
+    parser.add_argument("--dataset", required=True)
+    parser.add_argument("--baseline", default="LatentDR")
+    parser.add_argument("--method", default="iid", choices=["iid", "oracle"])
+    parser.add_argument("--score", action="store_true", help="score the missing cells first (as ldr demo does)")
+    args = parser.parse_args()
+    sel = SweepSelection.build(read_sweep(str(args.sweep), progress=False), methods=(args.method,))
+    if args.score:
+        cells = [c for c in heldout_cells(args.sweep) + selected_cells(args.sweep)
+                 if run_dataset(c.model_id) == args.dataset]
+        score_stage(cells, args.scores, lambda m: print(m, file=sys.stderr))
+    index = index_records(read_project_records([args.scores]))
+    final = last_steps(sel)
+    algorithms = sorted({key[2] for key in sel.choices[args.method] if key[1] == args.dataset})
+    print(f"{args.dataset}, {args.method} selection: metric of the selected checkpoints' featurizers on the held-out "
+          f"domain, mean over test domains per trial; {args.baseline} − X paired over trials (SE, n)")
+    for metric in METRICS:
+        per_algorithm: dict[str, dict[int, float]] = {}
+        missing = []
+        for algorithm in algorithms:
+            by_group, _ = selected_metric_by_group(sel, args.method, index, metric, args.dataset, algorithm, None,
+                                                   final, layer="featurizer")
+            trials: dict[int, list[float]] = {}
+            for key, value in by_group.items():
+                if value is None:
+                    missing.append(f"{algorithm} trial {key[0]} env {key[3]}")
+                else:
+                    trials.setdefault(key[0], []).append(value)
+            n_envs = max((len(v) for v in trials.values()), default=0)
+            per_algorithm[algorithm] = {t: float(np.mean(v)) for t, v in trials.items() if len(v) == n_envs}
+        print(f"\n{metric}" + (f"  (not scored: {len(missing)}, e.g. {missing[0]})" if missing else ""))
+        base = per_algorithm.get(args.baseline, {})
+        for algorithm, per_trial in per_algorithm.items():
+            values = list(per_trial.values())
+            mean = float(np.mean(values)) if values else math.nan
+            se = float(np.std(values, ddof=1) / math.sqrt(len(values))) if len(values) > 1 else math.nan
+            line = f"  {algorithm:24s} {mean:9.4f} ± {se:.4f} (n={len(values)})"
+            if algorithm != args.baseline:
+                d, d_se, n = paired(per_trial, base)
+                flag = "detected" if n > 1 and abs(d) > 2 * d_se else "no difference detected"
+                line += f"   {args.baseline} − X {d:+.4f} (SE {d_se:.4f}, n={n}) {flag}"
+            print(line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
