@@ -30,13 +30,15 @@ import torch
 from ldr_plugin.errors import LdrError
 from ldr_plugin.kstar.inputs import Prepared
 from ldr_plugin.kstar.neighbors import (
-    DEFAULT_TARGET_ELEMENTS,
     SearchResult,
     SortedFeatures,
+    block_rows,
     exact_search,
     full_precision_matmul,
     outward,
     resolve_ambiguous,
+    same_class_pass,
+    tile_columns,
 )
 from ldr_plugin.kstar.progress import Progress
 from ldr_plugin.progress import progress as progress_bar
@@ -163,37 +165,36 @@ def same_class_counts(sf: SortedFeatures, bounds: np.ndarray, enemy_sq: torch.Te
                       progress: Progress | None = None):
     """Exact 1 + #(same-class samples strictly nearer than the given e_p), and tie flags, per sorted row.
 
-    ``b`` rows per block (default: about 2**23 entries per block of the widest class: measured
-    ~25 % faster than 2**25 at N = 100,000, the compare passes stay in cache).
+    ``b`` query rows per block (default 4,096), the exact backend's tiles over the class's own columns
+    (:func:`ldr_plugin.kstar.neighbors.same_class_pass`).
     """
     n, dtype, device = sf.x.shape[0], sf.dtype, sf.x.device
     kstar = torch.ones(n, dtype=torch.int64, device=device)
     ties = torch.zeros(n, dtype=torch.bool, device=device)
     widest = int(np.diff(bounds).max())
-    b = b or max(1, min(4096, (DEFAULT_TARGET_ELEMENTS // 4) // max(1, widest)))
-    buffer = torch.empty(b * widest, dtype=dtype, device=device)  # reused, contiguous
+    b = block_rows(widest, b)
+    w = tile_columns(device, None)
+    buffer = torch.empty(min(b, widest) * min(w, widest), dtype=dtype, device=device)  # reused, contiguous
     for c in range(len(bounds) - 1):
         s, e = int(bounds[c]), int(bounds[c + 1])
         if progress is not None:
             progress.set_phase(f"same-class counts, class {c + 1}/{len(bounds) - 1}")
         for r0 in range(s, e, b):
             rows = torch.arange(r0, min(e, r0 + b), device=device)
-            d = buffer[: rows.numel() * (e - s)].view(rows.numel(), e - s)
-            sf.product(sf.x[r0 : r0 + rows.numel()], sf.columns(s, e), out=d)
-            d[torch.arange(rows.numel()), rows - s] = float("inf")
             q_norms = sf.sq_norms[rows]
             # e² is a float64 reference value here, so only the same-class entries carry the error τ
             thr = enemy_sq[rows] - q_norms
             win = sf.tolerance(q_norms) + 4 * torch.finfo(torch.float64).eps * thr.abs()
             lo = outward(thr - win, dtype, -math.inf).unsqueeze(1)
             hi = outward(thr + win, dtype, math.inf).unsqueeze(1)
-            count = (d < lo).sum(1)
-            unsure = torch.nonzero((d <= hi).sum(1) > count).flatten()  # rows with an entry in the window
-            if unsure.numel():
-                sub = d.index_select(0, unsure)
-                amb_r, amb_c = torch.nonzero((sub >= lo[unsure]) & (sub <= hi[unsure]), as_tuple=True)
-                extra, tie, _ = resolve_ambiguous(sf, rows[unsure], amb_c + s, amb_r, None, None, unsure.numel(),
-                                                  enemy_sq=enemy_sq[rows[unsure]])
+            count, pair_rows, pair_cols = same_class_pass(sf, sf.x[r0 : r0 + rows.numel()], rows,
+                                                          [(0, rows.numel(), s, e)], lo, hi, w, buffer)
+            if pair_rows.numel():
+                unsure = torch.unique(pair_rows)
+                local = torch.full((rows.numel(),), -1, dtype=torch.int64, device=device)
+                local[unsure] = torch.arange(unsure.numel(), device=device)
+                extra, tie, _ = resolve_ambiguous(sf, rows[unsure], pair_cols, local[pair_rows], None, None,
+                                                  unsure.numel(), enemy_sq=enemy_sq[rows[unsure]])
                 count[unsure] += extra
                 ties[rows[unsure]] = tie
             kstar[rows] += count

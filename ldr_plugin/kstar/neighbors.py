@@ -243,6 +243,31 @@ def _product(sf: SortedFeatures, q: torch.Tensor, c0: int, c1: int, buffer: torc
     return sf.product(q, sf.columns(c0, c1), out=buffer[: q.shape[0] * (c1 - c0)].view(q.shape[0], c1 - c0))
 
 
+def same_class_pass(sf: SortedFeatures, q: torch.Tensor, rows: torch.Tensor, segments: list[tuple[int, int, int, int]],
+                    lo: torch.Tensor, hi: torch.Tensor, w: int, buffer: torch.Tensor):
+    """Tile by tile over each segment's own columns: per row the number of same-class entries of
+    ``D'`` strictly below ``lo`` (self excluded by index), and the pairs (block row, sorted column)
+    of the entries in ``[lo, hi]``, to be decided in float64 (``lo``, ``hi``: [rows, 1])."""
+    count = torch.zeros(rows.numel(), dtype=torch.int64, device=q.device)
+    pair_rows, pair_cols = [], []
+    for a, z, s, e in segments:
+        q_seg, self_col = q[a:z], rows[a:z]
+        for c0, c1 in _tiles([(s, e)], w):
+            d = _product(sf, q_seg, c0, c1, buffer)
+            mine = torch.nonzero((self_col >= c0) & (self_col < c1)).flatten()
+            d[mine, self_col[mine] - c0] = float("inf")  # the query itself, excluded by index
+            below = (d < lo[a:z]).sum(1)
+            count[a:z] += below
+            ambiguous = torch.nonzero((d <= hi[a:z]).sum(1) > below).flatten()
+            if ambiguous.numel():
+                sub = d.index_select(0, ambiguous)
+                pr, pc = torch.nonzero((sub >= lo[a + ambiguous]) & (sub <= hi[a + ambiguous]), as_tuple=True)
+                pair_rows.append(a + ambiguous[pr])
+                pair_cols.append(c0 + pc)
+    empty = torch.zeros(0, dtype=torch.int64, device=q.device)
+    return count, (torch.cat(pair_rows) if pair_rows else empty), (torch.cat(pair_cols) if pair_cols else empty)
+
+
 def _block(sf: SortedFeatures, rows: torch.Tensor, segments: list[tuple[int, int, int, int]], w: int,
            buffer: torch.Tensor):
     """k* pieces (raw k*, tie flags, e², rows re-decided) for one block of query rows (sorted indices).
@@ -271,27 +296,11 @@ def _block(sf: SortedFeatures, rows: torch.Tensor, segments: list[tuple[int, int
     win = 2.0 * sf.tolerance(q_norms)
     lo = outward(enemy.double() - win, dtype, -math.inf).unsqueeze(1)
     hi = outward(enemy.double() + win, dtype, math.inf).unsqueeze(1)
-    count = torch.zeros(rows.numel(), dtype=torch.int64, device=device)
-    pair_rows, pair_cols = [], []  # ambiguous same-class pairs (block row, sorted column)
-    for a, z, s, e in segments:
-        q_seg, self_col = q[a:z], rows[a:z]
-        for c0, c1 in _tiles([(s, e)], w):
-            d = _product(sf, q_seg, c0, c1, buffer)
-            mine = torch.nonzero((self_col >= c0) & (self_col < c1)).flatten()
-            d[mine, self_col[mine] - c0] = float("inf")  # the query itself, excluded by index
-            below = (d < lo[a:z]).sum(1)
-            count[a:z] += below
-            ambiguous = torch.nonzero((d <= hi[a:z]).sum(1) > below).flatten()
-            if ambiguous.numel():
-                sub = d.index_select(0, ambiguous)
-                pr, pc = torch.nonzero((sub >= lo[a + ambiguous]) & (sub <= hi[a + ambiguous]), as_tuple=True)
-                pair_rows.append(a + ambiguous[pr])
-                pair_cols.append(c0 + pc)
+    count, pair_rows, pair_cols = same_class_pass(sf, q, rows, segments, lo, hi, w, buffer)
     enemy_sq = enemy.double() + q_norms
     ties = torch.zeros(rows.numel(), dtype=torch.bool, device=device)
-    if not pair_rows:
+    if not pair_rows.numel():
         return count + 1, ties, enemy_sq, 0
-    pair_rows, pair_cols = torch.cat(pair_rows), torch.cat(pair_cols)
     amb = torch.unique(pair_rows)
     local = torch.full((rows.numel(),), -1, dtype=torch.int64, device=device)
     local[amb] = torch.arange(amb.numel(), device=device)
