@@ -124,15 +124,16 @@ MIN_WORK_TO_ESTIMATE = 5e10  # n²·d below this runs in seconds anywhere: no ca
 
 
 def estimate_exact_seconds(n: int, d: int, dtype: str = "float32", *, calibrate_n: int = 4096) -> float:
-    """Seconds exact k* of ``n`` samples in ``d`` dimensions should take here: its ~2·n²·(d+1)
-    floating-point operations over the rate of one calibration product timed now (about 0.1 s).
+    """Seconds exact k* of ``n`` samples in ``d`` dimensions should take here: its ~2·n²·d
+    floating-point operations over the rate of one calibration product of the search's tile shape
+    timed now (about 0.1 s).
 
     >>> estimate_exact_seconds(1000, 16) < 10
     True
     """
     import torch
 
-    width = -(-(d + 1) // 16) * 16  # the search's padded width
+    width = max(d, 1)
     rows, cols = min(n, 1024), min(n, calibrate_n)
     a = torch.randn(rows, width, dtype=getattr(torch, dtype))
     b = torch.randn(cols, width, dtype=getattr(torch, dtype))
@@ -150,7 +151,7 @@ def hint_long_exact(shape: tuple[int, ...], dtype: str) -> None:
     seconds = estimate_exact_seconds(int(shape[0]), int(shape[1]), dtype)
     if seconds > LONG_EXACT_S:
         LOG.warning("exact k* of %d samples x %d dimensions will take about %s here; --backend screened is "
-                    "usually several times faster (approximate: a sample's k* can only come out too large, "
+                    "faster at large N (about 2x at 10^5 samples in BENCHMARKS.md; approximate: a sample's k* can only come out too large, "
                     "and the record says how far from exact a sample of it is)",
                     shape[0], shape[1], _duration(seconds))
 
