@@ -9,6 +9,7 @@ count. Used for the 5001-step study, whose trials 3-5 were added after trials 0-
 
 Usage:
   python benchmarks/dg_trial_sets.py study5001/RotatedDigitsFlat/sweep --sets 0,1,2 3,4,5 0,1,2,3,4,5
+  python benchmarks/dg_trial_sets.py WORK/sweep --dataset CorruptedDigitsFlat --method LatentDR --baseline ERM
 """
 
 from __future__ import annotations
@@ -21,18 +22,19 @@ from ldr_plugin.domainbed.runs import Sweep, read_sweep
 from ldr_plugin.domainbed.tables import SweepSelection
 
 
-def trial_means(sweep: Sweep, trials: set[int]) -> dict[str, dict[int, float]]:
+def trial_means(sweep: Sweep, trials: set[int], dataset: str | None = None) -> dict[str, dict[int, float]]:
     """{algorithm: {trial: mean held-out accuracy (%) over the test domains}}, complete trials only."""
     records = [r for r, run in zip(sweep.records, sweep.record_runs)
-               if r["args"]["trial_seed"] in trials and sweep.runs[run].done]  # finished runs only
+               if r["args"]["trial_seed"] in trials and sweep.runs[run].done  # finished runs only
+               and (dataset is None or r["args"]["dataset"] == dataset)]
     choices = SweepSelection.build(Sweep(records=records), ("iid",)).choices["iid"] if records else {}
     n_envs = {}
     per: dict[str, dict[int, list[float]]] = {}
-    for (trial, dataset, algorithm, env), choice in choices.items():
+    for (trial, name, algorithm, env), choice in choices.items():
         per.setdefault(algorithm, {}).setdefault(trial, []).append(100 * choice.test_acc)
-        n_envs[dataset] = max(n_envs.get(dataset, 0), env + 1)
+        n_envs[name] = max(n_envs.get(name, 0), env + 1)
     if len(n_envs) > 1:
-        raise SystemExit(f"one dataset per sweep, please; found {sorted(n_envs)}")
+        raise SystemExit(f"the sweep holds several datasets, {sorted(n_envs)}: choose one with --dataset")
     full = max(n_envs.values(), default=0)
     return {a: {t: float(np.mean(v)) for t, v in d.items() if len(v) == full} for a, d in per.items()}
 
@@ -43,11 +45,12 @@ def main() -> None:
     parser.add_argument("--sets", nargs="+", default=["0,1,2"], help="comma-separated trial seeds, one set each")
     parser.add_argument("--method", default="LatentDR")
     parser.add_argument("--baseline", default="ERM")
+    parser.add_argument("--dataset", default=None, help="the dataset, when the sweep holds several")
     args = parser.parse_args()
     sweep = read_sweep(args.sweep_dir, progress=False)
     for text in args.sets:
         trials = {int(t) for t in text.split(",")}
-        means = trial_means(sweep, trials)
+        means = trial_means(sweep, trials, args.dataset)
         print(f"trials {text}:")
         for algorithm, by_trial in sorted(means.items()):
             v = np.array(list(by_trial.values()))

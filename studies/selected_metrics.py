@@ -9,6 +9,7 @@ test envs of a trial, and ``baseline − algorithm`` is paired over trials: mean
 The same pairing as the accuracy verdicts (``benchmarks/dg_trial_sets.py``).
 
     python studies/selected_metrics.py WORK/sweep WORK/scores --dataset RotatedDigitsFlat --score
+    python studies/selected_metrics.py WORK/sweep WORK/scores --dataset CorruptedDigitsFlat --trials 0,1,2 --score
 """
 
 from __future__ import annotations
@@ -29,11 +30,11 @@ from ldr_plugin.leaderboard.records import read_project_records
 METRICS = ("gamma_prime", "alignment", "uniformity")
 
 
-def run_dataset(model_id: str) -> str | None:
-    """The dataset a ``domainbed:<run>[/model_step<k>.pkl]`` cell's run was trained on."""
+def run_args(model_id: str) -> dict:
+    """The arguments of the run of a ``domainbed:<run>[/model_step<k>.pkl]`` cell."""
     path = Path(model_id.split(":", 1)[1])
     records = read_run_records(path.parent if path.suffix == ".pkl" else path)
-    return records[0]["args"]["dataset"] if records else None
+    return records[0]["args"] if records else {}
 
 
 def paired(per_trial: dict[int, float], base: dict[int, float]) -> tuple[float, float, int]:
@@ -52,11 +53,14 @@ def main() -> int:
     parser.add_argument("--baseline", default="LatentDR")
     parser.add_argument("--method", default="iid", choices=["iid", "oracle"])
     parser.add_argument("--score", action="store_true", help="score the missing cells first (as ldr demo does)")
+    parser.add_argument("--trials", default=None, help="comma-separated trial seeds (default: all)")
     args = parser.parse_args()
+    trials = None if args.trials is None else {int(t) for t in args.trials.split(",")}
     sel = SweepSelection.build(read_sweep(str(args.sweep), progress=False), methods=(args.method,))
     if args.score:
         cells = [c for c in heldout_cells(args.sweep) + selected_cells(args.sweep)
-                 if run_dataset(c.model_id) == args.dataset]
+                 if (a := run_args(c.model_id)).get("dataset") == args.dataset
+                 and (trials is None or a.get("trial_seed") in trials)]
         score_stage(cells, args.scores, lambda m: print(m, file=sys.stderr))
     index = index_records(read_project_records([args.scores]))
     final = last_steps(sel)
@@ -71,6 +75,8 @@ def main() -> int:
                                                    final, layer="featurizer")
             trials: dict[int, list[float]] = {}
             for key, value in by_group.items():
+                if trials is not None and key[0] not in trials:
+                    continue
                 if value is None:
                     missing.append(f"{algorithm} trial {key[0]} env {key[3]}")
                 else:
