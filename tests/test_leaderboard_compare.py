@@ -143,3 +143,34 @@ def test_spec_baseline_adds_a_paired_delta_column(tmp_path):
     bad.write_text('[leaderboard]\nid = "t"\ntitle = "t"\nkind = "domainbed"\nbaseline = "EMR"\n')
     result = CliRunner().invoke(leaderboard, ["build", str(bad), "--results", str(a), "--out", str(tmp_path / "o2")])
     assert result.exit_code != 0 and "did you mean: ERM" in str(result.exception)
+
+
+def test_spec_trials_keeps_those_trial_seeds_only(tmp_path):
+    """`trials = [0, 1]`: the table is the one the records of trials 0 and 1 alone give (DomainBed's
+    formula on those records), and the build says so; an unfinished third trial does not enter it."""
+    import csv
+
+    a = _sweep(tmp_path / "s", 0, 200)
+    for path in a.glob("*/results.jsonl"):  # trial 2 still running: no done files
+        if json.loads(path.read_text().splitlines()[0])["args"]["trial_seed"] == 2:
+            (path.parent / "done").unlink(missing_ok=True)
+    spec = tmp_path / "spec.toml"
+    spec.write_text('[leaderboard]\nid = "t"\ntitle = "t"\nkind = "domainbed"\nselection = ["iid"]\n'
+                    'baseline = "ERM"\ntrials = [0, 1]\n')
+    out = tmp_path / "out"
+    result = CliRunner().invoke(leaderboard, ["build", str(spec), "--results", str(a), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    with (out / "t.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    records = [r for r in read_sweep(str(a), progress=False).records if r["args"]["trial_seed"] in (0, 1)]
+    avg = {r["row"]: float(r["value"]) for r in rows if r["table"] == "averages__iid" and r["column"] == "Avg"}
+    assert avg["ERM"] == pytest.approx(_avg(records, "ERM"), abs=0.051)  # the table rounds to 0.1
+    assert avg["LatentDR"] == pytest.approx(_avg(records, "LatentDR"), abs=0.051)
+    delta = next(r for r in rows if r["table"] == "averages__iid" and r["row"] == "LatentDR"
+                 and r["column"].startswith("Δ vs ERM"))
+    assert delta["n"] == "2"
+    assert "Trials 0, 1 only" in (out / "README.md").read_text()
+    bad = tmp_path / "bad.toml"
+    bad.write_text('[leaderboard]\nid = "t"\ntitle = "t"\nkind = "domainbed"\ntrials = [-1]\n')
+    result = CliRunner().invoke(leaderboard, ["build", str(bad), "--results", str(a), "--out", str(tmp_path / "o2")])
+    assert result.exit_code != 0

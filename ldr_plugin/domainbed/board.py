@@ -31,14 +31,15 @@ from ldr_plugin.registry_files import spec_argument
 REPRODUCED_METRICS = "reproduced-metrics"
 
 
-def sweep_selection(inputs: BuildInputs, order: str = "sorted") -> SweepSelection:
-    """Every sweep record of the build's result folders, grouped and selected (once per read order)."""
+def sweep_selection(inputs: BuildInputs, order: str = "sorted", trials: tuple[int, ...] = ()) -> SweepSelection:
+    """Every sweep record of the build's result folders (of ``trials`` only, if given), grouped and
+    selected (once per read order and trial list)."""
     def load() -> SweepSelection:
         sweep = read_sweep(inputs.results_dirs, order=order, progress=inputs.progress)
         inputs.report(sweep.problems)
-        return SweepSelection.build(sweep)
+        return SweepSelection.build(sweep.only_trials(set(trials)) if trials else sweep)
 
-    return inputs.cached(("domainbed sweep", order), load)
+    return inputs.cached(("domainbed sweep", order, trials), load)
 
 
 def _add_published_rows(table: Table, published: dict[str, Table]) -> None:
@@ -122,7 +123,7 @@ def _check_names(spec: LeaderboardSpec, sel: SweepSelection, inputs: BuildInputs
 
 def domainbed_board(spec: LeaderboardSpec, inputs: BuildInputs, out_dir: Path) -> Board:
     """DomainBed tables of the sweeps under --results (+ extra metric columns, published rows, plots)."""
-    sel = sweep_selection(inputs, spec.order)
+    sel = sweep_selection(inputs, spec.order, tuple(sorted(spec.trials)))
     if not len(sel.sweep):
         raise LdrError(f"{spec.path}: no DomainBed sweep records (<dir>/<run>/results.jsonl) under "
                        f"{inputs.results_dirs}")
@@ -151,6 +152,7 @@ def domainbed_board(spec: LeaderboardSpec, inputs: BuildInputs, out_dir: Path) -
             if plot_dataset_bars(table, out_dir / name) is not None:
                 table.plots.append(name)
     how = [(f"DomainBed model selection ({', '.join(spec.selection)}) over {len(sel.sweep)} records "
-           f"of {len(sel.sweep.runs)} runs; {len(sel.sweep.incomplete_runs())} runs without `done`.")]
+           f"of {len(sel.sweep.runs)} runs; {len(sel.sweep.incomplete_runs())} runs without `done`."
+           + (f" Trials {', '.join(map(str, sorted(spec.trials)))} only (the spec's `trials`)." if spec.trials else ""))]
     ours = [replace(t, rows=[r for r in t.rows if not r.published]) for t in tables]
     return Board(spec, tables, how, files={f"{spec.id}.domainbed.txt": render_domainbed_text(ours, len(sel.sweep))})

@@ -280,6 +280,16 @@ class Sweep:
         """Run keys without a ``done`` file (DomainBed counts their records; we mark them)."""
         return sorted(k for k, r in self.runs.items() if not r.done and r.duplicate_of is None)
 
+    def only_trials(self, trials: set[int]) -> Sweep:
+        """The records (and runs) of these trial seeds only: a study that adds trials in a second stage
+        can still build its table from the first stage's trials while the new ones run."""
+        keep = [i for i, record in enumerate(self.records) if record["args"]["trial_seed"] in trials]
+        out = Sweep([self.records[i] for i in keep], [self.record_runs[i] for i in keep])
+        kept_runs = set(out.record_runs)
+        out.runs = {k: r for k, r in self.runs.items() if k in kept_runs}
+        out.problems, out.sources = list(self.problems), list(self.sources)
+        return out
+
 
 def _last_of_each_step(records: list[tuple[int, dict]], path: str, problems: list[Problem]) -> list[tuple[int, dict]]:
     """Keep the last record of each step (a relaunched run appends a fresh run to the same file)."""

@@ -11,6 +11,7 @@ A spec names its kind and what goes in it::
     datasets = []                         # [] = every dataset found
     algorithms = []                       # [] = every algorithm found (DomainBed's order)
     extra_metrics = ["gamma_prime", "alignment", "uniformity"]   # of the selected checkpoints
+    trials = [0, 1, 2]                    # domainbed: these trial seeds only ([] = all)
     published = ["domainbed_2020"]        # ldr_plugin.published_sources entries: rows added beside ours
     sort = "domainbed"                    # or "avg_desc", or a column name for cross-model tables
     baseline = "ERM"                      # domainbed: a "Δ vs ERM" column, paired over trials (± SE, n)
@@ -57,6 +58,7 @@ class LeaderboardSpec(msgspec.Struct, kw_only=True):
     datasets: list[Name] = []
     algorithms: list[Name] = []
     extra_metrics: list[Name] = []
+    trials: list[Annotated[int, msgspec.Meta(ge=0)]] = []  # domainbed: only these trial seeds ([] = all)
     published: list[Name] = []
     published_paths: dict[Name, Text] = {}
     sort: Text = "domainbed"
