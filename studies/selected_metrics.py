@@ -73,16 +73,16 @@ def main() -> int:
         for algorithm in algorithms:
             by_group, _ = selected_metric_by_group(sel, args.method, index, metric, args.dataset, algorithm, None,
                                                    final, layer="featurizer")
-            trials: dict[int, list[float]] = {}
+            by_trial: dict[int, list[float]] = {}
             for key, value in by_group.items():
                 if trials is not None and key[0] not in trials:
                     continue
                 if value is None:
                     missing.append(f"{algorithm} trial {key[0]} env {key[3]}")
                 else:
-                    trials.setdefault(key[0], []).append(value)
-            n_envs = max((len(v) for v in trials.values()), default=0)
-            per_algorithm[algorithm] = {t: float(np.mean(v)) for t, v in trials.items() if len(v) == n_envs}
+                    by_trial.setdefault(key[0], []).append(value)
+            n_envs = max((len(v) for v in by_trial.values()), default=0)
+            per_algorithm[algorithm] = {t: float(np.mean(v)) for t, v in by_trial.items() if len(v) == n_envs}
         print(f"\n{metric}" + (f"  (not scored: {len(missing)}, e.g. {missing[0]})" if missing else ""))
         base = per_algorithm.get(args.baseline, {})
         for algorithm, per_trial in per_algorithm.items():
@@ -92,7 +92,7 @@ def main() -> int:
             line = f"  {algorithm:24s} {mean:9.4f} ± {se:.4f} (n={len(values)})"
             if algorithm != args.baseline:
                 d, d_se, n = paired(per_trial, base)
-                flag = "detected" if n > 1 and abs(d) > 2 * d_se else "no difference detected"
+                flag = ("n/a" if n < 2 else "detected" if abs(d) > 2 * d_se else "no difference detected")
                 line += f"   {args.baseline} − X {d:+.4f} (SE {d_se:.4f}, n={n}) {flag}"
             print(line)
     return 0
