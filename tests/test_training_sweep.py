@@ -147,10 +147,11 @@ def test_local_workers_report_failed_jobs_with_their_logs(tmp_path):
 
 
 @pytest.mark.slow
-def test_local_workers_keep_their_logs_in_the_sweep_folder_not_the_current_one(tmp_path, monkeypatch):
+def test_local_workers_keep_their_logs_in_the_sweep_folder_not_the_current_one(tmp_path, monkeypatch, capsys):
     """`ldr train --sweep --workers 2` from some folder: submitit's pickles and job logs go to
     <sweep>/.submitit (they went to ./submitit_logs, wherever the user stood), and the sweep still
-    reads as 6 finished runs with no problem."""
+    reads as 6 finished runs with no problem. Off a terminal the progress is plain lines (a log
+    file got a carriage-return redraw of a bar per job)."""
     from ldr_plugin.domainbed.runs import read_sweep
 
     monkeypatch.delenv("LDR_SUBMITIT_FOLDER", raising=False)
@@ -161,6 +162,8 @@ def test_local_workers_keep_their_logs_in_the_sweep_folder_not_the_current_one(t
                  "--steps", "1", "--hparams", '{"batch_size": 8}', "--output_dir", str(sweep)]) == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out"]
     assert len(list((sweep / ".submitit").glob("*_log.out"))) == 2
+    err = capsys.readouterr().err
+    assert "\r" not in err and "sweep (local): 6/6" in err, err
     read = read_sweep(sweep)
     assert len(read.runs) == 6 and all(run.done for run in read.runs.values()) and not read.problems
     monkeypatch.setenv("LDR_SUBMITIT_FOLDER", "submitit_logs")  # asked for by name: kept, though it is the default

@@ -146,11 +146,12 @@ def train_job(job: tuple[dict[str, Any], Path], overrides: dict | None = None, s
 
 
 def _show_progress(launcher: str, n_todo: int) -> bool | None:
-    """A bar over jobs: always for launchers and several inline jobs; inside quiet_runs ``None``: a
-    bar on a terminal, a plain line a minute elsewhere (a log file), nothing under ``ldr -q``."""
+    """Progress over jobs (for launchers and several inline jobs; one inline job echoes its own
+    output): ``None``, i.e. a bar on a terminal, a plain line a minute elsewhere (a log file: a
+    forced bar wrote a carriage-return redraw per job into it), nothing under ``ldr -q``."""
     if not echo_runs():
         return None
-    return launcher != "inline" or n_todo > 1
+    return None if launcher != "inline" or n_todo > 1 else False
 
 
 def _job_name(job: tuple[dict[str, Any], Path]) -> str:
