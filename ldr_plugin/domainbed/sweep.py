@@ -149,9 +149,7 @@ def _show_progress(launcher: str, n_todo: int) -> bool | None:
     """Progress over jobs (for launchers and several inline jobs; one inline job echoes its own
     output): ``None``, i.e. a bar on a terminal, a plain line a minute elsewhere (a log file: a
     forced bar wrote a carriage-return redraw per job into it), nothing under ``ldr -q``."""
-    if not echo_runs():
-        return None
-    return None if launcher != "inline" or n_todo > 1 else False
+    return False if echo_runs() and launcher == "inline" and n_todo <= 1 else None
 
 
 def _job_name(job: tuple[dict[str, Any], Path]) -> str:
@@ -179,9 +177,8 @@ def run_sweep(config: SweepConfig, sweep_dir: str | Path, launcher: str = "inlin
     overrides = check_sweep_config(config)
     jobs = [(args, job_dir(sweep_dir, args)) for args in make_args_list(config)]
     todo = [(args, path) for args, path in jobs if not (path / "done").exists()]
-    if launcher != "inline":  # submitit's files go to <sweep>/.submitit (launch's default for folder=sweep_dir)
+    if launcher == "local":  # (submitit's files go to <sweep>/.submitit: launch's default for folder=sweep_dir)
         resources = resources or Resources.from_env()
-    if launcher == "local":
         if "LDR_SLURM_TIME" not in os.environ:
             resources = resources.with_(timeout_min=7 * 24 * 60)  # a worker trains many runs; no 4-hour cap
         # deal jobs in turn (launch cuts contiguous chunks): worker k gets k, k + W, ...
