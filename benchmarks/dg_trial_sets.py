@@ -48,6 +48,13 @@ def main() -> None:
     parser.add_argument("--dataset", default=None, help="the dataset, when the sweep holds several")
     args = parser.parse_args()
     sweep = read_sweep(args.sweep_dir, progress=False)
+    datasets = {record["args"]["dataset"] for record in sweep.records}
+    if args.dataset is not None and args.dataset not in datasets:
+        raise SystemExit(f"{args.sweep_dir}: no runs of dataset {args.dataset!r}; found {sorted(datasets)}")
+    algorithms = {record["args"]["algorithm"] for record in sweep.records}
+    for name in (args.method, args.baseline):
+        if name not in algorithms:
+            raise SystemExit(f"{args.sweep_dir}: no runs of algorithm {name!r}; found {sorted(algorithms)}")
     for text in args.sets:
         trials = {int(t) for t in text.split(",")}
         means = trial_means(sweep, trials, args.dataset)

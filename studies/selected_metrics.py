@@ -57,6 +57,13 @@ def main() -> int:
     args = parser.parse_args()
     trials = None if args.trials is None else {int(t) for t in args.trials.split(",")}
     sel = SweepSelection.build(read_sweep(str(args.sweep), progress=False), methods=(args.method,))
+    found = {key[1]: set() for key in sel.choices[args.method]}
+    for key in sel.choices[args.method]:
+        found[key[1]].add(key[2])
+    if args.dataset not in found:
+        raise SystemExit(f"{args.sweep}: no runs of dataset {args.dataset!r}; found {sorted(found)}")
+    if args.baseline not in found[args.dataset]:
+        raise SystemExit(f"{args.sweep}: no {args.baseline!r} runs on {args.dataset}; found {sorted(found[args.dataset])}")
     if args.score:
         cells = [c for c in heldout_cells(args.sweep) + selected_cells(args.sweep)
                  if (a := run_args(c.model_id)).get("dataset") == args.dataset
@@ -64,7 +71,7 @@ def main() -> int:
         score_stage(cells, args.scores, lambda m: print(m, file=sys.stderr))
     index = index_records(read_project_records([args.scores]))
     final = last_steps(sel)
-    algorithms = sorted({key[2] for key in sel.choices[args.method] if key[1] == args.dataset})
+    algorithms = sorted(found[args.dataset])
     print(f"{args.dataset}, {args.method} selection: metric of the selected checkpoints' featurizers on the held-out "
           f"domain, mean over test domains per trial; {args.baseline} − X paired over trials (SE, n)")
     for metric in METRICS:
