@@ -86,3 +86,21 @@ def test_options_are_checked(data):
         kstar_search(x, y, backend="screened", candidates=0)
     with pytest.raises(LdrError, match="has no option"):
         kstar_search(x, y, backend="screened", ef=3)
+
+
+@pytest.mark.parametrize("w", [1, 7, 64, 1000])
+def test_nearest_over_key_tiles_equals_one_argmin(w):
+    """The screened search's tiled minimum (any tile width) = the minimum of the whole row of D'."""
+    from ldr_plugin.kstar.inputs import prepare
+    from ldr_plugin.kstar.neighbors import SortedFeatures
+    from ldr_plugin.kstar.screened import _nearest
+
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(300, 9))
+    sf = SortedFeatures(prepare(x, np.arange(300) % 3), torch.float64)
+    q, keys = sf.x[:40], sf.x[100:]
+    buffer = torch.empty(40 * w, dtype=torch.float64)
+    value, arg = _nearest(sf, q, keys, sf.key_norms[100:], w, buffer)
+    full = sf.key_norms[100:] - 2 * q @ keys.T
+    np.testing.assert_allclose(value.numpy(), full.min(1).values.numpy(), rtol=1e-12)
+    np.testing.assert_array_equal(arg.numpy(), full.argmin(1).numpy())  # continuous data: no ties

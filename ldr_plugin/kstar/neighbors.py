@@ -30,7 +30,6 @@ from ldr_plugin.errors import LdrError
 from ldr_plugin.kstar.inputs import Prepared
 from ldr_plugin.kstar.progress import Progress
 
-DEFAULT_TARGET_ELEMENTS = 1 << 25  # entries per block of the approximate backends' products (128 MiB in float32)
 DEFAULT_BLOCK_ROWS = 4096  # query rows per block of the exact backend
 DEFAULT_TILE_COLS = 1024  # key columns per product tile: a 4096 × 1024 float32 tile (16 MiB) stays in cache
 

@@ -27,10 +27,11 @@ from ldr_plugin.errors import LdrError
 from ldr_plugin.kstar.approximate import result_from_enemies, reverse_update
 from ldr_plugin.kstar.inputs import Prepared
 from ldr_plugin.kstar.neighbors import (
-    DEFAULT_TARGET_ELEMENTS,
+    DEFAULT_BLOCK_ROWS,
     SearchResult,
     SortedFeatures,
     full_precision_matmul,
+    tile_columns,
 )
 from ldr_plugin.kstar.progress import Progress
 
@@ -57,6 +58,22 @@ def screened_work(bounds: np.ndarray, candidates: float) -> float:
     return float(np.sum(sizes * np.maximum(1, np.minimum(others, np.ceil(candidates * others)))))
 
 
+def _nearest(sf: SortedFeatures, q: torch.Tensor, keys: torch.Tensor, key_norms: torch.Tensor, w: int,
+             buffer: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per query row the smallest ``D'`` (as float64) over ``keys`` and its key index, in tiles of
+    ``w`` keys (tiles stay in cache: slabs of 186 rows × 45,000 keys ran 1.3–1.4× slower, measured)."""
+    best = torch.full((q.shape[0],), math.inf, dtype=sf.dtype, device=q.device)
+    arg = torch.zeros(q.shape[0], dtype=torch.int64, device=q.device)
+    for c0 in range(0, keys.shape[0], w):
+        c1 = min(c0 + w, keys.shape[0])
+        block = buffer[: q.shape[0] * (c1 - c0)].view(q.shape[0], c1 - c0)
+        value, at = sf.product(q, (keys[c0:c1], key_norms[c0:c1]), out=block).min(1)
+        better = value < best
+        best = torch.where(better, value, best)
+        arg = torch.where(better, at + c0, arg)
+    return best.to(torch.float64), arg
+
+
 def screened_enemies(sf: SortedFeatures, bounds: np.ndarray, *, candidates: float, cell_size: int, iters: int,
                      seed: int, progress: Progress | None = None) -> tuple[torch.Tensor, dict[str, float]]:
     """Sorted index of the approximate nearest other-class sample of every sample, and timings."""
@@ -65,7 +82,8 @@ def screened_enemies(sf: SortedFeatures, bounds: np.ndarray, *, candidates: floa
     best_d = torch.full((n,), math.inf, dtype=torch.float64, device=device)
     best_j = torch.full((n,), -1, dtype=torch.int64, device=device)
     timings = {"cells": 0.0, "rank": 0.0, "search": 0.0}
-    buffer = torch.empty(DEFAULT_TARGET_ELEMENTS, dtype=sf.dtype, device=device)  # reused: no page faults per block
+    w = tile_columns(device, None)
+    buffer = torch.empty(DEFAULT_BLOCK_ROWS * w, dtype=sf.dtype, device=device)  # reused: no page faults per tile
     for c in range(len(bounds) - 1):
         s, e = int(bounds[c]), int(bounds[c + 1])
         if progress is not None:
@@ -88,15 +106,11 @@ def screened_enemies(sf: SortedFeatures, bounds: np.ndarray, *, candidates: floa
             if rows.numel() == 0:
                 continue
             cols = others if take == others.numel() else others[torch.sort(chosen[:, j]).values]
-            keys = sf.columns(cols=cols)
-            step = max(1, DEFAULT_TARGET_ELEMENTS // cols.numel())
-            if step * cols.numel() > buffer.numel():  # more candidates than one block holds: one row at a time
-                buffer = torch.empty(cols.numel(), dtype=sf.dtype, device=device)
-            for r0 in range(0, rows.numel(), step):
-                r = rows[r0 : r0 + step]
-                block = buffer[: r.numel() * cols.numel()].view(r.numel(), cols.numel())
-                value, arg = sf.product(x.index_select(0, r), keys, out=block).min(1)
-                best_d[r] = value.to(torch.float64) + sf.sq_norms[r]
+            keys, key_norms = sf.columns(cols=cols)
+            for r0 in range(0, rows.numel(), DEFAULT_BLOCK_ROWS):
+                r = rows[r0 : r0 + DEFAULT_BLOCK_ROWS]
+                value, arg = _nearest(sf, x.index_select(0, r), keys, key_norms, w, buffer)
+                best_d[r] = value + sf.sq_norms[r]
                 best_j[r] = cols[arg]
                 if progress is not None:
                     progress.update(r.numel() * cols.numel())
