@@ -35,6 +35,7 @@ from ldr_plugin.kstar.neighbors import (
     block_rows,
     exact_search,
     full_precision_matmul,
+    local_index,
     outward,
     resolve_ambiguous,
     same_class_pass,
@@ -190,9 +191,7 @@ def same_class_counts(sf: SortedFeatures, bounds: np.ndarray, enemy_sq: torch.Te
             count, pair_rows, pair_cols = same_class_pass(sf, sf.x[r0 : r0 + rows.numel()], rows,
                                                           [(0, rows.numel(), s, e)], lo, hi, w, buffer)
             if pair_rows.numel():
-                unsure = torch.unique(pair_rows)
-                local = torch.full((rows.numel(),), -1, dtype=torch.int64, device=device)
-                local[unsure] = torch.arange(unsure.numel(), device=device)
+                unsure, local = local_index(pair_rows, rows.numel())
                 extra, tie, _ = resolve_ambiguous(sf, rows[unsure], pair_cols, local[pair_rows], None, None,
                                                   unsure.numel(), enemy_sq=enemy_sq[rows[unsure]])
                 count[unsure] += extra

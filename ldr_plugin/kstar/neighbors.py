@@ -181,6 +181,14 @@ def plan_blocks(queries: np.ndarray, bounds: np.ndarray, b: int) -> list[tuple[n
     return blocks
 
 
+def local_index(pair_rows: torch.Tensor, n_rows: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The distinct block rows among ``pair_rows`` and a map block row → its position among them (−1 elsewhere)."""
+    unique = torch.unique(pair_rows)
+    local = torch.full((n_rows,), -1, dtype=torch.int64, device=pair_rows.device)
+    local[unique] = torch.arange(unique.numel(), device=pair_rows.device)
+    return unique, local
+
+
 def resolve_ambiguous(
     sf: SortedFeatures,
     rows: torch.Tensor,
@@ -301,9 +309,7 @@ def _block(sf: SortedFeatures, rows: torch.Tensor, segments: list[tuple[int, int
     ties = torch.zeros(rows.numel(), dtype=torch.bool, device=device)
     if not pair_rows.numel():
         return count + 1, ties, enemy_sq, 0
-    amb = torch.unique(pair_rows)
-    local = torch.full((rows.numel(),), -1, dtype=torch.int64, device=device)
-    local[amb] = torch.arange(amb.numel(), device=device)
+    amb, local = local_index(pair_rows, rows.numel())
     own_s = torch.empty(rows.numel(), dtype=torch.int64, device=device)
     own_e = torch.empty_like(own_s)
     for a, z, s, e in segments:
