@@ -151,7 +151,7 @@ def hint_long_exact(shape: tuple[int, ...], dtype: str) -> None:
     seconds = estimate_exact_seconds(int(shape[0]), int(shape[1]), dtype)
     if seconds > LONG_EXACT_S:
         LOG.warning("exact k* of %d samples x %d dimensions will take about %s here; --backend screened is "
-                    "faster at large N (about 2x at 10^5 samples in BENCHMARKS.md; approximate: a sample's k* can only come out too large, "
+                    "faster at large N (1.8-2.3x from 10^5 to 10^6 samples in BENCHMARKS.md; approximate: a sample's k* can only come out too large, "
                     "and the record says how far from exact a sample of it is)",
                     shape[0], shape[1], _duration(seconds))
 
