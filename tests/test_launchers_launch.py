@@ -80,6 +80,34 @@ def test_plain_progress_lines_print_each_count_once_and_no_blank_line(capsys, mo
     assert counts == ["0/2", "1/2", "2/2"], lines
 
 
+def mark_slowly(item: tuple[str, int]) -> int:
+    import time
+
+    folder, i = item
+    time.sleep(0.4)
+    Path(folder, f"done{i}").touch()
+    return i
+
+
+def test_progress_moves_while_one_local_worker_runs_many_items(tmp_path, monkeypatch, capsys):
+    """A local worker runs its whole chunk in one job: the bar counted only finished jobs, so a sweep
+    with --workers 2 showed 0/66 until half of it was done. ``finished`` (the items' done files)
+    now moves it in between."""
+    import ldr_plugin.launchers.launch as launch_module
+
+    monkeypatch.setenv("LDR_PROGRESS_SECONDS", "1")
+    monkeypatch.setattr(launch_module, "FINISHED_POLL_S", 0.1)
+    out = tmp_path / "out"
+    out.mkdir()
+    items = [(str(out), i) for i in range(8)]
+    summary = launch(items, mark_slowly, "local", Resources(local_workers=1), progress=None, desc="runs",
+                     folder=tmp_path, finished=lambda: len(list(out.glob("done*"))))
+    assert summary.results == list(range(8)) and summary.n_jobs == 1
+    counts = [int(line.split()[1].split("/")[0]) for line in capsys.readouterr().err.splitlines()
+              if line.startswith("runs:")]
+    assert counts[-1] == 8 and any(0 < c < 8 for c in counts), counts
+
+
 def test_local_executor_matches_inline_and_names_the_log_of_each_failure(tmp_path):
     items = list(range(12))
     resources = Resources(folder=str(tmp_path / "logs"), local_workers=2)

@@ -189,7 +189,8 @@ def run_sweep(config: SweepConfig, sweep_dir: str | Path, launcher: str = "inlin
                            threads=1 if launcher == "local" else None)
     summary = launch(todo, fn, launcher, resources, names=_job_name, job_name="ldr-train",
                      desc=f"sweep ({launcher})" if echo_runs() else "train", folder=sweep_dir,
-                     progress=progress if progress is not None else _show_progress(launcher, len(todo)))
+                     progress=progress if progress is not None else _show_progress(launcher, len(todo)),
+                     finished=lambda: sum((path / "done").exists() for _, path in todo))  # a worker runs many
     failed = [f"{o.name}: {o.reason}" + (f" (log: {o.log})" if o.log else "") for o in summary.failed]
     counts = {"jobs": len(jobs), "already_done": len(jobs) - len(todo), "trained": len(todo) - len(failed),
               "failed": len(failed)}

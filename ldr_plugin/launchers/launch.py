@@ -136,12 +136,22 @@ def _job_outcomes(job: Any, chunk: range, names: list[str], local: bool) -> list
     ]
 
 
+FINISHED_POLL_S = 2.0  # how often wait() asks the caller how many items are done
+
+
 def wait(jobs: list[Any], chunks: list[range], names: list[str], launcher: str, *,
-         progress: bool | None = True, poll_s: float | None = None, desc: str | None = None) -> Summary:
-    """Wait for every job, collecting one outcome per item (in item order); Ctrl-C cancels the jobs."""
+         progress: bool | None = True, poll_s: float | None = None, desc: str | None = None,
+         finished: Callable[[], int] | None = None) -> Summary:
+    """Wait for every job, collecting one outcome per item (in item order); Ctrl-C cancels the jobs.
+
+    The progress bar counts the items of finished jobs; ``finished`` (the number of items done so
+    far, e.g. from their output folders; called at most every ``FINISHED_POLL_S``) lets it move
+    while a job that holds many items is still running (a local worker runs a whole chunk).
+    """
     poll_s = poll_s if poll_s is not None else (0.1 if launcher == "local" else 5.0)
     outcomes: dict[int, Outcome] = {}
     pending = list(range(len(jobs)))
+    in_done_jobs, counted_at = 0, time.monotonic()
     with progress_bar(total=len(names), desc=desc or launcher, enabled=progress) as bar:
         try:
             while pending:
@@ -150,10 +160,15 @@ def wait(jobs: list[Any], chunks: list[range], names: list[str], launcher: str, 
                     if jobs[j].done():
                         for i, outcome in zip(chunks[j], _job_outcomes(jobs[j], chunks[j], names, launcher == "local")):
                             outcomes[i] = outcome
-                        bar.update(len(chunks[j]))
+                        in_done_jobs += len(chunks[j])
                     else:
                         still.append(j)
                 pending = still
+                count = in_done_jobs
+                if pending and finished is not None and time.monotonic() - counted_at >= FINISHED_POLL_S:
+                    count, counted_at = max(count, min(finished(), len(names))), time.monotonic()
+                if count > bar.n:
+                    bar.update(count - bar.n)
                 if pending:
                     time.sleep(poll_s)
         except KeyboardInterrupt:
@@ -187,6 +202,7 @@ def launch(
     progress: bool | None = True,
     desc: str | None = None,
     folder: str | os.PathLike | None = None,
+    finished: Callable[[], int] | None = None,
 ) -> Summary:
     """Run ``fn(item)`` for every item with ``launcher`` (``inline``, ``local`` or ``slurm``) and wait.
 
@@ -195,7 +211,8 @@ def launch(
     progress bar (default: the launcher's name). Local workers die with this process; with
     ``folder`` (where the items write), a launch first waits for workers a killed earlier launch
     left running there (:mod:`ldr_plugin.launchers.guard`), and submitit's files go to
-    ``<folder>/.submitit`` unless a submitit folder was asked for (:func:`log_folder`).
+    ``<folder>/.submitit`` unless a submitit folder was asked for (:func:`log_folder`). ``finished``
+    counts the items done so far for the progress bar while jobs run (see :func:`wait`).
     """
     if launcher not in LAUNCHERS:
         raise LdrError(f"unknown launcher '{launcher}'; expected one of {', '.join(LAUNCHERS)}")
@@ -217,6 +234,6 @@ def launch(
             body = functools.partial(run_items, launcher=process_identity(),
                                      folder=None if folder is None else str(folder))
         jobs = submit(items, fn, executor, chunks, resources.max_array_size, body)
-        summary = wait(jobs, chunks, labels, launcher, progress=progress, desc=desc)
+        summary = wait(jobs, chunks, labels, launcher, progress=progress, desc=desc, finished=finished)
     summary.seconds = time.perf_counter() - start
     return summary
