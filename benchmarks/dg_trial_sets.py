@@ -55,6 +55,9 @@ def main() -> None:
     for name in (args.method, args.baseline):
         if name not in algorithms:
             raise SystemExit(f"{args.sweep_dir}: no runs of algorithm {name!r}; found {sorted(algorithms)}")
+    if sweep.incomplete_runs():  # runs not yet started are invisible: the selection is over what has finished
+        print(f"note: {len(sweep.incomplete_runs())} runs without `done` are left out; a hyperparameter grid "
+              "still running is selected over its finished points only")
     for text in args.sets:
         trials = {int(t) for t in text.split(",")}
         means = trial_means(sweep, trials, args.dataset)

@@ -57,9 +57,9 @@ def main() -> int:
     args = parser.parse_args()
     trials = None if args.trials is None else {int(t) for t in args.trials.split(",")}
     sel = SweepSelection.build(read_sweep(str(args.sweep), progress=False), methods=(args.method,))
-    found = {key[1]: set() for key in sel.choices[args.method]}
-    for key in sel.choices[args.method]:
-        found[key[1]].add(key[2])
+    found: dict[str, set[str]] = {}  # dataset -> algorithms
+    for _, dataset, algorithm, _ in sel.choices[args.method]:
+        found.setdefault(dataset, set()).add(algorithm)
     if args.dataset not in found:
         raise SystemExit(f"{args.sweep}: no runs of dataset {args.dataset!r}; found {sorted(found)}")
     if args.baseline not in found[args.dataset]:

@@ -152,6 +152,11 @@ def _show_progress(launcher: str, n_todo: int) -> bool | None:
     return False if echo_runs() and launcher == "inline" and n_todo <= 1 else None
 
 
+def _n_done(paths: list[Path]) -> int:
+    """How many of these run folders have their ``done`` file."""
+    return sum((path / "done").exists() for path in paths)
+
+
 def _job_name(job: tuple[dict[str, Any], Path]) -> str:
     args, path = job
     return f"{path.name} ({args['algorithm']} {args['dataset']} {args['test_envs']})"
@@ -190,7 +195,7 @@ def run_sweep(config: SweepConfig, sweep_dir: str | Path, launcher: str = "inlin
     summary = launch(todo, fn, launcher, resources, names=_job_name, job_name="ldr-train",
                      desc=f"sweep ({launcher})" if echo_runs() else "train", folder=sweep_dir,
                      progress=progress if progress is not None else _show_progress(launcher, len(todo)),
-                     finished=lambda: sum((path / "done").exists() for _, path in todo))  # a worker runs many
+                     finished=lambda: _n_done([path for _, path in todo]))  # a worker runs many
     failed = [f"{o.name}: {o.reason}" + (f" (log: {o.log})" if o.log else "") for o in summary.failed]
     counts = {"jobs": len(jobs), "already_done": len(jobs) - len(todo), "trained": len(todo) - len(failed),
               "failed": len(failed)}
@@ -240,7 +245,7 @@ def run_domainbed_sweep(config: SweepConfig, sweep_dir: str | Path, domainbed_ro
         with open(log_path, "ab") as handle:
             returncode = _run_with_bar(command, domainbed_root, env, handle, jobs)
         log = f", the sweep's output in {log_path}"
-    done = sum((path / "done").exists() for path in jobs)
+    done = _n_done(jobs)
     if returncode != 0 or done < len(jobs):
         raise LdrError(f"DomainBed sweep in {sweep_dir}: {done} of {len(jobs)} jobs done "
                        f"(exit code {returncode}); see each job's err.txt{log}")
@@ -250,11 +255,11 @@ def run_domainbed_sweep(config: SweepConfig, sweep_dir: str | Path, domainbed_ro
 def _run_with_bar(command: list[str], cwd, env: dict, handle, jobs: list[Path]) -> int:
     """Run ``command`` with its output to ``handle``; a progress bar counts the jobs' ``done`` files."""
     proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=handle, stderr=subprocess.STDOUT)
-    counted = sum((path / "done").exists() for path in jobs)
+    counted = _n_done(jobs)
     with progress(total=len(jobs), initial=counted, desc="train", unit="run") as bar:  # lines in a log, none under -q
         while proc.poll() is None:
             time.sleep(1.0)
-            now = sum((path / "done").exists() for path in jobs)
+            now = _n_done(jobs)
             bar.update(now - counted)
             counted = now
     return proc.returncode
