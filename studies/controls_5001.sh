@@ -18,4 +18,6 @@ ldr train --sweep --algorithms ERMWeightDecay --n_hparams 4 "${common[@]}" \
 # gives the same run folders, so the full list later skips what stage 1 trained.
 algorithms=ERM,ERMLabelSmoothing,Mixup,LatentDR,LatentDRDegradeOnly
 [ "${STAGE:-}" = 1 ] || algorithms=$algorithms,LatentDRRestoreOnly,LatentDRNoise,LatentDRSeparateHeads,LatentDRCrossDomain
+# ALGORITHMS=LatentDRNoise: one stage-2 variant at a time (same run folders; finished ones are skipped)
+algorithms=${ALGORITHMS:-$algorithms}
 ldr train --sweep --n_hparams 1 "${common[@]}" --hparams '{"batch_size": 32}' --algorithms "$algorithms"
