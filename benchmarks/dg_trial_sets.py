@@ -15,18 +15,26 @@ Usage:
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
 
+from ldr_plugin.domainbed.manifest import EXPECTED_DIR
 from ldr_plugin.domainbed.runs import Sweep, read_sweep
 from ldr_plugin.domainbed.tables import SweepSelection
 
 
 def trial_means(sweep: Sweep, trials: set[int], dataset: str | None = None) -> dict[str, dict[int, float]]:
-    """{algorithm: {trial: mean held-out accuracy (%) over the test domains}}, complete trials only."""
+    """{algorithm: {trial: mean held-out accuracy (%) over the test domains}}, complete trials only:
+    a trial of an algorithm with a run unfinished or missing (one its sweep expects) is left out."""
+    def wanted(args_dataset: str, trial: int) -> bool:
+        return trial in trials and (dataset is None or args_dataset == dataset)
+
     records = [r for r, run in zip(sweep.records, sweep.record_runs)
-               if r["args"]["trial_seed"] in trials and sweep.runs[run].done  # finished runs only
-               and (dataset is None or r["args"]["dataset"] == dataset)]
+               if wanted(r["args"]["dataset"], r["args"]["trial_seed"]) and sweep.runs[run].done]
+    unfinished = {(k[2], k[0]) for k in sweep.missing.values() if wanted(k[1], k[0])}
+    unfinished |= {(r["args"]["algorithm"], r["args"]["trial_seed"]) for r, run in zip(sweep.records, sweep.record_runs)
+                   if wanted(r["args"]["dataset"], r["args"]["trial_seed"]) and not sweep.runs[run].done}
     choices = SweepSelection.build(Sweep(records=records), ("iid",)).choices["iid"] if records else {}
     n_envs = {}
     per: dict[str, dict[int, list[float]]] = {}
@@ -36,7 +44,8 @@ def trial_means(sweep: Sweep, trials: set[int], dataset: str | None = None) -> d
     if len(n_envs) > 1:
         raise SystemExit(f"the sweep holds several datasets, {sorted(n_envs)}: choose one with --dataset")
     full = max(n_envs.values(), default=0)
-    return {a: {t: float(np.mean(v)) for t, v in d.items() if len(v) == full} for a, d in per.items()}
+    return {a: {t: float(np.mean(v)) for t, v in d.items() if len(v) == full and (a, t) not in unfinished}
+            for a, d in per.items()}
 
 
 def main() -> None:
@@ -55,9 +64,12 @@ def main() -> None:
     for name in (args.method, args.baseline):
         if name not in algorithms:
             raise SystemExit(f"{args.sweep_dir}: no runs of algorithm {name!r}; found {sorted(algorithms)}")
-    if sweep.incomplete_runs():  # runs not yet started are invisible: the selection is over what has finished
-        print(f"note: {len(sweep.incomplete_runs())} runs without `done` are left out; a hyperparameter grid "
-              "still running is selected over its finished points only")
+    if sweep.unfinished_runs():
+        print(f"note: {len(sweep.incomplete_runs())} runs without `done` and {len(sweep.missing)} expected runs "
+              "without results: the trials of algorithms they belong to are left out")
+    if not (Path(args.sweep_dir) / EXPECTED_DIR).is_dir():  # a sweep not written by `ldr train --sweep`
+        print("note: the sweep has no list of expected runs, so runs not yet started cannot be seen; "
+              "a hyperparameter grid still running would be selected over its finished points only")
     for text in args.sets:
         trials = {int(t) for t in text.split(",")}
         means = trial_means(sweep, trials, args.dataset)

@@ -72,6 +72,9 @@ def main() -> int:
     index = index_records(read_project_records([args.scores]))
     final = last_steps(sel)
     algorithms = sorted(found[args.dataset])
+    if sel.sweep.unfinished_runs():
+        print(f"note: {len(sel.sweep.incomplete_runs())} runs without `done` and {len(sel.sweep.missing)} expected "
+              "runs without results: the trials of algorithms they belong to are left out", file=sys.stderr)
     print(f"{args.dataset}, {args.method} selection: metric of the selected checkpoints' featurizers on the held-out "
           f"domain, mean over test domains per trial; {args.baseline} − X paired over trials (SE, n)")
     for metric in METRICS:
@@ -82,8 +85,8 @@ def main() -> int:
                                                    final, layer="featurizer")
             by_trial: dict[int, list[float]] = {}
             for key, value in by_group.items():
-                if trials is not None and key[0] not in trials:
-                    continue
+                if (trials is not None and key[0] not in trials) or key in sel.incomplete_groups:
+                    continue  # (a group with a run unfinished or not started: its trial is left out)
                 if value is None:
                     missing.append(f"{algorithm} trial {key[0]} env {key[3]}")
                 else:

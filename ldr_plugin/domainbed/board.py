@@ -152,7 +152,8 @@ def domainbed_board(spec: LeaderboardSpec, inputs: BuildInputs, out_dir: Path) -
             if plot_dataset_bars(table, out_dir / name) is not None:
                 table.plots.append(name)
     how = [(f"DomainBed model selection ({', '.join(spec.selection)}) over {len(sel.sweep)} records "
-           f"of {len(sel.sweep.runs)} runs; {len(sel.sweep.incomplete_runs())} runs without `done`."
+           f"of {len(sel.sweep.runs)} runs; {len(sel.sweep.incomplete_runs())} runs without `done`"
+           + (f", {len(sel.sweep.missing)} expected runs without results." if sel.sweep.missing else ".")
            + (f" Trials {', '.join(map(str, sorted(spec.trials)))} only (the spec's `trials`)." if spec.trials else ""))]
     ours = [replace(t, rows=[r for r in t.rows if not r.published]) for t in tables]
     return Board(spec, tables, how, files={f"{spec.id}.domainbed.txt": render_domainbed_text(ours, len(sel.sweep))})

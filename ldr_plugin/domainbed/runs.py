@@ -27,6 +27,7 @@ import numpy as np
 import orjson
 from tqdm import tqdm
 
+from ldr_plugin.domainbed.manifest import read_expected
 from ldr_plugin.errors import LdrError
 from ldr_plugin.files import UnreadableFile, display, read_bytes
 from ldr_plugin.results.problems import Problem
@@ -234,6 +235,7 @@ class Sweep:
     def __init__(self, records: list[dict[str, Any]] | None = None, record_runs: list[str] | None = None) -> None:
         self.record_runs: list[str] = record_runs or []
         self.runs: dict[str, SweepRun] = {}
+        self.missing: dict[str, ArgsKey] = {}  # runs the sweep's list expects that have no results
         self.problems: list[Problem] = []
         self.sources: list[str] = []
         self._records = records
@@ -280,6 +282,11 @@ class Sweep:
         """Run keys without a ``done`` file (DomainBed counts their records; we mark them)."""
         return sorted(k for k, r in self.runs.items() if not r.done and r.duplicate_of is None)
 
+    def unfinished_runs(self) -> int:
+        """Runs without ``done`` plus expected runs without results: 0 iff the sweep is known complete
+        (as far as its list of expected runs, if it has one, says)."""
+        return len(self.incomplete_runs()) + len(self.missing)
+
     def only_trials(self, trials: set[int]) -> Sweep:
         """The records (and runs) of these trial seeds only: a study that adds trials in a second stage
         can still build its table from the first stage's trials while the new ones run."""
@@ -287,6 +294,7 @@ class Sweep:
         out = Sweep([self.records[i] for i in keep], [self.record_runs[i] for i in keep])
         kept_runs = set(out.record_runs)
         out.runs = {k: r for k, r in self.runs.items() if k in kept_runs}
+        out.missing = {k: key for k, key in self.missing.items() if key[0] in trials}
         out.problems, out.sources = list(self.problems), list(self.sources)
         return out
 
@@ -347,6 +355,14 @@ def read_sweep(input_dirs: list[str | os.PathLike] | str | os.PathLike, *, keep_
             sweep.runs[run.run_id] = run
             kept[run.run_id] = (data, [i for i, _ in records], len(rows.steps))
             rows.add([record for _, record in records])  # the dicts are dropped here, the columns kept
+        for name, args in read_expected(root, sweep.problems).items():
+            run_id = name if len(dirs) == 1 else f"{root}/{name}"
+            if run_id not in sweep.runs:
+                sweep.missing[run_id] = args_key(args)
+                sweep.problems.append(Problem("missing_run", f"{root}{os.sep}{name}", "expected by the sweep "
+                                              f"({args['algorithm']} {args['dataset']} test envs {args['test_envs']} "
+                                              f"hparams seed {args['hparams_seed']} trial {args['trial_seed']}) but "
+                                              "has no results: not started yet, or lost"))
     keep = np.zeros(len(rows.steps), dtype=bool)
     for run_id, (data, lines, start) in kept.items():  # in read order; runs replaced by a copy left out
         sweep._files.append((data, lines))
@@ -370,4 +386,9 @@ def check_run_folders(root: str | os.PathLike) -> tuple[int, list[Problem]]:
             hint = (" (see its err.txt)" if (directory / "err.txt").exists()
                     else " (empty: the job never started)" if not any(directory.iterdir()) else "")
             problems.append(Problem("incomplete_run", str(directory), "DomainBed run without 'done'" + hint))
+        for name, args in read_expected(directory, problems).items():
+            if not (directory / name).exists():
+                problems.append(Problem("missing_run", str(directory / name), "expected by the sweep "
+                                        f"({args['algorithm']} {args['dataset']} test envs {args['test_envs']}) "
+                                        "but has no folder: not started yet, or lost"))
     return n_done, problems

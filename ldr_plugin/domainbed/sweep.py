@@ -17,8 +17,6 @@ through a launcher.
 from __future__ import annotations
 
 import functools
-import hashlib
-import json
 import os
 import subprocess
 import sys
@@ -31,6 +29,7 @@ from typing import Any
 from ldr_plugin.domainbed.console import echo_runs
 from ldr_plugin.domainbed.host import domainbed_root, import_domainbed, resolve_algorithm, resolve_dataset
 from ldr_plugin.domainbed.hparams_table import check_overrides, parse_hparams_json, run_hparams, seed_hash
+from ldr_plugin.domainbed.manifest import run_folder_name, write_expected
 from ldr_plugin.errors import LdrError
 from ldr_plugin.launchers.launch import LAUNCHERS, launch
 from ldr_plugin.launchers.resources import Resources
@@ -124,8 +123,7 @@ def make_args_list(config: SweepConfig) -> list[dict[str, Any]]:
 
 def job_dir(sweep_dir: str | Path, train_args: dict[str, Any]) -> Path:
     """``sweep_dir / md5(json.dumps(train_args, sort_keys=True))``, DomainBed's job folder."""
-    digest = hashlib.md5(json.dumps(train_args, sort_keys=True).encode("utf-8")).hexdigest()
-    return Path(sweep_dir) / digest
+    return Path(sweep_dir) / run_folder_name(train_args)
 
 
 def train_job(job: tuple[dict[str, Any], Path], overrides: dict | None = None, save_every: bool = False,
@@ -180,7 +178,9 @@ def run_sweep(config: SweepConfig, sweep_dir: str | Path, launcher: str = "inlin
     if launcher not in LAUNCHERS:
         raise LdrError(f"unknown launcher '{launcher}'; expected one of {', '.join(LAUNCHERS)}")
     overrides = check_sweep_config(config)
-    jobs = [(args, job_dir(sweep_dir, args)) for args in make_args_list(config)]
+    args_list = make_args_list(config)
+    write_expected(sweep_dir, args_list)  # so a reader can tell this grid from a part of it
+    jobs = [(args, job_dir(sweep_dir, args)) for args in args_list]
     todo = [(args, path) for args, path in jobs if not (path / "done").exists()]
     if launcher == "local":  # (submitit's files go to <sweep>/.submitit: launch's default for folder=sweep_dir)
         resources = resources or Resources.from_env()
@@ -234,7 +234,9 @@ def run_domainbed_sweep(config: SweepConfig, sweep_dir: str | Path, domainbed_ro
     env["PATH"] = str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", "")
     env["PYTHONPATH"] = str(domainbed_root) + os.pathsep + env.get("PYTHONPATH", "")
     sweep_dir = Path(sweep_dir).resolve()
-    jobs = [job_dir(sweep_dir, args) for args in make_args_list(config)]
+    args_list = make_args_list(config)
+    write_expected(sweep_dir, args_list)
+    jobs = [job_dir(sweep_dir, args) for args in args_list]
     command = domainbed_sweep_command(config, sweep_dir, launcher)
     if echo_runs():
         returncode = subprocess.run(command, cwd=domainbed_root, env=env, check=False).returncode

@@ -5,7 +5,8 @@ Numbers are computed exactly as DomainBed's ``collect_results``: a cell is ``100
 ``100·std(accs/√n)`` (population std) over trials in group order; "Avg" is the plain mean of the
 per-env means (``X`` if one is missing); the Averages table averages each trial over its test envs
 first. Beyond DomainBed: datasets outside its list are kept, cells built from runs without
-``done`` are flagged, cells with fewer trials than the table's fullest cell are flagged.
+``done`` or lacking runs their sweep expects are flagged, cells with fewer trials than the table's
+fullest cell are flagged.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ FLAG_INCOMPLETE = "incomplete"
 FLAG_MISSING = "missing"
 FLAG_FEWER_TRIALS = "fewer_trials"
 FOOTNOTES = {
-    FLAG_INCOMPLETE: "includes runs without a `done` file (unfinished or crashed); may change when they finish",
+    FLAG_INCOMPLETE: ("includes runs without a `done` file (unfinished or crashed), or lacks runs the sweep "
+                      "expects (not started); may change when they finish"),
     FLAG_MISSING: "X: no checkpoint could be selected (runs missing; for leave-one-domain-out, a pair run missing)",
     FLAG_FEWER_TRIALS: "fewer trials than the fullest cell of this table",
 }
@@ -50,6 +52,8 @@ class SweepSelection:
             unfinished = np.array([run in incomplete_runs for run in sweep.record_runs], dtype=bool)
             touched = np.unique(groups.gs_group[groups.m_gs[unfinished[groups.m_rec]]])
             out.incomplete_groups.update(groups.keys[g] for g in touched)
+        for trial, dataset, algorithm, _, envs in sweep.missing.values():  # a grid point or pair not yet run
+            out.incomplete_groups.update((trial, dataset, algorithm, env) for env in envs)
         return out
 
 

@@ -10,7 +10,8 @@ import os
 from dataclasses import dataclass
 
 # kinds: invalid, partial, duplicate, missing, old_schema (record files); incomplete_run, malformed_line,
-# truncated_file, bad_record, schema_version, duplicate_step, duplicate_run (DomainBed run folders);
+# truncated_file, bad_record, schema_version, duplicate_step, duplicate_run, missing_run, bad_manifest (DomainBed
+# run folders and their sweep's list of expected runs);
 # published_missing (leaderboard inputs); unreadable (a FIFO, device, symlink loop, oversized file: not read)
 
 
