@@ -15,11 +15,10 @@ Usage:
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 import numpy as np
 
-from ldr_plugin.domainbed.manifest import EXPECTED_DIR
+from ldr_plugin.domainbed.manifest import expected_files
 from ldr_plugin.domainbed.runs import Sweep, read_sweep
 from ldr_plugin.domainbed.tables import SweepSelection
 
@@ -67,7 +66,7 @@ def main() -> None:
     if sweep.unfinished_runs():
         print(f"note: {len(sweep.incomplete_runs())} runs without `done` and {len(sweep.missing)} expected runs "
               "without results: the trials of algorithms they belong to are left out")
-    if not (Path(args.sweep_dir) / EXPECTED_DIR).is_dir():  # a sweep not written by `ldr train --sweep`
+    if not expected_files(args.sweep_dir):  # a sweep not written by `ldr train --sweep`
         print("note: the sweep has no list of expected runs, so runs not yet started cannot be seen; "
               "a hyperparameter grid still running would be selected over its finished points only")
     for text in args.sets:

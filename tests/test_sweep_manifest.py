@@ -9,7 +9,7 @@ import shutil
 import pytest
 from domainbed_fake_dist import make_fake_dist
 
-from ldr_plugin.domainbed.manifest import EXPECTED_DIR, read_expected, write_expected
+from ldr_plugin.domainbed.manifest import expected_files, read_expected, write_expected
 from ldr_plugin.domainbed.runs import check_run_folders, read_sweep
 from ldr_plugin.domainbed.sweep import SweepConfig, job_dir, make_args_list, run_sweep
 from ldr_plugin.domainbed.tables import FLAG_INCOMPLETE, SweepSelection, dataset_table
@@ -41,6 +41,7 @@ def test_a_run_never_started_is_named_and_flags_its_cell(toy, tmp_path):
     sweep = read_sweep(sweep_dir, progress=False)
     assert not sweep.missing and not sweep.problems and sweep.unfinished_runs() == 0
     assert _flags(sweep_dir) == [False, False, False]
+    assert all(p.is_dir() for p in sweep_dir.iterdir() if p.name != expected_files(sweep_dir)[0].name)
 
     lost = next(a for a in make_args_list(config) if a["hparams_seed"] == 1 and a["test_envs"] == [2])
     shutil.rmtree(job_dir(sweep_dir, lost))  # as if its job had not started yet
@@ -55,7 +56,7 @@ def test_a_run_never_started_is_named_and_flags_its_cell(toy, tmp_path):
     assert [p.kind for p in problems] == ["missing_run"]
 
     assert run_sweep(config, sweep_dir)["trained"] == 1  # the same sweep again: same list, the run trained
-    assert len(list((sweep_dir / EXPECTED_DIR).iterdir())) == 1
+    assert len(expected_files(sweep_dir)) == 1
     assert _flags(sweep_dir) == [False, False, False]
 
 
@@ -64,7 +65,7 @@ def test_sweeps_into_one_folder_add_their_lists(toy, tmp_path):
     run_sweep(_config(n_hparams=1), sweep_dir)
     wider = _config(n_hparams=2)
     write_expected(sweep_dir, make_args_list(wider))  # a wider grid announced, none of its new runs started
-    assert len(list((sweep_dir / EXPECTED_DIR).iterdir())) == 2
+    assert len(expected_files(sweep_dir)) == 2
     sweep = read_sweep(sweep_dir, progress=False)
     assert sorted(key[3] for key in sweep.missing.values()) == [1, 1, 1]
     assert _flags(sweep_dir) == [True, True, True]
@@ -73,7 +74,7 @@ def test_sweeps_into_one_folder_add_their_lists(toy, tmp_path):
 def test_an_unreadable_list_is_named_not_trusted(toy, tmp_path):
     sweep_dir = tmp_path / "sweep"
     run_sweep(_config(n_hparams=1), sweep_dir)
-    (path,) = (sweep_dir / EXPECTED_DIR).iterdir()
+    (path,) = expected_files(sweep_dir)
     content = json.loads(path.read_text())
     name = next(iter(content["runs"]))
     content["runs"][name]["trial_seed"] = 7  # arguments that no longer name their folder

@@ -3,12 +3,13 @@
 A run not yet started leaves no folder, so a sweep folder alone cannot say that a hyperparameter
 grid or a trial is still missing, and model selection over it quietly picks among the runs that
 exist. Every ``ldr train --sweep`` therefore writes, before it trains anything, the arguments of
-each job it will run to ``<sweep>/.expected/<digest>.json`` (one file per distinct job list, so
+each job it will run to ``<sweep>/expected_runs-<digest>.json`` (one file per distinct job list, so
 several sweeps into one folder add up and re-running one rewrites nothing). The reader
 (:func:`ldr_plugin.domainbed.runs.read_sweep`) reports every expected run without results as a
-``missing_run`` problem and flags the cells it would have changed. DomainBed's ``collect_results``
-skips the folder (it has no ``results.jsonl``). Sweeps run by DomainBed's own ``sweep.py`` have no
-such list; for them a partial grid stays invisible, as in DomainBed.
+``missing_run`` problem and flags the cells it would have changed. The lists are files, not
+folders, so DomainBed's ``collect_results`` and scripts that walk a sweep's run folders pass them
+by. Sweeps run by DomainBed's own ``sweep.py`` have no such list; for them a partial grid stays
+invisible, as in DomainBed.
 
 >>> import tempfile; d = tempfile.mkdtemp()
 >>> args = {"dataset": "D", "algorithm": "ERM", "test_envs": [0], "hparams_seed": 0, "trial_seed": 0}
@@ -28,7 +29,7 @@ from ldr_plugin.files import UnreadableFile, display, read_bytes
 from ldr_plugin.results.io import atomic_write_text
 from ldr_plugin.results.problems import Problem
 
-EXPECTED_DIR = ".expected"
+PREFIX = "expected_runs-"
 SCHEMA_VERSION = 1
 _FIELDS = {"dataset": str, "algorithm": str, "test_envs": list, "hparams_seed": int, "trial_seed": int}
 
@@ -42,11 +43,16 @@ def write_expected(sweep_dir: str | os.PathLike, args_list: list[dict[str, Any]]
     """Record ``args_list`` as runs expected in ``sweep_dir`` (atomic; an identical list is kept as is)."""
     runs = {run_folder_name(args): args for args in args_list}
     digest = hashlib.md5("\n".join(sorted(runs)).encode("ascii")).hexdigest()
-    path = Path(sweep_dir) / EXPECTED_DIR / f"{digest}.json"
+    path = Path(sweep_dir) / f"{PREFIX}{digest}.json"
     if not path.exists():
         text = json.dumps({"schema_version": SCHEMA_VERSION, "runs": runs}, sort_keys=True, indent=1)
         atomic_write_text(path, text + "\n")
     return path
+
+
+def expected_files(sweep_dir: str | os.PathLike) -> list[Path]:
+    """The lists of expected runs in ``sweep_dir`` (none for a sweep not run by ``ldr train --sweep``)."""
+    return sorted(Path(sweep_dir).glob(f"{PREFIX}*.json"))
 
 
 def read_expected(sweep_dir: str | os.PathLike, problems: list[Problem]) -> dict[str, dict[str, Any]]:
@@ -55,11 +61,8 @@ def read_expected(sweep_dir: str | os.PathLike, problems: list[Problem]) -> dict
     A list that cannot be read is a problem (kind ``bad_manifest``) naming the file; its runs are
     then not checked.
     """
-    folder = Path(sweep_dir) / EXPECTED_DIR
-    if not folder.is_dir():
-        return {}
     expected: dict[str, dict[str, Any]] = {}
-    for path in sorted(folder.glob("*.json")):
+    for path in expected_files(sweep_dir):
         try:
             content = json.loads(read_bytes(path, what="list of expected runs"))
             runs = content["runs"]
