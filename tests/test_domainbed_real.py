@@ -122,6 +122,9 @@ def test_domainbed_sweep_and_collect_results(domainbed_root, tmp_path):
     config = SweepConfig(datasets=["RotatedDigits"], algorithms=["ERM", "LatentDR"], n_trials=1, n_hparams=1,
                          steps=1, single_test_envs=True, data_dir=str(tmp_path))
     assert sorted(job_dir(sweep_dir, a).name for a in make_args_list(config)) == done
+    from ldr_plugin.domainbed.manifest import write_expected
+
+    write_expected(sweep_dir, make_args_list(config))  # what `ldr train --sweep` leaves: collect_results passes it
     out = _run(["-m", "domainbed.scripts.collect_results", "--input_dir", str(sweep_dir)], domainbed_root).stdout
     assert "Dataset: RotatedDigits" in out
     # rows "LatentDR   10.1 +/- 0.0   ..." under the RotatedDigits header of each selection method
