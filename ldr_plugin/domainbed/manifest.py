@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 from ldr_plugin.files import UnreadableFile, display, read_bytes
-from ldr_plugin.results.io import atomic_write_text
 from ldr_plugin.results.problems import Problem
 
 PREFIX = "expected_runs-"
@@ -45,6 +44,8 @@ def write_expected(sweep_dir: str | os.PathLike, args_list: list[dict[str, Any]]
     digest = hashlib.md5("\n".join(sorted(runs)).encode("ascii")).hexdigest()
     path = Path(sweep_dir) / f"{PREFIX}{digest}.json"
     if not path.exists():
+        from ldr_plugin.results.io import atomic_write_text  # (the writer only: readers stay light to import)
+
         text = json.dumps({"schema_version": SCHEMA_VERSION, "runs": runs}, sort_keys=True, indent=1)
         atomic_write_text(path, text + "\n")
     return path
