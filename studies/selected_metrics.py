@@ -72,6 +72,9 @@ def main() -> int:
     index = index_records(read_project_records([args.scores]))
     final = last_steps(sel)
     algorithms = sorted(found[args.dataset])
+    # the dataset's test domains, over every algorithm: an algorithm whose last domain has no finished run
+    # in any trial yet would otherwise have its trials averaged over the domains it has
+    n_envs = 1 + max(env for _, dataset, _, env in sel.choices[args.method] if dataset == args.dataset)
     if sel.sweep.unfinished_runs():
         print(f"note: {len(sel.sweep.incomplete_runs())} runs without `done` and {len(sel.sweep.missing)} expected "
               "runs without results: the trials of algorithms they belong to are left out", file=sys.stderr)
@@ -91,7 +94,6 @@ def main() -> int:
                     missing.append(f"{algorithm} trial {key[0]} env {key[3]}")
                 else:
                     by_trial.setdefault(key[0], []).append(value)
-            n_envs = max((len(v) for v in by_trial.values()), default=0)
             per_algorithm[algorithm] = {t: float(np.mean(v)) for t, v in by_trial.items() if len(v) == n_envs}
         print(f"\n{metric}" + (f"  (not scored: {len(missing)}, e.g. {missing[0]})" if missing else ""))
         base = per_algorithm.get(args.baseline, {})
