@@ -174,3 +174,44 @@ def test_spec_trials_keeps_those_trial_seeds_only(tmp_path):
     bad.write_text('[leaderboard]\nid = "t"\ntitle = "t"\nkind = "domainbed"\ntrials = [-1]\n')
     result = CliRunner().invoke(leaderboard, ["build", str(bad), "--results", str(a), "--out", str(tmp_path / "o2")])
     assert result.exit_code != 0
+
+
+def test_a_trial_with_an_unfinished_run_is_left_out_of_the_pairing_and_named(tmp_path):
+    """One LatentDR run of trial 1 without `done`: its Averages cell is flagged (as before), and the
+    paired differences (`compare` and the spec's Δ column) use trials 0 and 2 only, with the same
+    per-trial numbers as the complete sweep, and say which trial was left out."""
+    import csv
+
+    done = _sweep(tmp_path / "done", 0, 200)
+    partial = _sweep(tmp_path / "partial", 0, 200)  # the same records
+    args = {p.parent: json.loads(p.read_text().splitlines()[0])["args"] for p in partial.glob("*/results.jsonl")}
+    unfinished = min(run for run, a in args.items() if (a["algorithm"], a["trial_seed"]) == ("LatentDR", 1))
+    (unfinished / "done").unlink()
+    whole = {r.algorithm: r for r in compare_sweeps([("a", [str(done)]), ("b", [str(done)])]).rows["b"]}
+    rows = {r.algorithm: r for r in compare_sweeps([("a", [str(done)]), ("b", [str(partial)])]).rows["b"]}
+    assert rows["ERM"].diff.n == 3 and rows["ERM"].left_out == ()
+    latentdr = rows["LatentDR"]
+    assert latentdr.left_out == (1,) and latentdr.diff.n == 2 and set(latentdr.diff.per_trial) == {0, 2}
+    assert latentdr.diff.per_trial == pytest.approx({t: whole["LatentDR"].diff.per_trial[t] for t in (0, 2)})
+    assert latentdr.other[2] == 2
+    text = CliRunner().invoke(leaderboard, ["compare", "--results", f"a={done}", "--results", f"b={partial}"])
+    assert "trial 1 left out (a run unfinished or not started)" in text.output
+
+    spec = tmp_path / "spec.toml"
+    spec.write_text('[leaderboard]\nid = "t"\ntitle = "t"\nkind = "domainbed"\nselection = ["iid"]\nbaseline = "ERM"\n')
+    for sweep, out in ((done, tmp_path / "out_done"), (partial, tmp_path / "out_partial")):
+        result = CliRunner().invoke(leaderboard, ["build", str(spec), "--results", str(sweep), "--out", str(out)])
+        assert result.exit_code == 0, result.output
+    cells = {}
+    for name in ("out_done", "out_partial"):
+        with (tmp_path / name / "t.csv").open() as handle:
+            cells[name] = next(r for r in csv.DictReader(handle) if r["table"] == "averages__iid"
+                               and r["row"] == "LatentDR" and r["column"].startswith("Δ vs ERM"))
+    assert cells["out_done"]["n"] == "3" and "trials_left_out" not in cells["out_done"]["flags"]
+    got = cells["out_partial"]
+    assert got["n"] == "2" and "trials_left_out" in got["flags"]
+    records = read_sweep(str(done), progress=False).records
+    d = np.array([_avg([r for r in records if r["args"]["trial_seed"] == t], "LatentDR")
+                  - _avg([r for r in records if r["args"]["trial_seed"] == t], "ERM") for t in (0, 2)])
+    assert float(got["value"]) == pytest.approx(d.mean())
+    assert "left out" in (tmp_path / "out_partial" / "t.md").read_text()

@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ldr_plugin.domainbed import names
 from ldr_plugin.domainbed.extras import LABELS, add_extra_columns
-from ldr_plugin.domainbed.paired import average_trial_means, paired_difference
+from ldr_plugin.domainbed.paired import average_trial_means, incomplete_trials, paired_difference
 from ldr_plugin.domainbed.protocols import check_not_mixed
 from ldr_plugin.domainbed.runs import read_sweep
 from ldr_plugin.domainbed.tables import SweepSelection, domainbed_tables, render_domainbed_text, sweep_names
@@ -67,6 +67,8 @@ def _add_published_rows(table: Table, published: dict[str, Table]) -> None:
 DELTA_FOOTNOTES = {
     "no_pairs": "—: no trial complete for both this algorithm and the baseline (or the baseline itself)",
     "one_pair": "one trial pairs up: no SE",
+    "trials_left_out": ("paired over the trials complete for both: a trial with a run unfinished or not yet "
+                        "started is left out (it may still change)"),
 }
 
 
@@ -81,11 +83,13 @@ def _add_delta_column(table: Table, sel: SweepSelection, method: str, baseline: 
     for row in table.rows:
         diff = None if row.label == baseline else paired_difference(
             base, average_trial_means(sel, method, datasets, row.label))
+        left_out = ("trials_left_out",) if any(incomplete_trials(sel, d, a) for d in datasets
+                                               for a in (baseline, row.label)) else ()
         if diff is None:
-            row.cells.append(Cell(missing="—", flags=("no_pairs",)))
+            row.cells.append(Cell(missing="—", flags=("no_pairs", *left_out)))
         else:
             row.cells.append(Cell(value=diff.mean, err=diff.se, n=diff.n, decimals=2,
-                                  flags=("one_pair",) if diff.se is None else ()))
+                                  flags=(("one_pair",) if diff.se is None else ()) + left_out))
     table.footnotes.update(DELTA_FOOTNOTES)
 
 

@@ -1,5 +1,6 @@
 """Two or more labelled sweeps side by side: per dataset and algorithm, each one's mean accuracy and
-its difference from the first (the baseline), paired over trials where the trials match.
+its difference from the first (the baseline), paired over trials where the trials match. Only complete
+trials count (:func:`~ldr_plugin.domainbed.paired.trial_means`); the ones left out are named per row.
 
 Each side must be one protocol (:mod:`~ldr_plugin.domainbed.protocols`: a side mixing 200- and
 5001-step runs is refused); the protocol differences *between* sides are what a comparison is for,
@@ -16,7 +17,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from ldr_plugin.domainbed.paired import PairedDiff, mean_se, paired_difference, trial_means
+from ldr_plugin.domainbed.paired import PairedDiff, incomplete_trials, mean_se, paired_difference, trial_means
 from ldr_plugin.domainbed.protocols import check_not_mixed, describe, protocol
 from ldr_plugin.domainbed.runs import read_sweep
 from ldr_plugin.domainbed.selection import METHOD_NAMES
@@ -34,13 +35,15 @@ class CompareRow:
     other: tuple[float | None, float | None, int]
     diff: PairedDiff | None  # paired over common trials
     unpaired: tuple[float, float | None] | None = None  # (difference, SE) when no trial pairs up
+    left_out: tuple[int, ...] = ()  # trials with a run unfinished or not started, on either side
 
     def as_dict(self) -> dict[str, Any]:
         d = self.diff
         return {"dataset": self.dataset, "algorithm": self.algorithm,
                 "base": dict(zip(("mean", "se", "n"), self.base)), "other": dict(zip(("mean", "se", "n"), self.other)),
                 "diff": None if d is None else {"mean": d.mean, "se": d.se, "n_pairs": d.n, "per_trial": d.per_trial},
-                "unpaired_diff": None if self.unpaired is None else dict(zip(("mean", "se"), self.unpaired))}
+                "unpaired_diff": None if self.unpaired is None else dict(zip(("mean", "se"), self.unpaired)),
+                "trials_left_out": list(self.left_out)}
 
 
 @dataclass
@@ -89,7 +92,9 @@ def compare_sweeps(sides: list[tuple[str, list[str]]], method: str = "iid") -> C
             for algorithm in [a for a in base_algorithms if a in algorithms]:
                 a = trial_means(base, method, dataset, algorithm)
                 b = trial_means(sel, method, dataset, algorithm)
-                row = CompareRow(dataset, algorithm, mean_se(a), mean_se(b), paired_difference(a, b))
+                left_out = incomplete_trials(base, dataset, algorithm) | incomplete_trials(sel, dataset, algorithm)
+                row = CompareRow(dataset, algorithm, mean_se(a), mean_se(b), paired_difference(a, b),
+                                 left_out=tuple(sorted(left_out)))
                 if row.diff is None and a and b:
                     se = (math.hypot(row.base[1], row.other[1])
                           if row.base[1] is not None and row.other[1] is not None else None)
@@ -108,19 +113,21 @@ def _level(value: tuple[float | None, float | None, int]) -> str:
 
 
 def _diff(row: CompareRow) -> str:
+    note = (f"; trial {', '.join(map(str, row.left_out))} left out (a run unfinished or not started)"
+            if row.left_out else "")
     if row.diff is not None:
-        return row.diff.text() + " paired"
+        return row.diff.text() + " paired" + note
     if row.unpaired is not None:
         mean, se = row.unpaired
-        return f"{mean:+.2f}" + (f" ± {se:.2f}" if se is not None else "") + " unpaired (no common trial)"
-    return "X"
+        return f"{mean:+.2f}" + (f" ± {se:.2f}" if se is not None else "") + " unpaired (no common trial)" + note
+    return "X" + note
 
 
 def render_comparison(c: Comparison) -> str:
     """A plain-text report: protocol differences, then one table per side and dataset."""
     lines = [(f"selection: {METHOD_NAMES[c.method]}; accuracy (%) = per trial the mean over the held-out domains, "
-             "then mean ± SE over n trials (population std / √n, as DomainBed); difference: per-trial, "
-             "SE = sample std / √n pairs")]
+             "then mean ± SE over n complete trials (population std / √n, as DomainBed); difference: per-trial, "
+             "SE = sample std / √n pairs; a trial with a run unfinished or not started is left out")]
     base = c.labels[0]
     for label in c.labels[1:]:
         lines += ["", f"{label} vs {base}: " + ("; ".join(c.differences[label]) or "same protocol (args)")]

@@ -3,7 +3,10 @@
 DomainBed's Averages table takes, per trial, the mean over the held-out domains of the checkpoint a
 selection method picks, then mean ± SE over trials. A difference between two algorithms (or two
 sweeps) of the same trials is best judged per trial: the paired difference's SE is the sample std
-of the per-trial differences over √n (n = trials present, with every held-out domain, in both).
+of the per-trial differences over √n (n = trials complete in both). A trial is complete when every
+held-out domain has a choice and none of its groups is incomplete (a run without ``done``, or one its
+sweep expects and has not started): such a trial's number may still change, so it is left out here,
+and :func:`incomplete_trials` names it so callers can say so.
 
 >>> d = paired_difference({0: 80.0, 1: 82.0, 2: 81.0}, {0: 81.0, 1: 84.0, 2: 81.5})
 >>> round(d.mean, 3), round(d.se, 3), d.n
@@ -36,12 +39,19 @@ class PairedDiff:
         return f"{self.mean:+.{decimals}f} ± {self.se:.{decimals}f} (n={self.n})"
 
 
+def incomplete_trials(sel: SweepSelection, dataset: str, algorithm: str) -> set[int]:
+    """The trials of (dataset, algorithm) with a run unfinished or expected but not started."""
+    return {trial for trial, ds, alg, _env in sel.incomplete_groups if (ds, alg) == (dataset, algorithm)}
+
+
 def trial_means(sel: SweepSelection, method: str, dataset: str, algorithm: str) -> dict[int, float]:
-    """{trial: mean held-out accuracy (%) over every test domain}, trials with all domains only."""
+    """{trial: mean held-out accuracy (%) over every test domain}, complete trials only (every
+    domain chosen, no run unfinished or missing)."""
     n_envs = _n_envs(sel.sweep, dataset)
+    left_out = incomplete_trials(sel, dataset, algorithm)
     by_trial: dict[int, list[float]] = {}
     for (trial, ds, alg, _env), choice in sel.choices.get(method, {}).items():
-        if ds == dataset and alg == algorithm:
+        if ds == dataset and alg == algorithm and trial not in left_out:
             by_trial.setdefault(trial, []).append(100 * choice.test_acc)
     return {t: float(np.mean(v)) for t, v in sorted(by_trial.items()) if len(v) == n_envs}
 
