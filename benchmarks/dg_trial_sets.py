@@ -18,33 +18,20 @@ import argparse
 
 import numpy as np
 
+from ldr_plugin.domainbed import paired
 from ldr_plugin.domainbed.manifest import expected_files
-from ldr_plugin.domainbed.runs import Sweep, read_sweep
+from ldr_plugin.domainbed.runs import read_sweep
 from ldr_plugin.domainbed.tables import SweepSelection
 
 
-def trial_means(sweep: Sweep, trials: set[int], dataset: str | None = None) -> dict[str, dict[int, float]]:
-    """{algorithm: {trial: mean held-out accuracy (%) over the test domains}}, complete trials only:
-    a trial of an algorithm with a run unfinished or missing (one its sweep expects) is left out."""
-    def wanted(args_dataset: str, trial: int) -> bool:
-        return trial in trials and (dataset is None or args_dataset == dataset)
-
-    records = [r for r, run in zip(sweep.records, sweep.record_runs)
-               if wanted(r["args"]["dataset"], r["args"]["trial_seed"]) and sweep.runs[run].done]
-    unfinished = {(k[2], k[0]) for k in sweep.missing.values() if wanted(k[1], k[0])}
-    unfinished |= {(r["args"]["algorithm"], r["args"]["trial_seed"]) for r, run in zip(sweep.records, sweep.record_runs)
-                   if wanted(r["args"]["dataset"], r["args"]["trial_seed"]) and not sweep.runs[run].done}
-    choices = SweepSelection.build(Sweep(records=records), ("iid",)).choices["iid"] if records else {}
-    n_envs = {}
-    per: dict[str, dict[int, list[float]]] = {}
-    for (trial, name, algorithm, env), choice in choices.items():
-        per.setdefault(algorithm, {}).setdefault(trial, []).append(100 * choice.test_acc)
-        n_envs[name] = max(n_envs.get(name, 0), env + 1)
-    if len(n_envs) > 1:
-        raise SystemExit(f"the sweep holds several datasets, {sorted(n_envs)}: choose one with --dataset")
-    full = max(n_envs.values(), default=0)
-    return {a: {t: float(np.mean(v)) for t, v in d.items() if len(v) == full and (a, t) not in unfinished}
-            for a, d in per.items()}
+def trial_means(sel: SweepSelection, trials: set[int], dataset: str) -> dict[str, dict[int, float]]:
+    """{algorithm: {trial: mean held-out accuracy (%) over the test domains}} of these trials, complete
+    trials only (:func:`ldr_plugin.domainbed.paired.trial_means`: a trial with a run unfinished, or one
+    its sweep expects and has not started, is left out)."""
+    algorithms = sorted({key[2] for key in sel.choices["iid"] if key[1] == dataset})
+    means = {a: {t: v for t, v in paired.trial_means(sel, "iid", dataset, a).items() if t in trials}
+             for a in algorithms}
+    return {a: m for a, m in means.items() if m}
 
 
 def main() -> None:
@@ -59,6 +46,9 @@ def main() -> None:
     datasets = {record["args"]["dataset"] for record in sweep.records}
     if args.dataset is not None and args.dataset not in datasets:
         raise SystemExit(f"{args.sweep_dir}: no runs of dataset {args.dataset!r}; found {sorted(datasets)}")
+    if args.dataset is None and len(datasets) > 1:
+        raise SystemExit(f"the sweep holds several datasets, {sorted(datasets)}: choose one with --dataset")
+    dataset = args.dataset or next(iter(datasets))
     algorithms = {record["args"]["algorithm"] for record in sweep.records}
     for name in (args.method, args.baseline):
         if name not in algorithms:
@@ -69,20 +59,20 @@ def main() -> None:
     if not expected_files(args.sweep_dir):  # a sweep not written by `ldr train --sweep`
         print("note: the sweep has no list of expected runs, so runs not yet started cannot be seen; "
               "a hyperparameter grid still running would be selected over its finished points only")
+    sel = SweepSelection.build(sweep, ("iid",))
     for text in args.sets:
         trials = {int(t) for t in text.split(",")}
-        means = trial_means(sweep, trials, args.dataset)
+        means = trial_means(sel, trials, dataset)
         print(f"trials {text}:")
         for algorithm, by_trial in sorted(means.items()):
             v = np.array(list(by_trial.values()))
             if len(v):
                 print(f"  {algorithm:<22} {v.mean():6.2f} ± {v.std() / np.sqrt(len(v)):.2f}  ({len(v)} trials)")
-        common = sorted(set(means.get(args.method, {})) & set(means.get(args.baseline, {})))
-        if common:
-            diff = np.array([means[args.method][t] - means[args.baseline][t] for t in common])
-            se = diff.std(ddof=1) / np.sqrt(len(diff)) if len(diff) > 1 else float("nan")
-            print(f"  {args.method} - {args.baseline}: {diff.mean():+.2f} (paired SE {se:.2f}, {len(diff)} trials; "
-                  f"per trial {', '.join(f'{d:+.2f}' for d in diff)})")
+        diff = paired.paired_difference(means.get(args.baseline, {}), means.get(args.method, {}))
+        if diff is not None:
+            se = float("nan") if diff.se is None else diff.se
+            print(f"  {args.method} - {args.baseline}: {diff.mean:+.2f} (paired SE {se:.2f}, {diff.n} trials; "
+                  f"per trial {', '.join(f'{d:+.2f}' for d in diff.per_trial.values())})")
 
 
 if __name__ == "__main__":
