@@ -23,6 +23,7 @@ import numpy as np
 
 from ldr_plugin.demo import heldout_cells, score_stage, selected_cells
 from ldr_plugin.domainbed.extras import index_records, last_steps, selected_metric_by_group
+from ldr_plugin.domainbed.paired import complete_trial_means, paired_difference
 from ldr_plugin.domainbed.runs import read_run_records, read_sweep
 from ldr_plugin.domainbed.tables import SweepSelection
 from ldr_plugin.leaderboard.records import read_project_records
@@ -35,14 +36,6 @@ def run_args(model_id: str) -> dict:
     path = Path(model_id.split(":", 1)[1])
     records = read_run_records(path.parent if path.suffix == ".pkl" else path)
     return records[0]["args"] if records else {}
-
-
-def paired(per_trial: dict[int, float], base: dict[int, float]) -> tuple[float, float, int]:
-    """Mean and SE of base − per_trial over the trials both have."""
-    d = np.array([base[t] - per_trial[t] for t in sorted(set(per_trial) & set(base))])
-    if d.size == 0:
-        return math.nan, math.nan, 0
-    return float(d.mean()), float(d.std(ddof=1) / math.sqrt(d.size)) if d.size > 1 else math.nan, int(d.size)
 
 
 def main() -> int:
@@ -72,9 +65,6 @@ def main() -> int:
     index = index_records(read_project_records([args.scores]))
     final = last_steps(sel)
     algorithms = sorted(found[args.dataset])
-    # the dataset's test domains, over every algorithm: an algorithm whose last domain has no finished run
-    # in any trial yet would otherwise have its trials averaged over the domains it has
-    n_envs = 1 + max(env for _, dataset, _, env in sel.choices[args.method] if dataset == args.dataset)
     if sel.sweep.unfinished_runs():
         print(f"note: {len(sel.sweep.incomplete_runs())} runs without `done` and {len(sel.sweep.missing)} expected "
               "runs without results: the trials of algorithms they belong to are left out", file=sys.stderr)
@@ -86,15 +76,13 @@ def main() -> int:
         for algorithm in algorithms:
             by_group, _ = selected_metric_by_group(sel, args.method, index, metric, args.dataset, algorithm, None,
                                                    final, layer="featurizer")
-            by_trial: dict[int, list[float]] = {}
-            for key, value in by_group.items():
-                if (trials is not None and key[0] not in trials) or key in sel.incomplete_groups:
-                    continue  # (a group with a run unfinished or not started: its trial is left out)
-                if value is None:
-                    missing.append(f"{algorithm} trial {key[0]} env {key[3]}")
-                else:
-                    by_trial.setdefault(key[0], []).append(value)
-            per_algorithm[algorithm] = {t: float(np.mean(v)) for t, v in by_trial.items() if len(v) == n_envs}
+            missing += [f"{algorithm} trial {key[0]} env {key[3]}" for key, value in by_group.items()
+                        if value is None and key not in sel.incomplete_groups
+                        and (trials is None or key[0] in trials)]
+            # complete trials only: every domain scored, no run of the trial unfinished or not started
+            per_algorithm[algorithm] = {t: v for t, v in complete_trial_means(sel, args.dataset, algorithm,
+                                                                               by_group).items()
+                                        if trials is None or t in trials}
         print(f"\n{metric}" + (f"  (not scored: {len(missing)}, e.g. {missing[0]})" if missing else ""))
         base = per_algorithm.get(args.baseline, {})
         for algorithm, per_trial in per_algorithm.items():
@@ -103,9 +91,13 @@ def main() -> int:
             se = float(np.std(values, ddof=1) / math.sqrt(len(values))) if len(values) > 1 else math.nan
             line = f"  {algorithm:24s} {mean:9.4f} ± {se:.4f} (n={len(values)})"
             if algorithm != args.baseline:
-                d, d_se, n = paired(per_trial, base)
-                flag = ("n/a" if n < 2 else "detected" if abs(d) > 2 * d_se else "no difference detected")
-                line += f"   {args.baseline} − X {d:+.4f} (SE {d_se:.4f}, n={n}) {flag}"
+                d = paired_difference(per_trial, base)
+                if d is None:
+                    line += f"   {args.baseline} − X: no common trial"
+                else:
+                    flag = "n/a" if d.se is None else "detected" if abs(d.mean) > 2 * d.se else "no difference detected"
+                    se = math.nan if d.se is None else d.se
+                    line += f"   {args.baseline} − X {d.mean:+.4f} (SE {se:.4f}, n={d.n}) {flag}"
             print(line)
     return 0
 

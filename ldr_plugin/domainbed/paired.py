@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ldr_plugin.domainbed.selection import GroupKey
 from ldr_plugin.domainbed.tables import SweepSelection, _n_envs
 
 
@@ -44,16 +45,26 @@ def incomplete_trials(sel: SweepSelection, dataset: str, algorithm: str) -> set[
     return {trial for trial, ds, alg, _env in sel.incomplete_groups if (ds, alg) == (dataset, algorithm)}
 
 
+def complete_trial_means(sel: SweepSelection, dataset: str, algorithm: str,
+                         by_group: dict[GroupKey, float | None]) -> dict[int, float]:
+    """{trial: mean of ``by_group``'s values over the test domains} for one (dataset, algorithm), complete
+    trials only: every test domain of the dataset has a value (None: not measured) and no run of the
+    trial is unfinished or missing. ``by_group`` is keyed like a selection's choices (other keys are
+    ignored), so one rule serves accuracies and metrics of the selected checkpoints alike."""
+    n_envs = _n_envs(sel.sweep, dataset)
+    left_out = incomplete_trials(sel, dataset, algorithm)
+    by_trial: dict[int, list[float | None]] = {}
+    for (trial, ds, alg, _env), value in by_group.items():
+        if (ds, alg) == (dataset, algorithm) and trial not in left_out:
+            by_trial.setdefault(trial, []).append(value)
+    return {t: float(np.mean(v)) for t, v in sorted(by_trial.items()) if len(v) == n_envs and None not in v}
+
+
 def trial_means(sel: SweepSelection, method: str, dataset: str, algorithm: str) -> dict[int, float]:
     """{trial: mean held-out accuracy (%) over every test domain}, complete trials only (every
     domain chosen, no run unfinished or missing)."""
-    n_envs = _n_envs(sel.sweep, dataset)
-    left_out = incomplete_trials(sel, dataset, algorithm)
-    by_trial: dict[int, list[float]] = {}
-    for (trial, ds, alg, _env), choice in sel.choices.get(method, {}).items():
-        if ds == dataset and alg == algorithm and trial not in left_out:
-            by_trial.setdefault(trial, []).append(100 * choice.test_acc)
-    return {t: float(np.mean(v)) for t, v in sorted(by_trial.items()) if len(v) == n_envs}
+    accuracies = {key: 100 * choice.test_acc for key, choice in sel.choices.get(method, {}).items()}
+    return complete_trial_means(sel, dataset, algorithm, accuracies)
 
 
 def paired_difference(a: dict[int, float], b: dict[int, float]) -> PairedDiff | None:
