@@ -146,6 +146,17 @@ def test_kstar_columns_of_selected_checkpoints(shared_data, tmp_path):
     assert iid["flags"] == "" and iid["n"] == "8"
     assert float(iid["value"]) == pytest.approx(0.15 + len(earlier) / 8)
 
+    # a run without `done`: its row's Γ′ is flagged incomplete, as the accuracy cells beside it are
+    run = min(p for p in sweep.iterdir() if (p / "done").is_file())
+    algorithm = json.loads((run / "results.jsonl").read_text().splitlines()[0])["args"]["algorithm"]
+    (run / "done").unlink()
+    build_leaderboards([spec], [sweep, records], tmp_path / "out3", progress=False)
+    rows = _rows(tmp_path / "out3" / "dg.csv")
+    flagged = {r["row"]: "incomplete" in r["flags"].split(";") for r in rows
+               if r["column"] == "Γ′ (selected)" and r["table"] == "VLCS__oracle"}
+    assert flagged == {algorithm: True}  # (the sweep has one algorithm; out2 above has no flag)
+    assert "unfinished or crashed" in (tmp_path / "out3" / "dg.md").read_text()
+
 
 def test_selected_checkpoint_scored_on_two_data_sets_is_an_error_not_a_pick(shared_data, tmp_path):
     from ldr_plugin.errors import LdrError
