@@ -215,3 +215,31 @@ def test_a_trial_with_an_unfinished_run_is_left_out_of_the_pairing_and_named(tmp
                   - _avg([r for r in records if r["args"]["trial_seed"] == t], "ERM") for t in (0, 2)])
     assert float(got["value"]) == pytest.approx(d.mean())
     assert "left out" in (tmp_path / "out_partial" / "t.md").read_text()
+
+
+def test_paired_differences_get_a_forest_plot_with_the_decision_rule(tmp_path):
+    """The spec's baseline adds one forest plot per selection method (every dataset's Δ column, ±2 SE);
+    what it draws is the Δ cells: detected iff |mean| > 2 SE, rows without an SE listed, not drawn."""
+    from ldr_plugin.leaderboard.plots import paired_points, plot_paired_differences
+    from ldr_plugin.leaderboard.tables import Cell, Column, Row, Table
+
+    a = _sweep(tmp_path / "s", 0, 200)
+    spec = tmp_path / "spec.toml"
+    spec.write_text('[leaderboard]\nid = "t"\ntitle = "t"\nkind = "domainbed"\nselection = ["iid"]\nbaseline = "ERM"\n')
+    out = tmp_path / "out"
+    result = CliRunner().invoke(leaderboard, ["build", str(spec), "--results", str(a), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    svg = (out / "plots" / "t__delta__iid.svg").read_text()
+    assert "LatentDR" in svg and "VLCS" in svg and "plots/t__delta__iid.svg" in (out / "t.md").read_text()
+
+    column = "Δ vs ERM (paired over trials)"
+    table = Table(table_id="VLCS__iid", title="Dataset: VLCS, model selection method: x", columns=[Column(column)],
+                  rows=[Row("A", [Cell(value=1.0, err=0.4)], "s"), Row("B", [Cell(value=-1.0, err=0.6)], "s"),
+                        Row("C", [Cell(value=2.0)], "s"), Row("ERM", [Cell(missing="—")], "s"),
+                        Row("P", [Cell(value=9.0, err=0.1)], "s", published=True)])
+    points, skipped = paired_points(table, column, baseline="ERM")
+    assert points == [("A", 1.0, 0.4, True), ("B", -1.0, 0.6, False)] and skipped == ["C"]
+    assert paired_points(table, column)[1] == ["C", "ERM"]
+    assert plot_paired_differences([table], column, tmp_path / "p.svg") is not None
+    empty = Table(table_id="x", title="x", columns=[Column(column)], rows=[Row("C", [Cell(value=2.0)], "s")])
+    assert plot_paired_differences([empty], column, tmp_path / "q.svg") is None and not (tmp_path / "q.svg").exists()

@@ -21,7 +21,7 @@ from ldr_plugin.domainbed.runs import read_sweep
 from ldr_plugin.domainbed.tables import SweepSelection, domainbed_tables, render_domainbed_text, sweep_names
 from ldr_plugin.errors import LdrError
 from ldr_plugin.leaderboard.inputs import BuildInputs
-from ldr_plugin.leaderboard.plots import plot_dataset_bars
+from ldr_plugin.leaderboard.plots import plot_dataset_bars, plot_paired_differences
 from ldr_plugin.leaderboard.spec import LeaderboardSpec
 from ldr_plugin.leaderboard.spec_names import check_spec_names
 from ldr_plugin.leaderboard.tables import Board, Cell, Column, Row, Table
@@ -72,6 +72,11 @@ DELTA_FOOTNOTES = {
 }
 
 
+def delta_column(baseline: str) -> str:
+    """The name of the paired-difference column a spec's ``baseline`` adds."""
+    return f"Δ vs {baseline} (paired over trials)"
+
+
 def _add_delta_column(table: Table, sel: SweepSelection, method: str, baseline: str) -> None:
     """Append "Δ vs <baseline>": per trial the row's mean over the table's datasets (or its one
     dataset) minus the baseline's, mean ± SE (sample std / √n) over the n trials both have."""
@@ -79,7 +84,7 @@ def _add_delta_column(table: Table, sel: SweepSelection, method: str, baseline: 
     if table.kind == "domainbed_dataset":
         datasets = [table.table_id.rsplit("__", 1)[0]]
     base = average_trial_means(sel, method, datasets, baseline)
-    table.columns.append(Column(f"Δ vs {baseline} (paired over trials)", extra=True))
+    table.columns.append(Column(delta_column(baseline), extra=True))
     for row in table.rows:
         diff = None if row.label == baseline else paired_difference(
             base, average_trial_means(sel, method, datasets, row.label))
@@ -154,6 +159,14 @@ def domainbed_board(spec: LeaderboardSpec, inputs: BuildInputs, out_dir: Path) -
         if table.kind == "domainbed_averages":  # per dataset (mean ± SE over trials), per-algorithm colours
             name = f"plots/{spec.id}__{table.table_id}.svg"
             if plot_dataset_bars(table, out_dir / name) is not None:
+                table.plots.append(name)
+    if spec.baseline:  # per selection method: every dataset's paired differences in one forest plot
+        for table in [t for t in tables if t.kind == "domainbed_averages"]:
+            method = table.table_id.rsplit("__", 1)[1]
+            per_dataset = [t for t in tables if t.kind == "domainbed_dataset" and t.table_id.endswith(f"__{method}")]
+            name = f"plots/{spec.id}__delta__{method}.svg"
+            if plot_paired_differences(per_dataset, delta_column(spec.baseline), out_dir / name,
+                                       baseline=spec.baseline, xlabel=f"row − {spec.baseline} (points)") is not None:
                 table.plots.append(name)
     how = [(f"DomainBed model selection ({', '.join(spec.selection)}) over {len(sel.sweep)} records "
            f"of {len(sel.sweep.runs)} runs; {len(sel.sweep.incomplete_runs())} runs without `done`"

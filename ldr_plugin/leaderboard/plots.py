@@ -106,3 +106,57 @@ def plot_dataset_bars(table: Table, path: str | os.PathLike, *, xlabel: str = "a
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)
     fig.tight_layout()
     return save_figure(fig, path)
+
+
+def paired_points(table: Table, column: str,
+                  baseline: str | None = None) -> tuple[list[tuple[str, float, float, bool]], list[str]]:
+    """The rows of one paired-difference ``column`` a forest plot draws: (label, mean, SE, detected =
+    |mean| > 2 SE), and the labels it cannot draw (no value, or one pair: no SE). Published rows
+    (no trials to pair) and the baseline's own row are skipped."""
+    j = [c.name for c in table.columns].index(column)
+    points, skipped = [], []
+    for row in table.rows:
+        cell = row.cells[j]
+        if row.published or row.label == baseline:
+            continue
+        if cell.value is None or cell.err is None:
+            skipped.append(row.label)
+        else:
+            points.append((row.label, cell.value, cell.err, abs(cell.value) > 2 * cell.err))
+    return points, skipped
+
+
+def plot_paired_differences(tables: list[Table], column: str, path: str | os.PathLike, *,
+                            baseline: str | None = None, xlabel: str = "paired difference (points)") -> Path | None:
+    """One panel per table: each row's paired difference (``column``, mean over trials) with whiskers
+    of ±2 SE (the decision rule's threshold) and a line at 0; filled marker = detected (the whiskers
+    miss 0), hollow = not. Rows without a drawable value are listed under the panel's title. None
+    if no table has a point."""
+    from ldr_plugin.kstar.plot import save_figure  # matplotlib: only when there is a plot to draw
+
+    panels = [(table, *paired_points(table, column, baseline)) for table in tables
+              if column in [c.name for c in table.columns]]
+    panels = [p for p in panels if p[1]]
+    if not panels:
+        return None
+    plt = _pyplot()
+    n_rows = max(len(points) for _, points, _ in panels)
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels) + 1.6, 0.4 * n_rows + 1.4),
+                             squeeze=False, sharey=False)
+    for ax, (table, points, skipped) in zip(axes[0], panels):
+        for i, (label, mean, se, detected) in enumerate(points):
+            colour = "tab:blue" if mean >= 0 else "tab:red"
+            ax.errorbar(mean, i, xerr=2 * se, fmt="o", color=colour, mfc=colour if detected else "white",
+                        capsize=3, elinewidth=1)
+        ax.axvline(0.0, color="black", linewidth=0.8)
+        ax.set_yticks(range(len(points)), [p[0] for p in points], fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlabel(xlabel, fontsize=8)
+        title = table.title.split(",")[0].removeprefix("Dataset: ")
+        if skipped:
+            title += f"\nnot drawn (no SE): {', '.join(skipped)}"
+        ax.set_title(title, fontsize=8)
+        ax.grid(axis="x", alpha=0.3)
+    fig.suptitle(f"{column}: mean ± 2 SE over trials (filled: |mean| > 2 SE)", fontsize=9)
+    fig.tight_layout()
+    return save_figure(fig, path)
