@@ -32,6 +32,15 @@ def _sweep(root: Path, seed: int, steps: int, n_trials: int = 3, **edit) -> Path
     return root
 
 
+def _build_with_baseline(tmp_path: Path, sweep: Path, name: str = "out") -> Path:
+    """`ldr leaderboard build` of a spec with training-domain validation and baseline ERM."""
+    spec = tmp_path / "spec.toml"
+    spec.write_text('[leaderboard]\nid = "t"\ntitle = "t"\nkind = "domainbed"\nselection = ["iid"]\nbaseline = "ERM"\n')
+    result = CliRunner().invoke(leaderboard, ["build", str(spec), "--results", str(sweep), "--out", str(tmp_path / name)])
+    assert result.exit_code == 0, result.output
+    return tmp_path / name
+
+
 def _avg(records: list[dict], algorithm: str) -> float:
     """The Averages table's Avg (DomainBed's formula) of these records."""
     table = next(t for t in domainbed_tables(SweepSelection.build(Sweep(records=records))) if t.table_id == "averages__iid")
@@ -124,11 +133,7 @@ def test_spec_baseline_adds_a_paired_delta_column(tmp_path):
     import csv
 
     a = _sweep(tmp_path / "s", 0, 200)
-    spec = tmp_path / "spec.toml"
-    spec.write_text('[leaderboard]\nid = "t"\ntitle = "t"\nkind = "domainbed"\nselection = ["iid"]\nbaseline = "ERM"\n')
-    out = tmp_path / "out"
-    result = CliRunner().invoke(leaderboard, ["build", str(spec), "--results", str(a), "--out", str(out)])
-    assert result.exit_code == 0, result.output
+    out = _build_with_baseline(tmp_path, a)
     with (out / "t.csv").open() as handle:
         cells = {(r["table"], r["row"]): r for r in csv.DictReader(handle) if r["column"].startswith("Δ vs ERM")}
     records = read_sweep(str(a), progress=False).records
@@ -197,11 +202,8 @@ def test_a_trial_with_an_unfinished_run_is_left_out_of_the_pairing_and_named(tmp
     text = CliRunner().invoke(leaderboard, ["compare", "--results", f"a={done}", "--results", f"b={partial}"])
     assert "trial 1 left out (a run unfinished or not started)" in text.output
 
-    spec = tmp_path / "spec.toml"
-    spec.write_text('[leaderboard]\nid = "t"\ntitle = "t"\nkind = "domainbed"\nselection = ["iid"]\nbaseline = "ERM"\n')
-    for sweep, out in ((done, tmp_path / "out_done"), (partial, tmp_path / "out_partial")):
-        result = CliRunner().invoke(leaderboard, ["build", str(spec), "--results", str(sweep), "--out", str(out)])
-        assert result.exit_code == 0, result.output
+    for sweep, name in ((done, "out_done"), (partial, "out_partial")):
+        _build_with_baseline(tmp_path, sweep, name)
     cells = {}
     for name in ("out_done", "out_partial"):
         with (tmp_path / name / "t.csv").open() as handle:
@@ -224,11 +226,7 @@ def test_paired_differences_get_a_forest_plot_with_the_decision_rule(tmp_path):
     from ldr_plugin.leaderboard.tables import Cell, Column, Row, Table
 
     a = _sweep(tmp_path / "s", 0, 200)
-    spec = tmp_path / "spec.toml"
-    spec.write_text('[leaderboard]\nid = "t"\ntitle = "t"\nkind = "domainbed"\nselection = ["iid"]\nbaseline = "ERM"\n')
-    out = tmp_path / "out"
-    result = CliRunner().invoke(leaderboard, ["build", str(spec), "--results", str(a), "--out", str(out)])
-    assert result.exit_code == 0, result.output
+    out = _build_with_baseline(tmp_path, a)
     svg = (out / "plots" / "t__delta__iid.svg").read_text()
     assert "LatentDR" in svg and "VLCS" in svg and "plots/t__delta__iid.svg" in (out / "t.md").read_text()
 
