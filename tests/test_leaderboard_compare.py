@@ -221,7 +221,7 @@ def test_a_trial_with_an_unfinished_run_is_left_out_of_the_pairing_and_named(tmp
 
 def test_paired_differences_get_a_forest_plot_with_the_decision_rule(tmp_path):
     """The spec's baseline adds one forest plot per selection method (every dataset's Δ column, ±2 SE);
-    what it draws is the Δ cells: detected iff |mean| > 2 SE, rows without an SE listed, not drawn."""
+    what it draws is the Δ cells: detected iff |mean| > 2 SE, rows with fewer than 2 pairs listed, not drawn."""
     from ldr_plugin.leaderboard.plots import paired_points, plot_paired_differences
     from ldr_plugin.leaderboard.tables import Cell, Column, Row, Table
 

@@ -154,7 +154,7 @@ def plot_paired_differences(tables: list[Table], column: str, path: str | os.Pat
         ax.set_xlabel(xlabel, fontsize=8)
         title = table.title.split(",")[0].removeprefix("Dataset: ")
         if skipped:
-            title += f"\nnot drawn (no SE): {', '.join(skipped)}"
+            title += f"\nnot drawn (fewer than 2 paired trials): {', '.join(skipped)}"
         ax.set_title(title, fontsize=8)
         ax.grid(axis="x", alpha=0.3)
     fig.suptitle(f"{column}: mean ± 2 SE over trials (filled: |mean| > 2 SE)", fontsize=9)
