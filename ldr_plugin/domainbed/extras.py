@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ldr_plugin.domainbed import names
+from ldr_plugin.domainbed.paired import incomplete_trials
 from ldr_plugin.domainbed.tables import FLAG_INCOMPLETE, SweepSelection
 from ldr_plugin.domainbed.tables import FOOTNOTES as TABLE_FOOTNOTES
 from ldr_plugin.errors import LdrError
@@ -188,7 +189,7 @@ def add_extra_columns(table: Table, sel: SweepSelection, method: str, dataset: s
                 continue
             err = float(np.std(np.asarray(values) / np.sqrt(len(values))))
             flags = ((FLAG_PARTIAL,) if len(values) < expected else ()) + ((FLAG_FINAL,) if final else ())
-            if any(key[1:3] == (dataset, row.label) for key in sel.incomplete_groups):
+            if incomplete_trials(sel, dataset, row.label):
                 flags += (FLAG_INCOMPLETE,)  # as the accuracy cells beside it: selected over a partial grid
             row.cells.append(Cell(value=float(np.mean(values)), err=err, n=len(values), decimals=3,
                                   flags=flags, source=source))
