@@ -108,6 +108,9 @@ def plot_dataset_bars(table: Table, path: str | os.PathLike, *, xlabel: str = "a
     return save_figure(fig, path)
 
 
+FOREST_COLUMNS = 3  # panels a row of a forest plot
+
+
 def paired_points(table: Table, column: str,
                   baseline: str | None = None) -> tuple[list[tuple[str, float, float, bool]], list[str]]:
     """The rows of one paired-difference ``column`` a forest plot draws: (label, mean, SE, detected =
@@ -140,10 +143,14 @@ def plot_paired_differences(tables: list[Table], column: str, path: str | os.Pat
     if not panels:
         return None
     plt = _pyplot()
-    n_rows = max(len(points) for _, points, _ in panels)
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels) + 1.6, 0.4 * n_rows + 1.4),
+    n_points = max(len(points) for _, points, _ in panels)
+    n_cols = min(len(panels), FOREST_COLUMNS)
+    n_grid = -(-len(panels) // n_cols)  # a grid of at most FOREST_COLUMNS panels a row, not one wide strip
+    fig, axes = plt.subplots(n_grid, n_cols, figsize=(3.6 * n_cols + 1.6, (0.4 * n_points + 1.4) * n_grid),
                              squeeze=False, sharey=False)
-    for ax, (table, points, skipped) in zip(axes[0], panels):
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    for ax, (table, points, skipped) in zip(axes.flat, panels):
         for i, (label, mean, se, detected) in enumerate(points):
             colour = "tab:blue" if mean >= 0 else "tab:red"
             ax.errorbar(mean, i, xerr=2 * se, fmt="o", color=colour, mfc=colour if detected else "white",
