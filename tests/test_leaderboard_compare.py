@@ -256,3 +256,72 @@ def test_paired_differences_get_a_forest_plot_with_the_decision_rule(tmp_path):
 
     (w3, h3), (w7, h7) = size(3), size(7)  # 7 panels: three rows of at most 3, not one wide strip
     assert w7 < 1.1 * w3 and h7 > 2.5 * h3
+
+
+def _grid_sweep(root: Path, values: dict[int, int], seed: int = 0) -> Path:
+    """A synthetic VLCS sweep of 3 hparams seeds whose ``--hparams`` override fixes ``ldr_start_step``
+    to ``values[hparams seed]`` (a grid run one sweep per point, as studies/delayed_start.sh does)."""
+    write_synthetic_sweep(root, n_records=3 * 2 * 3 * 10 * 5, seed=seed, datasets={"VLCS": 4},
+                          algorithms=("ERM", "LatentDR"), n_trials=3)
+    for path in root.glob("*/results.jsonl"):
+        records = [json.loads(line) for line in path.read_text().splitlines()]
+        for record in records:
+            start = values[record["args"]["hparams_seed"]]
+            record["args"].update(steps=200, hparams=json.dumps({"batch_size": 32, "ldr_start_step": start}))
+            record["hparams"].update(batch_size=32, ldr_start_step=start)
+        path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return root
+
+
+def test_a_grid_set_by_hparams_is_one_row_only_when_the_spec_names_it(tmp_path):
+    """Grid points fixed per hparams seed by --hparams differ in args.hparams: refused as mixed protocols
+    unless the spec names the grid field; then the row is DomainBed's selection over all points (its
+    Averages formula on every record), and any other override difference is still refused."""
+    import csv
+
+    sweep = _grid_sweep(tmp_path / "grid", {0: 0, 1: 20, 2: 100})
+    records = read_sweep(str(sweep), progress=False).records
+    assert {r["args"]["hparams_seed"] for r in records} == {0, 1, 2}
+    spec = tmp_path / "spec.toml"
+    head = '[leaderboard]\nid = "t"\ntitle = "t"\nkind = "domainbed"\nselection = ["iid"]\n'
+    spec.write_text(head)
+    refused = CliRunner().invoke(leaderboard, ["build", str(spec), "--results", str(sweep), "--out", str(tmp_path / "o1")])
+    assert refused.exit_code != 0 and "mix runs of different protocols" in str(refused.exception)
+    assert "hparams.ldr_start_step 0 vs 20" in str(refused.exception)
+
+    spec.write_text(head + 'hparams_grid = ["ldr_start_step"]\n')
+    built = CliRunner().invoke(leaderboard, ["build", str(spec), "--results", str(sweep), "--out", str(tmp_path / "o2")])
+    assert built.exit_code == 0, built.output
+    with (tmp_path / "o2" / "t.csv").open() as handle:
+        cells = {r["row"]: r for r in csv.DictReader(handle) if r["table"] == "averages__iid" and r["column"] == "Avg"}
+    for algorithm in ("ERM", "LatentDR"):
+        pooled = _avg(records, algorithm)
+        assert float(cells[algorithm]["value"]) == pytest.approx(pooled, abs=0.051)
+        # selection over the grid is not the first grid point alone (the check above can fail)
+        alone = _avg([r for r in records if r["args"]["hparams_seed"] == 0], algorithm)
+        assert abs(pooled - alone) > 0.1
+    assert "A grid over `ldr_start_step`" in (tmp_path / "o2" / "README.md").read_text()
+
+    # another override field differing between grid points is a different protocol still
+    other = _grid_sweep(tmp_path / "other", {0: 0, 1: 20, 2: 100})
+    for path in other.glob("*/results.jsonl"):
+        lines = [json.loads(line) for line in path.read_text().splitlines()]
+        if lines[0]["args"]["hparams_seed"] == 2:
+            for record in lines:
+                record["args"]["hparams"] = json.dumps({"batch_size": 64, "ldr_start_step": 100})
+                record["hparams"]["batch_size"] = 64
+            path.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    again = CliRunner().invoke(leaderboard, ["build", str(spec), "--results", str(other), "--out", str(tmp_path / "o3")])
+    assert again.exit_code != 0 and "hparams.batch_size 32 vs 64" in str(again.exception)
+
+    # two grid values under one (hparams seed, trial): the resolved hyperparameters disagree
+    clash = _grid_sweep(tmp_path / "clash", {0: 0, 1: 20, 2: 100})
+    first = min(p for p in clash.glob("*/results.jsonl")
+                if json.loads(p.read_text().splitlines()[0])["args"]["hparams_seed"] == 1)
+    lines = [json.loads(line) for line in first.read_text().splitlines()]
+    for record in lines:
+        record["args"]["hparams"] = json.dumps({"batch_size": 32, "ldr_start_step": 999})
+        record["hparams"]["ldr_start_step"] = 999
+    first.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    clashed = CliRunner().invoke(leaderboard, ["build", str(spec), "--results", str(clash), "--out", str(tmp_path / "o4")])
+    assert clashed.exit_code != 0 and "resolved different hyperparameters (ldr_start_step" in str(clashed.exception)

@@ -136,7 +136,7 @@ def domainbed_board(spec: LeaderboardSpec, inputs: BuildInputs, out_dir: Path) -
     if not len(sel.sweep):
         raise LdrError(f"{spec.path}: no DomainBed sweep records (<dir>/<run>/results.jsonl) under "
                        f"{inputs.results_dirs}")
-    check_not_mixed(sel.sweep, spec_argument(spec.path))
+    check_not_mixed(sel.sweep, spec_argument(spec.path), frozenset(spec.hparams_grid))
     _check_names(spec, sel, inputs)
     text = f"reproduced by ldr-plugin from DomainBed sweep records in {', '.join(inputs.results_dirs)}"
     tables = domainbed_tables(sel, tuple(spec.selection), source_text=text, env_names=spec.env_names,
@@ -171,6 +171,9 @@ def domainbed_board(spec: LeaderboardSpec, inputs: BuildInputs, out_dir: Path) -
     how = [(f"DomainBed model selection ({', '.join(spec.selection)}) over {len(sel.sweep)} records "
            f"of {len(sel.sweep.runs)} runs; {len(sel.sweep.incomplete_runs())} runs without `done`"
            + (f", {len(sel.sweep.missing)} expected runs without results." if sel.sweep.missing else ".")
-           + (f" Trials {', '.join(map(str, sorted(spec.trials)))} only (the spec's `trials`)." if spec.trials else ""))]
+           + (f" Trials {', '.join(map(str, sorted(spec.trials)))} only (the spec's `trials`)." if spec.trials else "")
+           + (f" A grid over {', '.join(f'`{g}`' for g in spec.hparams_grid)} (set per hparams seed with "
+              "`--hparams`): the selection method chooses among its points as among hparams seeds."
+              if spec.hparams_grid else ""))]
     ours = [replace(t, rows=[r for r in t.rows if not r.published]) for t in tables]
     return Board(spec, tables, how, files={f"{spec.id}.domainbed.txt": render_domainbed_text(ours, len(sel.sweep))})

@@ -9,6 +9,12 @@ the machine it ran on (trial/hparams seeds, test envs, seed, output/data dir, mo
 field a newer writer adds (a dataset version, say). Runs of one (dataset, algorithm, hparams seed,
 trial) must also agree on the hyperparameters they resolved to.
 
+A grid run by ``--hparams`` (one sweep per grid point, each its own hparams seed, so that DomainBed's
+model selection chooses among them as among random-search draws) differs in the ``hparams``
+override by design: the fields a caller names as ``grid`` are left out of the protocol, every other
+override field still counts, and the resolved-hyperparameter check still refuses two grid values
+under one (hparams seed, trial).
+
 >>> describe({"steps": 200, "task": "dg"}, {"steps": 5001, "task": "dg"})
 'steps 200 vs 5001'
 """
@@ -25,25 +31,57 @@ NOT_PROTOCOL = frozenset({"dataset", "algorithm", "trial_seed", "hparams_seed", 
                           "data_dir", "save_model_every_checkpoint", "skip_model_save"})
 
 
-def protocol(record: dict[str, Any]) -> dict[str, Any]:
-    """The protocol fields of a record's ``args`` (see the module docstring)."""
-    return {k: v for k, v in sorted(record["args"].items()) if k not in NOT_PROTOCOL}
+def protocol(record: dict[str, Any], grid: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The protocol fields of a record's ``args``, the ``grid`` fields of its ``hparams`` override
+    left out (see the module docstring).
+
+    >>> protocol({"args": {"steps": 9, "seed": 1, "hparams": '{"lr": 0.1, "ldr_start_step": 5}'}}, frozenset({"ldr_start_step"}))
+    {'hparams': '{"lr": 0.1}', 'steps': 9}
+    """
+    found = {k: v for k, v in sorted(record["args"].items()) if k not in NOT_PROTOCOL}
+    fixed = _override(found.get("hparams")) if grid else None
+    if fixed:  # (an override that is not a JSON object is compared as text, like any other field)
+        found["hparams"] = json.dumps({k: v for k, v in sorted(fixed.items()) if k not in grid})
+    return found
+
+
+def _override(value: Any) -> dict[str, Any] | None:
+    """A ``--hparams`` override (JSON text) as a dict, or None when it is not a JSON object."""
+    try:
+        found = json.loads(value) if isinstance(value, str) and value.strip() else {}
+    except json.JSONDecodeError:
+        return None
+    return found if isinstance(found, dict) else None
 
 
 def describe(a: dict[str, Any], b: dict[str, Any]) -> str:
-    """The fields in which two protocols (or two hparams dicts) differ, as 'name a vs b; ...'."""
+    """The fields in which two protocols (or two hparams dicts) differ, as 'name a vs b; ...'; two
+    ``--hparams`` overrides are compared field by field ('hparams.lr 0.1 vs 0.01').
+
+    >>> describe({"hparams": '{"lr": 0.1, "batch_size": 32}'}, {"hparams": '{"batch_size": 32, "lr": 0.01}'})
+    'hparams.lr 0.1 vs 0.01'
+    """
     keys = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
-    return "; ".join(f"{k} {json.dumps(a.get(k))} vs {json.dumps(b.get(k))}" for k in keys)
+    found = []
+    for k in keys:
+        x, y = (_override(a.get(k)), _override(b.get(k))) if k == "hparams" else (None, None)
+        if x is not None and y is not None:
+            found.append(describe({f"hparams.{n}": v for n, v in x.items()}, {f"hparams.{n}": v for n, v in y.items()})
+                         or f"hparams {json.dumps(a.get(k))} vs {json.dumps(b.get(k))}")  # same fields, other text
+        else:
+            found.append(f"{k} {json.dumps(a.get(k))} vs {json.dumps(b.get(k))}")
+    return "; ".join(found)
 
 
-def mixed_protocols(sweep: Sweep) -> list[str]:
-    """One sentence per (dataset, algorithm) whose runs differ in protocol or resolved hyperparameters."""
+def mixed_protocols(sweep: Sweep, grid: frozenset[str] = frozenset()) -> list[str]:
+    """One sentence per (dataset, algorithm) whose runs differ in protocol or resolved hyperparameters
+    (``grid``: ``hparams`` override fields a grid varies, see the module docstring)."""
     by_row: dict[tuple[str, str], dict[str, tuple[dict, list[str]]]] = {}
     hparams: dict[tuple, tuple[dict, str]] = {}
     found = []
     for run, record in sweep.first_records().items():
         args = record["args"]
-        proto = protocol(record)
+        proto = protocol(record, grid)
         key = json.dumps(proto, sort_keys=True, default=str)
         by_row.setdefault((args["dataset"], args["algorithm"]), {}).setdefault(key, (proto, []))[1].append(run)
         group = (args["dataset"], args["algorithm"], args["hparams_seed"], args["trial_seed"], key)
@@ -62,9 +100,9 @@ def mixed_protocols(sweep: Sweep) -> list[str]:
     return found
 
 
-def check_not_mixed(sweep: Sweep, where: str) -> None:
+def check_not_mixed(sweep: Sweep, where: str, grid: frozenset[str] = frozenset()) -> None:
     """Refuse a sweep whose rows would pool runs of different protocols (an error listing them)."""
-    found = mixed_protocols(sweep)
+    found = mixed_protocols(sweep, grid)
     if found:
         shown = "\n  ".join(found[:10]) + (f"\n  ... and {len(found) - 10} more" if len(found) > 10 else "")
         raise LdrError(f"{where}: the result folders mix runs of different protocols, which one table would pool "

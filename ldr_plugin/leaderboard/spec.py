@@ -15,6 +15,7 @@ A spec names its kind and what goes in it::
     published = ["domainbed_2020"]        # ldr_plugin.published_sources entries: rows added beside ours
     sort = "domainbed"                    # or "avg_desc", or a column name for cross-model tables
     baseline = "ERM"                      # domainbed: a "Δ vs ERM" column, paired over trials (± SE, n)
+    hparams_grid = ["ldr_start_step"]     # domainbed: --hparams fields a grid sets per hparams seed
     env_names = { RotatedDigits = ["0", "30", "60"] }
     stratify = "heldout_domain"           # cross_model: also correlate within each run's held-out domain
 
@@ -63,6 +64,9 @@ class LeaderboardSpec(msgspec.Struct, kw_only=True):
     published_paths: dict[Name, Text] = {}
     sort: Text = "domainbed"
     baseline: str = ""  # domainbed: an algorithm; adds a column "Δ vs <baseline>" paired over trials
+    # domainbed: hyperparameters a grid fixes per hparams seed with --hparams; runs differing only there
+    # are one row, model selection choosing among them (any other --hparams difference is still refused)
+    hparams_grid: list[Name] = []
     env_names: dict[Name, list[Text]] = {}
     domainbed_only: bool = False
     order: Literal["sorted", "listdir"] = "sorted"
