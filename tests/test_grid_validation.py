@@ -1,0 +1,92 @@
+"""``studies/grid_validation.py`` (the delayed start's decision rule): per grid point, the
+training-domain validation accuracy of the checkpoint that selection picks within the point's runs,
+checked against a brute-force reading of the records (DomainBed's rule: per held-out domain, the
+single-test-env record with the best mean validation accuracy over the training domains), and the
+candidate and its paired difference against the baseline recomputed from those numbers."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ldr_plugin.domainbed.runs import read_sweep
+from ldr_plugin.domainbed.synthetic_sweep import write_synthetic_sweep
+
+SCRIPT = Path(__file__).resolve().parents[1] / "studies" / "grid_validation.py"
+STARTS = {0: 30, 1: 10, 2: 20}  # hparams seed -> ldr_start_step (not in seed order: the script must read them)
+
+
+def _sweep(root: Path) -> Path:
+    write_synthetic_sweep(root, n_records=2 * 2 * 3 * 3 * 10 * 5, seed=3, datasets={"VLCS": 4, "PACS": 4},
+                          algorithms=("LatentDR", "LatentDRDelayed"), n_trials=3)
+    for path in root.glob("*/results.jsonl"):
+        records = [json.loads(line) for line in path.read_text().splitlines()]
+        for record in records:
+            start = STARTS[record["args"]["hparams_seed"]] if record["args"]["algorithm"] == "LatentDRDelayed" else 0
+            record["hparams"]["ldr_start_step"] = start
+        path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return root
+
+
+def _brute_force(records: list[dict], dataset: str, algorithm: str, seed: int | None) -> dict[int, float]:
+    """{trial: mean over the 4 held-out domains of the best validation accuracy (%)} (seed None: all seeds)."""
+    best: dict[tuple[int, int], float] = {}
+    for r in records:
+        a = r["args"]
+        if (a["dataset"], a["algorithm"]) != (dataset, algorithm) or len(a["test_envs"]) != 1:
+            continue
+        if seed is not None and a["hparams_seed"] != seed:
+            continue
+        env = a["test_envs"][0]
+        val = np.mean([r[f"env{j}_out_acc"] for j in range(4) if j != env])
+        key = (a["trial_seed"], env)
+        best[key] = max(best.get(key, -1.0), 100 * val)
+    return {t: float(np.mean([best[(t, e)] for e in range(4)])) for t in range(3)}
+
+
+def test_grid_points_candidate_and_paired_difference_match_a_brute_force(tmp_path):
+    sweep = _sweep(tmp_path / "sweep")
+    out = tmp_path / "grid.json"
+    done = subprocess.run([sys.executable, str(SCRIPT), str(sweep), "--json", str(out)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    got = json.loads(out.read_text())
+    records = read_sweep(str(sweep), progress=False).records
+    datasets = ["PACS", "VLCS"]
+    assert got["datasets"] == datasets
+    means = {}
+    for seed, start in STARTS.items():
+        point = got["points"][str(seed)]
+        assert point["ldr_start_step"] == start
+        expected = {d: _brute_force(records, d, "LatentDRDelayed", seed) for d in datasets}
+        for d in datasets:
+            assert {int(t): v for t, v in point["per_dataset"][d]["val"].items()} == pytest.approx(expected[d])
+        means[seed] = np.mean([np.mean(list(expected[d].values())) for d in datasets])
+        assert point["val_mean"] == pytest.approx(means[seed])
+    assert len({round(m, 6) for m in means.values()}) == 3  # the candidate below is not a tie
+    best = max(means, key=means.get)
+    assert got["candidate"] == best
+    assert f"candidate: hparams seed {best} (ldr_start_step {STARTS[best]})" in done.stdout
+    for d in datasets:
+        d_trials = np.array([_brute_force(records, d, "LatentDRDelayed", best)[t]
+                             - _brute_force(records, d, "LatentDR", None)[t] for t in range(3)])
+        vs = got["vs_baseline"][d]
+        assert vs["n"] == 3 and vs["mean"] == pytest.approx(d_trials.mean())
+        assert vs["se"] == pytest.approx(d_trials.std(ddof=1) / np.sqrt(3))
+        assert vs["detected"] == bool(abs(d_trials.mean()) > 2 * vs["se"])
+
+
+def test_a_grid_point_with_two_start_steps_is_refused(tmp_path):
+    sweep = _sweep(tmp_path / "sweep")
+    path = next(p for p in sorted(sweep.glob("*/results.jsonl"))
+                if json.loads(p.read_text().splitlines()[0])["args"]["algorithm"] == "LatentDRDelayed")
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    for record in records:
+        record["hparams"]["ldr_start_step"] = 999
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    done = subprocess.run([sys.executable, str(SCRIPT), str(sweep)], capture_output=True, text=True)
+    assert done.returncode != 0 and "different ldr_start_step" in done.stderr and "999" in done.stderr
