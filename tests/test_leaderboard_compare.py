@@ -325,3 +325,25 @@ def test_a_grid_set_by_hparams_is_one_row_only_when_the_spec_names_it(tmp_path):
     first.write_text("".join(json.dumps(r) + "\n" for r in lines))
     clashed = CliRunner().invoke(leaderboard, ["build", str(spec), "--results", str(clash), "--out", str(tmp_path / "o4")])
     assert clashed.exit_code != 0 and "resolved different hyperparameters (ldr_start_step" in str(clashed.exception)
+
+
+def test_protocol_leaves_out_grid_fields_only_and_describes_overrides_field_by_field():
+    from ldr_plugin.domainbed.protocols import describe, protocol
+
+    def rec(hparams, **args):
+        return {"args": {"steps": 200, "seed": 5, "hparams": hparams, **args}}
+
+    grid = frozenset({"ldr_start_step"})
+    # no override and an override of grid fields only are the same protocol under the grid, not without it
+    assert protocol(rec(None), grid) == protocol(rec('{"ldr_start_step": 60}'), grid)
+    assert protocol(rec(None)) != protocol(rec('{"ldr_start_step": 60}'))
+    # key order and spacing of the JSON text do not make another protocol under the grid
+    assert protocol(rec('{"lr":0.1,"ldr_start_step":1}'), grid) == protocol(rec('{"ldr_start_step": 2, "lr": 0.1}'), grid)
+    # a non-grid field still does; so does steps
+    assert protocol(rec('{"lr": 0.1}'), grid) != protocol(rec('{"lr": 0.01}'), grid)
+    assert protocol(rec(None, steps=5001), grid) != protocol(rec(None), grid)
+    # an override that is not a JSON object is kept as text
+    assert protocol(rec("not json"), grid)["hparams"] == "not json"
+    assert describe(protocol(rec('{"lr": 0.1, "batch_size": 32}')), protocol(rec('{"batch_size": 64, "lr": 0.1}'))) \
+        == "hparams.batch_size 32 vs 64"
+    assert describe({"hparams": "x"}, {"hparams": '{"lr": 1}'}) == 'hparams "x" vs "{\\"lr\\": 1}"'

@@ -37,10 +37,12 @@ def protocol(record: dict[str, Any], grid: frozenset[str] = frozenset()) -> dict
 
     >>> protocol({"args": {"steps": 9, "seed": 1, "hparams": '{"lr": 0.1, "ldr_start_step": 5}'}}, frozenset({"ldr_start_step"}))
     {'hparams': '{"lr": 0.1}', 'steps': 9}
+    >>> protocol({"args": {"hparams": None}}, frozenset({"x"})) == protocol({"args": {"hparams": '{"x": 1}'}}, frozenset({"x"}))
+    True
     """
     found = {k: v for k, v in sorted(record["args"].items()) if k not in NOT_PROTOCOL}
     fixed = _override(found.get("hparams")) if grid else None
-    if fixed:  # (an override that is not a JSON object is compared as text, like any other field)
+    if fixed is not None:  # (an override that is not a JSON object is compared as text, like any other field)
         found["hparams"] = json.dumps({k: v for k, v in sorted(fixed.items()) if k not in grid})
     return found
 
