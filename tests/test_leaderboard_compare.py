@@ -302,27 +302,26 @@ def test_a_grid_set_by_hparams_is_one_row_only_when_the_spec_names_it(tmp_path):
         assert abs(pooled - alone) > 0.1
     assert "A grid over `ldr_start_step`" in (tmp_path / "o2" / "README.md").read_text()
 
+    def set_override(sweep: Path, seed: int, override: dict, first_only: bool) -> None:
+        """Give runs of hparams seed ``seed`` (the first in name order only, or all) this override."""
+        paths = sorted(p for p in sweep.glob("*/results.jsonl")
+                       if json.loads(p.read_text().splitlines()[0])["args"]["hparams_seed"] == seed)
+        for path in paths[:1] if first_only else paths:
+            lines = [json.loads(line) for line in path.read_text().splitlines()]
+            for record in lines:
+                record["args"]["hparams"] = json.dumps(override)
+                record["hparams"].update(override)
+            path.write_text("".join(json.dumps(r) + "\n" for r in lines))
+
     # another override field differing between grid points is a different protocol still
     other = _grid_sweep(tmp_path / "other", {0: 0, 1: 20, 2: 100})
-    for path in other.glob("*/results.jsonl"):
-        lines = [json.loads(line) for line in path.read_text().splitlines()]
-        if lines[0]["args"]["hparams_seed"] == 2:
-            for record in lines:
-                record["args"]["hparams"] = json.dumps({"batch_size": 64, "ldr_start_step": 100})
-                record["hparams"]["batch_size"] = 64
-            path.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    set_override(other, 2, {"batch_size": 64, "ldr_start_step": 100}, first_only=False)
     again = CliRunner().invoke(leaderboard, ["build", str(spec), "--results", str(other), "--out", str(tmp_path / "o3")])
     assert again.exit_code != 0 and "hparams.batch_size 32 vs 64" in str(again.exception)
 
     # two grid values under one (hparams seed, trial): the resolved hyperparameters disagree
     clash = _grid_sweep(tmp_path / "clash", {0: 0, 1: 20, 2: 100})
-    first = min(p for p in clash.glob("*/results.jsonl")
-                if json.loads(p.read_text().splitlines()[0])["args"]["hparams_seed"] == 1)
-    lines = [json.loads(line) for line in first.read_text().splitlines()]
-    for record in lines:
-        record["args"]["hparams"] = json.dumps({"batch_size": 32, "ldr_start_step": 999})
-        record["hparams"]["ldr_start_step"] = 999
-    first.write_text("".join(json.dumps(r) + "\n" for r in lines))
+    set_override(clash, 1, {"batch_size": 32, "ldr_start_step": 999}, first_only=True)
     clashed = CliRunner().invoke(leaderboard, ["build", str(spec), "--results", str(clash), "--out", str(tmp_path / "o4")])
     assert clashed.exit_code != 0 and "resolved different hyperparameters (ldr_start_step" in str(clashed.exception)
 
