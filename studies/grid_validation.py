@@ -24,8 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from ldr_plugin.domainbed.paired import complete_trial_means, paired_difference
+from ldr_plugin.domainbed.protocols import check_not_mixed
 from ldr_plugin.domainbed.runs import Sweep, read_sweep
 from ldr_plugin.domainbed.tables import SweepSelection
+from ldr_plugin.errors import LdrError
 
 
 def grid_point(sweep: Sweep, algorithm: str, seed: int) -> Sweep:
@@ -67,6 +69,10 @@ def main() -> int:
     parser.add_argument("--json", type=Path, help="also write the numbers here")
     args = parser.parse_args()
     sweep = read_sweep([str(s) for s in args.sweeps], progress=False)
+    try:  # a 2000-step grid beside 5001-step baselines would pool two budgets: refused, as ldr leaderboard build does
+        check_not_mixed(sweep, ", ".join(map(str, args.sweeps)), frozenset({"ldr_start_step"}))
+    except LdrError as exc:
+        raise SystemExit(str(exc)) from None
     starts = start_steps(sweep, args.algorithm)
     if not starts:
         raise SystemExit(f"{', '.join(map(str, args.sweeps))}: no {args.algorithm} runs")

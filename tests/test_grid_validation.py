@@ -81,12 +81,36 @@ def test_grid_points_candidate_and_paired_difference_match_a_brute_force(tmp_pat
 
 
 def test_a_grid_point_with_two_start_steps_is_refused(tmp_path):
+    """Within one (hparams seed, trial) the protocol check refuses it; across trials (every run of seed 1 in
+    trial 0 at another start) only the script's own check can, and it names the values."""
     sweep = _sweep(tmp_path / "sweep")
-    path = next(p for p in sorted(sweep.glob("*/results.jsonl"))
-                if json.loads(p.read_text().splitlines()[0])["args"]["algorithm"] == "LatentDRDelayed")
-    records = [json.loads(line) for line in path.read_text().splitlines()]
-    for record in records:
-        record["hparams"]["ldr_start_step"] = 999
-    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    for path in sweep.glob("*/results.jsonl"):
+        records = [json.loads(line) for line in path.read_text().splitlines()]
+        a = records[0]["args"]
+        if (a["algorithm"], a["hparams_seed"], a["trial_seed"]) == ("LatentDRDelayed", 1, 0):
+            for record in records:
+                record["hparams"]["ldr_start_step"] = 999
+            path.write_text("".join(json.dumps(r) + "\n" for r in records))
     done = subprocess.run([sys.executable, str(SCRIPT), str(sweep)], check=False, capture_output=True, text=True)
-    assert done.returncode != 0 and "different ldr_start_step" in done.stderr and "999" in done.stderr
+    assert done.returncode != 0 and "different ldr_start_step [10, 999]" in done.stderr
+    one = min(p for p in sweep.glob("*/results.jsonl")
+              if json.loads(p.read_text().splitlines()[0])["args"]["hparams_seed"] == 2)
+    records = [json.loads(line) for line in one.read_text().splitlines()]
+    for record in records:
+        record["hparams"]["ldr_start_step"] = 7
+    one.write_text("".join(json.dumps(r) + "\n" for r in records))
+    done = subprocess.run([sys.executable, str(SCRIPT), str(sweep)], check=False, capture_output=True, text=True)
+    assert done.returncode != 0 and "resolved different hyperparameters (ldr_start_step" in done.stderr
+
+
+def test_sweeps_of_two_budgets_are_refused_not_pooled(tmp_path):
+    sweep = _sweep(tmp_path / "grid")
+    longer = _sweep(tmp_path / "longer")
+    for path in longer.glob("*/results.jsonl"):
+        records = [json.loads(line) for line in path.read_text().splitlines()]
+        for record in records:
+            record["args"]["steps"] = 5001
+        path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    done = subprocess.run([sys.executable, str(SCRIPT), str(sweep), str(longer)], check=False, capture_output=True,
+                          text=True)
+    assert done.returncode != 0 and "mix runs of different protocols" in done.stderr and "vs 5001" in done.stderr
