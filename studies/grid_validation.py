@@ -33,14 +33,7 @@ from ldr_plugin.errors import LdrError
 def grid_point(sweep: Sweep, algorithm: str, seed: int) -> Sweep:
     """The sweep with ``algorithm``'s runs of hparams seed ``seed`` only (its other runs and expected
     runs dropped; every other algorithm kept whole)."""
-    def kept(args: dict) -> bool:
-        return args["algorithm"] != algorithm or args["hparams_seed"] == seed
-    keep = [i for i, record in enumerate(sweep.records) if kept(record["args"])]
-    out = Sweep([sweep.records[i] for i in keep], [sweep.record_runs[i] for i in keep])
-    runs = set(out.record_runs)
-    out.runs = {k: r for k, r in sweep.runs.items() if k in runs}
-    out.missing = {k: key for k, key in sweep.missing.items() if key[2] != algorithm or key[3] == seed}
-    return out
+    return sweep.only(lambda key: key[2] != algorithm or key[3] == seed)
 
 
 def per_trial(sel: SweepSelection, dataset: str, algorithm: str) -> tuple[dict[int, float], dict[int, float]]:

@@ -19,6 +19,7 @@ import errno
 import json
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -287,16 +288,21 @@ class Sweep:
         (as far as its list of expected runs, if it has one, says)."""
         return len(self.incomplete_runs()) + len(self.missing)
 
+    def only(self, keep: Callable[[ArgsKey], bool]) -> Sweep:
+        """The records, runs and expected runs whose (trial, dataset, algorithm, hparams seed, test envs)
+        ``keep`` accepts (problems and sources kept whole)."""
+        rows = [i for i, record in enumerate(self.records) if keep(args_key(record["args"]))]
+        out = Sweep([self.records[i] for i in rows], [self.record_runs[i] for i in rows])
+        kept_runs = set(out.record_runs)
+        out.runs = {k: r for k, r in self.runs.items() if k in kept_runs}
+        out.missing = {k: key for k, key in self.missing.items() if keep(key)}
+        out.problems, out.sources = list(self.problems), list(self.sources)
+        return out
+
     def only_trials(self, trials: set[int]) -> Sweep:
         """The records (and runs) of these trial seeds only: a study that adds trials in a second stage
         can still build its table from the first stage's trials while the new ones run."""
-        keep = [i for i, record in enumerate(self.records) if record["args"]["trial_seed"] in trials]
-        out = Sweep([self.records[i] for i in keep], [self.record_runs[i] for i in keep])
-        kept_runs = set(out.record_runs)
-        out.runs = {k: r for k, r in self.runs.items() if k in kept_runs}
-        out.missing = {k: key for k, key in self.missing.items() if key[0] in trials}
-        out.problems, out.sources = list(self.problems), list(self.sources)
-        return out
+        return self.only(lambda key: key[0] in trials)
 
 
 def _last_of_each_step(records: list[tuple[int, dict]], path: str, problems: list[Problem]) -> list[tuple[int, dict]]:
