@@ -11,6 +11,10 @@ same; ties: the smaller start). The candidate's per-trial validation accuracy mi
 (LatentDR, start 0) is paired over trials per dataset: mean, SE (ddof 1), n, detected iff
 |mean| > 2 SE.
 
+No candidate is named (exit 1, the table still printed) unless the grid is whole: every start
+``round(f · steps)`` of ``--fractions`` present, and every point complete on the same trials of
+every dataset. A grid whose later points have not run yet would otherwise choose among the first.
+
     python studies/grid_validation.py WORK/steps2000/sweep
     python studies/grid_validation.py WORK/steps5001/sweep CONTROLS/sweep   # 5001: the baselines are the controls'
 """
@@ -19,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -59,6 +64,7 @@ def main() -> int:
     parser.add_argument("sweeps", nargs="+", type=Path, help="sweep folders (the grid's, and the baseline's if apart)")
     parser.add_argument("--algorithm", default="LatentDRDelayed")
     parser.add_argument("--baseline", default="LatentDR")
+    parser.add_argument("--fractions", default="0.1,0.25,0.5", help="the grid's start fractions (the plan's)")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
     args = parser.parse_args()
     sweep = read_sweep([str(s) for s in args.sweeps], progress=False)
@@ -72,6 +78,9 @@ def main() -> int:
     for seed, values in starts.items():
         if len(values) != 1:
             raise SystemExit(f"{args.algorithm} hparams seed {seed}: runs with different ldr_start_step {sorted(values)}")
+    steps = {r["args"]["steps"] for r in sweep.first_records().values() if r["args"]["algorithm"] == args.algorithm}
+    expected = {round(float(f) * next(iter(steps))) for f in args.fractions.split(",")}  # as delayed_start.sh
+    found_starts = {next(iter(v)) for v in starts.values()}
     whole = SweepSelection.build(sweep, ("iid",))
     datasets = sorted({key[1] for key in whole.choices["iid"] if key[2] == args.algorithm})
     base = {d: per_trial(whole, d, args.baseline) for d in datasets}
@@ -104,11 +113,16 @@ def main() -> int:
             if val:
                 print(f"  {algorithm} {d}: val {np.mean(list(val.values())):.2f} "
                       f"(held-out {np.mean(list(test.values())):.2f}, n={len(val)})")
-    ranked = [(p["val_mean"], -p["ldr_start_step"], seed) for seed, p in out["points"].items() if p["val_mean"] is not None]
-    if not ranked:
-        print("no grid point has complete trials on every dataset: no candidate")
+    gaps = [f"ldr_start_step {s} not run" for s in sorted(expected - found_starts)]
+    gaps += [f"ldr_start_step {s} is not in the grid of --fractions {args.fractions}" for s in sorted(found_starts - expected)]
+    for d in datasets:
+        trials = {seed: sorted(by_dataset[d][0]) for seed, by_dataset in points.items()}
+        if not all(trials.values()) or len({tuple(t) for t in trials.values()}) > 1:
+            gaps.append(f"{d}: complete trials per hparams seed {trials}")
+    if gaps:
+        print("the grid is not complete, so no candidate: " + "; ".join(gaps), file=sys.stderr)
         return 1
-    _, _, best = max(ranked)
+    _, _, best = max((p["val_mean"], -p["ldr_start_step"], seed) for seed, p in out["points"].items())
     out["candidate"] = best
     print(f"candidate: hparams seed {best} (ldr_start_step {out['points'][best]['ldr_start_step']})")
     out["vs_baseline"] = {}

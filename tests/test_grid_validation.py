@@ -7,6 +7,7 @@ candidate and its paired difference against the baseline recomputed from those n
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -18,7 +19,9 @@ from ldr_plugin.domainbed.runs import read_sweep
 from ldr_plugin.domainbed.synthetic_sweep import write_synthetic_sweep
 
 SCRIPT = Path(__file__).resolve().parents[1] / "studies" / "grid_validation.py"
-STARTS = {0: 30, 1: 10, 2: 20}  # hparams seed -> ldr_start_step (not in seed order: the script must read them)
+# hparams seed -> ldr_start_step: the plan's fractions 0.5, 0.1, 0.25 of the synthetic runs' 1500 steps (not in seed
+# order: the script must read them)
+STARTS = {0: 750, 1: 150, 2: 375}
 
 
 def _sweep(root: Path) -> Path:
@@ -92,7 +95,7 @@ def test_a_grid_point_with_two_start_steps_is_refused(tmp_path):
                 record["hparams"]["ldr_start_step"] = 999
             path.write_text("".join(json.dumps(r) + "\n" for r in records))
     done = subprocess.run([sys.executable, str(SCRIPT), str(sweep)], check=False, capture_output=True, text=True)
-    assert done.returncode != 0 and "different ldr_start_step [10, 999]" in done.stderr
+    assert done.returncode != 0 and "different ldr_start_step [150, 999]" in done.stderr
     one = min(p for p in sweep.glob("*/results.jsonl")
               if json.loads(p.read_text().splitlines()[0])["args"]["hparams_seed"] == 2)
     records = [json.loads(line) for line in one.read_text().splitlines()]
@@ -114,3 +117,28 @@ def test_sweeps_of_two_budgets_are_refused_not_pooled(tmp_path):
     done = subprocess.run([sys.executable, str(SCRIPT), str(sweep), str(longer)], check=False, capture_output=True,
                           text=True)
     assert done.returncode != 0 and "mix runs of different protocols" in done.stderr and "vs 5001" in done.stderr
+
+
+def test_no_candidate_from_a_grid_that_is_not_whole(tmp_path):
+    """A point not run yet, or one complete on fewer trials than the others: the table is printed, no
+    candidate is named, exit 1 (choosing among the points that happen to be there would be wrong)."""
+    sweep = _sweep(tmp_path / "sweep")
+    args = {p.parent: json.loads(p.read_text().splitlines()[0])["args"] for p in sweep.glob("*/results.jsonl")}
+    unfinished = min(run for run, a in args.items() if (a["algorithm"], a["hparams_seed"], a["trial_seed"],
+                                                        a["dataset"]) == ("LatentDRDelayed", 2, 1, "PACS"))
+    (unfinished / "done").unlink()
+    done = subprocess.run([sys.executable, str(SCRIPT), str(sweep)], check=False, capture_output=True, text=True)
+    assert done.returncode == 1 and "candidate:" not in done.stdout and "hparams seed 2" in done.stdout
+    assert "the grid is not complete" in done.stderr and "PACS: complete trials per hparams seed" in done.stderr
+    assert "2: [0, 2]" in done.stderr
+    for run, a in args.items():  # the point at 0.5 (seed 0) never ran
+        if (a["algorithm"], a["hparams_seed"]) == ("LatentDRDelayed", 0):
+            shutil.rmtree(run)
+    (unfinished / "done").write_text("done")
+    done = subprocess.run([sys.executable, str(SCRIPT), str(sweep)], check=False, capture_output=True, text=True)
+    assert done.returncode == 1 and "candidate:" not in done.stdout
+    assert "ldr_start_step 750 not run" in done.stderr
+    # with the grid given as the two points that ran, it is whole again
+    done = subprocess.run([sys.executable, str(SCRIPT), str(sweep), "--fractions", "0.1,0.25"], check=False,
+                          capture_output=True, text=True)
+    assert done.returncode == 0 and "candidate: hparams seed" in done.stdout
