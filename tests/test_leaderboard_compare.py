@@ -346,3 +346,32 @@ def test_protocol_leaves_out_grid_fields_only_and_describes_overrides_field_by_f
     assert describe(protocol(rec('{"lr": 0.1, "batch_size": 32}')), protocol(rec('{"batch_size": 64, "lr": 0.1}'))) \
         == "hparams.batch_size 32 vs 64"
     assert describe({"hparams": "x"}, {"hparams": '{"lr": 1}'}) == 'hparams "x" vs "{\\"lr\\": 1}"'
+
+
+def test_compare_of_grid_sweeps_selects_over_the_grid_only_when_named(tmp_path):
+    """Two grid sweeps (different step counts) are refused as mixed unless --hparams_grid names the grid
+    field; then each side's level is DomainBed's selection over all its grid points (the Averages
+    formula on every record, not the first point's), and the step count is still the stated difference."""
+    a = _grid_sweep(tmp_path / "a", {0: 0, 1: 20, 2: 100})
+    b = _grid_sweep(tmp_path / "b", {0: 0, 1: 20, 2: 100}, seed=1)
+    for path in b.glob("*/results.jsonl"):
+        records = [json.loads(line) for line in path.read_text().splitlines()]
+        for record in records:
+            record["args"]["steps"] = 5001
+        path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    args = ["compare", "--results", f"200={a}", "--results", f"5001={b}"]
+    refused = CliRunner().invoke(leaderboard, args)
+    assert refused.exit_code != 0 and "hparams.ldr_start_step 0 vs 20" in str(refused.exception)
+    text = CliRunner().invoke(leaderboard, [*args, "--hparams_grid", "ldr_start_step"])
+    assert text.exit_code == 0, text.output
+    assert "5001 vs 200: steps 200 vs 5001\n" in text.output and "a grid over ldr_start_step" in text.output
+    data = json.loads(CliRunner().invoke(leaderboard, [*args, "--hparams_grid", "ldr_start_step", "--json"]).stdout)
+    assert data["hparams_grid"] == ["ldr_start_step"]
+    rows = {r["algorithm"]: r for r in data["sides"]["5001"]["rows"]}
+    records = {side: read_sweep(str(d), progress=False).records for side, d in (("a", a), ("b", b))}
+    for algorithm, row in rows.items():
+        for side, level in (("a", row["base"]), ("b", row["other"])):
+            pooled = _avg(records[side], algorithm)
+            assert level["mean"] == pytest.approx(pooled, abs=0.051)
+        alone = _avg([r for r in records["b"] if r["args"]["hparams_seed"] == 0], algorithm)
+        assert abs(row["other"]["mean"] - alone) > 0.1  # the grid was used, not one point of it

@@ -146,13 +146,17 @@ def _sides(folders: tuple[str, ...], results: tuple[str, ...]) -> list[tuple[str
               help="A labelled sweep folder; repeat (the same label twice joins folders). The first is the baseline.")
 @click.option("--selection", type=click.Choice(["iid", "loo", "oracle"]), default="iid", show_default=True,
               help="Model-selection method.")
+@click.option("--hparams_grid", "grid", multiple=True, metavar="FIELD",
+              help="A --hparams field a grid sets per hparams seed (as a spec's hparams_grid); repeatable. Within "
+                   "a sweep the selection method chooses among its values as among hparams seeds.")
 @click.option("--json", "as_json", is_flag=True, help="Print the comparison as JSON.")
-def compare(folders: tuple[str, ...], results: tuple[str, ...], selection: str, as_json: bool) -> None:
+def compare(folders: tuple[str, ...], results: tuple[str, ...], selection: str, grid: tuple[str, ...],
+            as_json: bool) -> None:
     """Compare DomainBed sweeps (A B, or --results 200=DIR --results 5001=DIR): per dataset and
     algorithm each one's accuracy and its difference from the first, paired over trials where the
     trials match. A sweep mixing protocols (steps, hparams, dataset version ...) is refused; the
     protocol differences between the sweeps are printed first."""
-    comparison = compare_sweeps(_sides(folders, results), selection)
+    comparison = compare_sweeps(_sides(folders, results), selection, frozenset(grid))
     click.echo(comparison_json(comparison) if as_json else render_comparison(comparison), nl=False)
 
 

@@ -4,7 +4,9 @@ trials count (:func:`~ldr_plugin.domainbed.paired.trial_means`); the ones left o
 
 Each side must be one protocol (:mod:`~ldr_plugin.domainbed.protocols`: a side mixing 200- and
 5001-step runs is refused); the protocol differences *between* sides are what a comparison is for,
-and they are stated at the top, so nothing is pooled without saying so.
+and they are stated at the top, so nothing is pooled without saying so. ``grid`` names ``--hparams``
+override fields a grid sets per hparams seed (as a leaderboard spec's ``hparams_grid``): within a side
+the selection method then chooses among grid points as among hparams seeds, and the header says so.
 
 >>> c = compare_sweeps([("200", ["sweep200"]), ("5001", ["sweep5001"])])   # doctest: +SKIP
 >>> print(render_comparison(c))                                            # doctest: +SKIP
@@ -52,21 +54,24 @@ class Comparison:
 
     method: str
     labels: list[str]
+    grid: tuple[str, ...] = ()
     differences: dict[str, list[str]] = field(default_factory=dict)  # label -> how its protocol differs
     rows: dict[str, list[CompareRow]] = field(default_factory=dict)  # label -> rows
 
     def as_dict(self) -> dict[str, Any]:
-        return {"selection": self.method, "baseline": self.labels[0],
+        return {"selection": self.method, "baseline": self.labels[0], "hparams_grid": list(self.grid),
                 "sides": {label: {"protocol_differences": self.differences[label],
                                   "rows": [r.as_dict() for r in self.rows[label]]} for label in self.labels[1:]}}
 
 
-def _protocols(sel: SweepSelection) -> dict[tuple[str, str], dict]:
-    return {(r["args"]["dataset"], r["args"]["algorithm"]): protocol(r) for r in sel.sweep.first_records().values()}
+def _protocols(sel: SweepSelection, grid: frozenset[str]) -> dict[tuple[str, str], dict]:
+    return {(r["args"]["dataset"], r["args"]["algorithm"]): protocol(r, grid) for r in sel.sweep.first_records().values()}
 
 
-def compare_sweeps(sides: list[tuple[str, list[str]]], method: str = "iid") -> Comparison:
-    """Compare labelled sweeps (label, folders) against the first; each side one protocol."""
+def compare_sweeps(sides: list[tuple[str, list[str]]], method: str = "iid",
+                   grid: frozenset[str] = frozenset()) -> Comparison:
+    """Compare labelled sweeps (label, folders) against the first; each side one protocol, up to the
+    ``grid`` fields of the ``--hparams`` override (see the module docstring)."""
     if len(sides) < 2:
         raise LdrError("compare needs at least two result sets (A B, or --results LABEL=DIR twice)")
     labels = [label for label, _ in sides]
@@ -77,14 +82,14 @@ def compare_sweeps(sides: list[tuple[str, list[str]]], method: str = "iid") -> C
         sweep = read_sweep(dirs, progress=False)
         if not len(sweep):
             raise LdrError(f"{label}: no DomainBed records (<run>/results.jsonl) under {', '.join(dirs)}")
-        check_not_mixed(sweep, f"{label} ({', '.join(dirs)})")
+        check_not_mixed(sweep, f"{label} ({', '.join(dirs)})", grid)
         sels.append(SweepSelection.build(sweep, (method,)))
-    out = Comparison(method, labels)
-    base, base_protocols = sels[0], _protocols(sels[0])
+    out = Comparison(method, labels, tuple(sorted(grid)))
+    base, base_protocols = sels[0], _protocols(sels[0], grid)
     base_algorithms, base_datasets = sweep_names(base.sweep)
     for label, sel in zip(labels[1:], sels[1:]):
         algorithms, datasets = sweep_names(sel.sweep)
-        protos = _protocols(sel)
+        protos = _protocols(sel, grid)
         out.differences[label] = sorted({describe(base_protocols[k], protos[k]) for k in protos
                                          if k in base_protocols and base_protocols[k] != protos[k]})
         out.rows[label] = rows = []
@@ -127,7 +132,9 @@ def render_comparison(c: Comparison) -> str:
     """A plain-text report: protocol differences, then one table per side and dataset."""
     lines = [(f"selection: {METHOD_NAMES[c.method]}; accuracy (%) = per trial the mean over the held-out domains, "
              "then mean ± SE over n complete trials (population std / √n, as DomainBed); difference: per-trial, "
-             "SE = sample std / √n pairs; a trial with a run unfinished or not started is left out")]
+             "SE = sample std / √n pairs; a trial with a run unfinished or not started is left out")
+             + (f"; a grid over {', '.join(c.grid)} (set per hparams seed with --hparams) is chosen per trial and "
+                "held-out domain by the selection method, as among hparams seeds" if c.grid else "")]
     base = c.labels[0]
     for label in c.labels[1:]:
         lines += ["", f"{label} vs {base}: " + ("; ".join(c.differences[label]) or "same protocol (args)")]
