@@ -16,7 +16,8 @@ No candidate is named (exit 1, the table still printed) unless the grid is whole
 every dataset. A grid whose later points have not run yet would otherwise choose among the first.
 
     python studies/grid_validation.py WORK/steps2000/sweep
-    python studies/grid_validation.py WORK/steps5001/sweep CONTROLS/sweep   # 5001: the baselines are the controls'
+    python studies/grid_validation.py WORK/steps5001/sweep CONTROLS/sweep --trials 0,1,2   # 5001: the baselines
+        # are the controls' (6 trials on the corruptions there; the grid has trials 0-2)
 """
 
 from __future__ import annotations
@@ -65,9 +66,12 @@ def main() -> int:
     parser.add_argument("--algorithm", default="LatentDRDelayed")
     parser.add_argument("--baseline", default="LatentDR")
     parser.add_argument("--fractions", default="0.1,0.25,0.5", help="the grid's start fractions (the plan's)")
+    parser.add_argument("--trials", default=None, help="comma-separated trial seeds, every algorithm (default: all)")
     parser.add_argument("--json", type=Path, help="also write the numbers here")
     args = parser.parse_args()
     sweep = read_sweep([str(s) for s in args.sweeps], progress=False)
+    if args.trials is not None:
+        sweep = sweep.only_trials({int(t) for t in args.trials.split(",")})
     try:  # a 2000-step grid beside 5001-step baselines would pool two budgets: refused, as ldr leaderboard build does
         check_not_mixed(sweep, ", ".join(map(str, args.sweeps)), frozenset({"ldr_start_step"}))
     except LdrError as exc:

@@ -36,7 +36,8 @@ def _sweep(root: Path) -> Path:
     return root
 
 
-def _brute_force(records: list[dict], dataset: str, algorithm: str, seed: int | None) -> dict[int, float]:
+def _brute_force(records: list[dict], dataset: str, algorithm: str, seed: int | None,
+                 trials: tuple[int, ...] = (0, 1, 2)) -> dict[int, float]:
     """{trial: mean over the 4 held-out domains of the best validation accuracy (%)} (seed None: all seeds)."""
     best: dict[tuple[int, int], float] = {}
     for r in records:
@@ -49,7 +50,7 @@ def _brute_force(records: list[dict], dataset: str, algorithm: str, seed: int | 
         val = np.mean([r[f"env{j}_out_acc"] for j in range(4) if j != env])
         key = (a["trial_seed"], env)
         best[key] = max(best.get(key, -1.0), 100 * val)
-    return {t: float(np.mean([best[(t, e)] for e in range(4)])) for t in range(3)}
+    return {t: float(np.mean([best[(t, e)] for e in range(4)])) for t in trials}
 
 
 def test_grid_points_candidate_and_paired_difference_match_a_brute_force(tmp_path):
@@ -142,3 +143,24 @@ def test_no_candidate_from_a_grid_that_is_not_whole(tmp_path):
     done = subprocess.run([sys.executable, str(SCRIPT), str(sweep), "--fractions", "0.1,0.25"], check=False,
                           capture_output=True, text=True)
     assert done.returncode == 0 and "candidate: hparams seed" in done.stdout
+
+
+def test_trials_restricts_every_algorithm_to_those_trials(tmp_path):
+    """--trials 0,2 (the 5001-step grid has trials 0-2, its baselines' sweep more): points and baseline
+    read from those trials only, the pairing over them (n = 2)."""
+    sweep = _sweep(tmp_path / "sweep")
+    out = tmp_path / "grid.json"
+    done = subprocess.run([sys.executable, str(SCRIPT), str(sweep), "--trials", "0,2", "--json", str(out)],
+                          check=False, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    got = json.loads(out.read_text())
+    records = read_sweep(str(sweep), progress=False).records
+    for seed in STARTS:
+        for d in got["datasets"]:
+            val = {int(t): v for t, v in got["points"][str(seed)]["per_dataset"][d]["val"].items()}
+            assert val == pytest.approx(_brute_force(records, d, "LatentDRDelayed", seed, trials=(0, 2)))
+    best = got["candidate"]
+    for d in got["datasets"]:
+        diff = [_brute_force(records, d, "LatentDRDelayed", best, (0, 2))[t]
+                - _brute_force(records, d, "LatentDR", None, (0, 2))[t] for t in (0, 2)]
+        assert got["vs_baseline"][d]["n"] == 2 and got["vs_baseline"][d]["mean"] == pytest.approx(np.mean(diff))
