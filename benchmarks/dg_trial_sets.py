@@ -10,6 +10,8 @@ count. Used for the 5001-step study, whose trials 3-5 were added after trials 0-
 Usage:
   python benchmarks/dg_trial_sets.py study5001/RotatedDigitsFlat/sweep --sets 0,1,2 3,4,5 0,1,2,3,4,5
   python benchmarks/dg_trial_sets.py WORK/sweep --dataset CorruptedDigitsFlat --method LatentDR --baseline ERM
+  python benchmarks/dg_trial_sets.py GRID/sweep CONTROLS/sweep --dataset RotatedDigitsFlat --method LatentDRDelayed
+      # several folders are read as one sweep (the algorithms must not overlap with different protocols)
 """
 
 from __future__ import annotations
@@ -20,8 +22,10 @@ import numpy as np
 
 from ldr_plugin.domainbed import paired
 from ldr_plugin.domainbed.manifest import expected_files
+from ldr_plugin.domainbed.protocols import check_not_mixed
 from ldr_plugin.domainbed.runs import read_sweep
 from ldr_plugin.domainbed.tables import SweepSelection
+from ldr_plugin.errors import LdrError
 
 
 def trial_means(sel: SweepSelection, trials: set[int], dataset: str) -> dict[str, dict[int, float]]:
@@ -36,27 +40,33 @@ def trial_means(sel: SweepSelection, trials: set[int], dataset: str) -> dict[str
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("sweep_dir")
+    parser.add_argument("sweep_dirs", nargs="+", metavar="sweep_dir")
     parser.add_argument("--sets", nargs="+", default=["0,1,2"], help="comma-separated trial seeds, one set each")
     parser.add_argument("--method", default="LatentDR")
     parser.add_argument("--baseline", default="ERM")
     parser.add_argument("--dataset", default=None, help="the dataset, when the sweep holds several")
     args = parser.parse_args()
-    sweep = read_sweep(args.sweep_dir, progress=False)
+    where = ", ".join(args.sweep_dirs)
+    sweep = read_sweep(args.sweep_dirs, progress=False)
+    try:  # a row pooling two budgets (a 2000-step grid beside 5001-step baselines) is refused; the delayed
+        # start's grid over ldr_start_step (one hparams seed per point) is selected over, as DomainBed would
+        check_not_mixed(sweep, where, frozenset({"ldr_start_step"}))
+    except LdrError as exc:
+        raise SystemExit(str(exc)) from None
     datasets = {record["args"]["dataset"] for record in sweep.records}
     if args.dataset is not None and args.dataset not in datasets:
-        raise SystemExit(f"{args.sweep_dir}: no runs of dataset {args.dataset!r}; found {sorted(datasets)}")
+        raise SystemExit(f"{where}: no runs of dataset {args.dataset!r}; found {sorted(datasets)}")
     if args.dataset is None and len(datasets) > 1:
         raise SystemExit(f"the sweep holds several datasets, {sorted(datasets)}: choose one with --dataset")
     dataset = args.dataset or next(iter(datasets))
     algorithms = {record["args"]["algorithm"] for record in sweep.records}
     for name in (args.method, args.baseline):
         if name not in algorithms:
-            raise SystemExit(f"{args.sweep_dir}: no runs of algorithm {name!r}; found {sorted(algorithms)}")
+            raise SystemExit(f"{where}: no runs of algorithm {name!r}; found {sorted(algorithms)}")
     if sweep.unfinished_runs():
         print(f"note: {len(sweep.incomplete_runs())} runs without `done` and {len(sweep.missing)} expected runs "
               "without results: the trials of algorithms they belong to are left out")
-    if not expected_files(args.sweep_dir):  # a sweep not written by `ldr train --sweep`
+    if not all(expected_files(d) for d in args.sweep_dirs):  # a sweep not written by `ldr train --sweep`
         print("note: the sweep has no list of expected runs, so runs not yet started cannot be seen; "
               "a hyperparameter grid still running would be selected over its finished points only")
     sel = SweepSelection.build(sweep, ("iid",))
