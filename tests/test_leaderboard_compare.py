@@ -367,6 +367,8 @@ def test_compare_of_grid_sweeps_selects_over_the_grid_only_when_named(tmp_path):
     assert "5001 vs 200: steps 200 vs 5001\n" in text.output and "a grid over ldr_start_step" in text.output
     data = json.loads(CliRunner().invoke(leaderboard, [*args, "--hparams_grid", "ldr_start_step", "--json"]).stdout)
     assert data["hparams_grid"] == ["ldr_start_step"]
+    assert data["grid_values"] == {"200": {"ldr_start_step": [0, 20, 100]}, "5001": {"ldr_start_step": [0, 20, 100]}}
+    assert "\n200: grid ldr_start_step in {0, 20, 100}\n" in text.output
     rows = {r["algorithm"]: r for r in data["sides"]["5001"]["rows"]}
     records = {side: read_sweep(str(d), progress=False).records for side, d in (("a", a), ("b", b))}
     for algorithm, row in rows.items():

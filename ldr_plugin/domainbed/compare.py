@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ldr_plugin.domainbed.paired import PairedDiff, incomplete_trials, mean_se, paired_difference, trial_means
-from ldr_plugin.domainbed.protocols import check_not_mixed, describe, protocol
+from ldr_plugin.domainbed.protocols import check_not_mixed, describe, grid_values, protocol
 from ldr_plugin.domainbed.runs import read_sweep
 from ldr_plugin.domainbed.selection import METHOD_NAMES
 from ldr_plugin.domainbed.tables import SweepSelection, sweep_names
@@ -55,11 +55,13 @@ class Comparison:
     method: str
     labels: list[str]
     grid: tuple[str, ...] = ()
+    grid_values: dict[str, dict[str, list[Any]]] = field(default_factory=dict)  # label -> grid field -> values
     differences: dict[str, list[str]] = field(default_factory=dict)  # label -> how its protocol differs
     rows: dict[str, list[CompareRow]] = field(default_factory=dict)  # label -> rows
 
     def as_dict(self) -> dict[str, Any]:
         return {"selection": self.method, "baseline": self.labels[0], "hparams_grid": list(self.grid),
+                "grid_values": self.grid_values,
                 "sides": {label: {"protocol_differences": self.differences[label],
                                   "rows": [r.as_dict() for r in self.rows[label]]} for label in self.labels[1:]}}
 
@@ -85,6 +87,7 @@ def compare_sweeps(sides: list[tuple[str, list[str]]], method: str = "iid",
         check_not_mixed(sweep, f"{label} ({', '.join(dirs)})", grid)
         sels.append(SweepSelection.build(sweep, (method,)))
     out = Comparison(method, labels, tuple(sorted(grid)))
+    out.grid_values = {label: grid_values(sel.sweep, grid) for label, sel in zip(labels, sels)} if grid else {}
     base, base_protocols = sels[0], _protocols(sels[0], grid)
     base_algorithms, base_datasets = sweep_names(base.sweep)
     for label, sel in zip(labels[1:], sels[1:]):
@@ -136,6 +139,9 @@ def render_comparison(c: Comparison) -> str:
              + (f"; a grid over {', '.join(c.grid)} (set per hparams seed with --hparams) is chosen per trial and "
                 "held-out domain by the selection method, as among hparams seeds" if c.grid else "")]
     base = c.labels[0]
+    for label, values in c.grid_values.items():
+        lines.append(f"{label}: grid " + ("; ".join(f"{name} in {{{', '.join(map(str, v))}}}" for name, v in values.items())
+                                          or "fields set by no run"))
     for label in c.labels[1:]:
         lines += ["", f"{label} vs {base}: " + ("; ".join(c.differences[label]) or "same protocol (args)")]
         for dataset in dict.fromkeys(r.dataset for r in c.rows[label]):

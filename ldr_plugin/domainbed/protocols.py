@@ -56,6 +56,24 @@ def _override(value: Any) -> dict[str, Any] | None:
     return found if isinstance(found, dict) else None
 
 
+def grid_values(sweep: Sweep, grid: frozenset[str]) -> dict[str, list[Any]]:
+    """{grid field: the sorted values its runs' ``--hparams`` overrides set} (fields no run sets left out)."""
+    found: dict[str, set] = {}
+    for record in sweep.first_records().values():
+        override = _override(record["args"].get("hparams")) or {}
+        for name in grid & set(override):
+            found.setdefault(name, set()).add(json.dumps(override[name]))
+    return {name: _sorted([json.loads(v) for v in values]) for name, values in sorted(found.items())}
+
+
+def _sorted(values: list[Any]) -> list[Any]:
+    """Numbers in numeric order; values of mixed or unorderable types in text order."""
+    try:
+        return sorted(values)
+    except TypeError:
+        return sorted(values, key=str)
+
+
 def describe(a: dict[str, Any], b: dict[str, Any]) -> str:
     """The fields in which two protocols (or two hparams dicts) differ, as 'name a vs b; ...'; two
     ``--hparams`` overrides are compared field by field ('hparams.lr 0.1 vs 0.01').
