@@ -300,7 +300,7 @@ def test_a_grid_set_by_hparams_is_one_row_only_when_the_spec_names_it(tmp_path):
         # selection over the grid is not the first grid point alone (the check above can fail)
         alone = _avg([r for r in records if r["args"]["hparams_seed"] == 0], algorithm)
         assert abs(pooled - alone) > 0.1
-    assert "A grid over `ldr_start_step`" in (tmp_path / "o2" / "README.md").read_text()
+    assert "A grid over `ldr_start_step` ∈ {0, 20, 100} (set per" in (tmp_path / "o2" / "README.md").read_text()
 
     def set_override(sweep: Path, seed: int, override: dict, first_only: bool) -> None:
         """Give runs of hparams seed ``seed`` (the first in name order only, or all) this override."""

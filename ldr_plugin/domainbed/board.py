@@ -16,7 +16,7 @@ from pathlib import Path
 from ldr_plugin.domainbed import names
 from ldr_plugin.domainbed.extras import LABELS, add_extra_columns
 from ldr_plugin.domainbed.paired import average_trial_means, incomplete_trials, paired_difference
-from ldr_plugin.domainbed.protocols import check_not_mixed
+from ldr_plugin.domainbed.protocols import check_not_mixed, grid_values
 from ldr_plugin.domainbed.runs import read_sweep
 from ldr_plugin.domainbed.tables import SweepSelection, domainbed_tables, render_domainbed_text, sweep_names
 from ldr_plugin.errors import LdrError
@@ -172,8 +172,15 @@ def domainbed_board(spec: LeaderboardSpec, inputs: BuildInputs, out_dir: Path) -
            f"of {len(sel.sweep.runs)} runs; {len(sel.sweep.incomplete_runs())} runs without `done`"
            + (f", {len(sel.sweep.missing)} expected runs without results." if sel.sweep.missing else ".")
            + (f" Trials {', '.join(map(str, sorted(spec.trials)))} only (the spec's `trials`)." if spec.trials else "")
-           + (f" A grid over {', '.join(f'`{g}`' for g in spec.hparams_grid)} (set per hparams seed with "
+           + (f" A grid over {_grid_text(sel, spec.hparams_grid)} (set per hparams seed with "
               "`--hparams`): the selection method chooses among its points as among hparams seeds."
               if spec.hparams_grid else ""))]
     ours = [replace(t, rows=[r for r in t.rows if not r.published]) for t in tables]
     return Board(spec, tables, how, files={f"{spec.id}.domainbed.txt": render_domainbed_text(ours, len(sel.sweep))})
+
+
+def _grid_text(sel: SweepSelection, grid: list[str]) -> str:
+    """'`ldr_start_step` ∈ {500, 1250, 2500}': each grid field with the values its runs set (so a grid
+    whose later points never ran shows in the README), or the bare name when no run sets it."""
+    found = grid_values(sel.sweep, frozenset(grid))
+    return ", ".join(f"`{g}` ∈ {{{', '.join(map(str, found[g]))}}}" if g in found else f"`{g}`" for g in grid)
