@@ -189,3 +189,40 @@ def test_cli_quiet_shows_the_verdict_only_and_verbose_the_runs(quick_demo, tmp_p
     verdict = [line.rstrip() for line in (copy / "verdict.txt").read_text().splitlines()]
     start = shown.index(verdict[0])
     assert shown[start:start + len(verdict)] == verdict
+
+
+@pytest.mark.slow
+def test_selected_metrics_leaves_out_a_trial_missing_a_domain(quick_demo, tmp_path):
+    """studies/selected_metrics.py on the demo's scored sweep: every algorithm has its one trial; with one
+    held-out domain's LatentDR run removed, LatentDR's trial is left out (not averaged over the domains
+    left) and the pairing says there is no common trial, while ERM's numbers do not change."""
+    out, _, _ = quick_demo
+    script = Path(__file__).resolve().parents[1] / "studies" / "selected_metrics.py"
+    sweep = tmp_path / "sweep"
+    shutil.copytree(out / "sweep", sweep)
+    args = {p.parent: json.loads(p.read_text().splitlines()[0])["args"] for p in sweep.glob("*/results.jsonl")}
+    dataset = next(iter(args.values()))["dataset"]
+
+    def report() -> dict[str, dict[str, str]]:
+        done = subprocess.run([sys.executable, str(script), str(sweep), str(out / "scores"), "--dataset", dataset,
+                               "--baseline", "ERM"], check=False, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        found: dict[str, dict[str, str]] = {}
+        metric = ""
+        for line in done.stdout.splitlines():
+            if line and not line.startswith(" ") and "," not in line:
+                metric = line.split()[0]
+            elif line.startswith("  ") and metric:
+                found.setdefault(metric, {})[line.split()[0]] = line
+        return found
+
+    whole = report()
+    assert set(whole) == {"gamma_prime", "alignment", "uniformity"}
+    for lines in whole.values():
+        assert "(n=1)" in lines["ERM"] and "(n=1)" in lines["LatentDR"] and "n=1)" in lines["LatentDR"].split("ERM − X")[1]
+    gone = min(run for run, a in args.items() if a["algorithm"] == "LatentDR")
+    shutil.rmtree(gone)
+    part = report()
+    for metric, lines in part.items():
+        assert "(n=0)" in lines["LatentDR"] and "ERM − X: no common trial" in lines["LatentDR"]
+        assert lines["ERM"] == whole[metric]["ERM"]
