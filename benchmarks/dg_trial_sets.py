@@ -22,10 +22,12 @@ import numpy as np
 
 from ldr_plugin.domainbed import paired
 from ldr_plugin.domainbed.manifest import expected_files
-from ldr_plugin.domainbed.protocols import check_not_mixed
+from ldr_plugin.domainbed.protocols import check_not_mixed, compared_differences, grid_values
 from ldr_plugin.domainbed.runs import read_sweep
 from ldr_plugin.domainbed.tables import SweepSelection
 from ldr_plugin.errors import LdrError
+
+GRID = frozenset({"ldr_start_step"})  # the delayed start's grid (studies/delayed_start.sh), one hparams seed per point
 
 
 def trial_means(sel: SweepSelection, trials: set[int], dataset: str) -> dict[str, dict[int, float]]:
@@ -50,7 +52,7 @@ def main() -> None:
     sweep = read_sweep(args.sweep_dirs, progress=False)
     try:  # a row pooling two budgets (a 2000-step grid beside 5001-step baselines) is refused; the delayed
         # start's grid over ldr_start_step (one hparams seed per point) is selected over, as DomainBed would
-        check_not_mixed(sweep, where, frozenset({"ldr_start_step"}))
+        check_not_mixed(sweep, where, GRID)
     except LdrError as exc:
         raise SystemExit(str(exc)) from None
     datasets = {record["args"]["dataset"] for record in sweep.records}
@@ -63,12 +65,19 @@ def main() -> None:
     for name in (args.method, args.baseline):
         if name not in algorithms:
             raise SystemExit(f"{where}: no runs of algorithm {name!r}; found {sorted(algorithms)}")
+    differ = compared_differences(sweep, dataset, args.baseline, args.method)
+    if differ:  # e.g. a 2000-step grid beside 5001-step baselines: two rows, each one protocol, not comparable
+        raise SystemExit(f"{where}: {args.method} and {args.baseline} on {dataset} were trained under different "
+                         f"protocols ({differ}); compare runs of one budget")
     if sweep.unfinished_runs():
         print(f"note: {len(sweep.incomplete_runs())} runs without `done` and {len(sweep.missing)} expected runs "
               "without results: the trials of algorithms they belong to are left out")
     if not all(expected_files(d) for d in args.sweep_dirs):  # a sweep not written by `ldr train --sweep`
         print("note: the sweep has no list of expected runs, so runs not yet started cannot be seen; "
               "a hyperparameter grid still running would be selected over its finished points only")
+    for name, values in grid_values(sweep, GRID).items():  # a grid point never launched has no expected runs
+        print(f"note: a grid over {name} in {{{', '.join(map(str, values))}}} (its runs' --hparams), selected over "
+              "as among hparams seeds")
     sel = SweepSelection.build(sweep, ("iid",))
     for text in args.sets:
         trials = {int(t) for t in text.split(",")}

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from ldr_plugin.domainbed.paired import complete_trial_means, paired_difference
-from ldr_plugin.domainbed.protocols import check_not_mixed
+from ldr_plugin.domainbed.protocols import check_not_mixed, compared_differences
 from ldr_plugin.domainbed.runs import Sweep, read_sweep
 from ldr_plugin.domainbed.tables import SweepSelection
 from ldr_plugin.errors import LdrError
@@ -87,6 +87,11 @@ def main() -> int:
     found_starts = {next(iter(v)) for v in starts.values()}
     whole = SweepSelection.build(sweep, ("iid",))
     datasets = sorted({key[1] for key in whole.choices["iid"] if key[2] == args.algorithm})
+    for d in datasets:  # a 2000-step grid in one folder, 5001-step baselines in another: two rows, not comparable
+        differ = compared_differences(sweep, d, args.baseline, args.algorithm)
+        if differ:
+            raise SystemExit(f"{args.algorithm} and {args.baseline} on {d} were trained under different protocols "
+                             f"({differ}); give sweeps of one budget")
     base = {d: per_trial(whole, d, args.baseline) for d in datasets}
     points = {}
     print("training-domain validation accuracy (%) of the checkpoint training-domain validation picks, "

@@ -164,3 +164,22 @@ def test_trials_restricts_every_algorithm_to_those_trials(tmp_path):
         diff = [_brute_force(records, d, "LatentDRDelayed", best, (0, 2))[t]
                 - _brute_force(records, d, "LatentDR", None, (0, 2))[t] for t in (0, 2)]
         assert got["vs_baseline"][d]["n"] == 2 and got["vs_baseline"][d]["mean"] == pytest.approx(np.mean(diff))
+
+
+def test_a_grid_beside_baselines_of_another_budget_is_refused(tmp_path):
+    """Grid and baseline in separate folders, each one protocol per row, at 1500 and 5001 steps: no row
+    mixes, yet the paired difference would compare two budgets; refused, naming the difference."""
+    sweep = _sweep(tmp_path / "sweep")
+    grid, base = tmp_path / "grid", tmp_path / "base"
+    for run in sweep.iterdir():
+        if run.is_dir():
+            algorithm = json.loads((run / "results.jsonl").read_text().splitlines()[0])["args"]["algorithm"]
+            shutil.copytree(run, (grid if algorithm == "LatentDRDelayed" else base) / run.name)
+    for path in base.glob("*/results.jsonl"):
+        records = [json.loads(line) for line in path.read_text().splitlines()]
+        for record in records:
+            record["args"]["steps"] = 5001
+        path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    done = subprocess.run([sys.executable, str(SCRIPT), str(grid), str(base)], check=False, capture_output=True,
+                          text=True)
+    assert done.returncode != 0 and "different protocols (steps 5001 vs" in done.stderr

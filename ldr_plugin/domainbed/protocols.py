@@ -93,6 +93,19 @@ def describe(a: dict[str, Any], b: dict[str, Any]) -> str:
     return "; ".join(found)
 
 
+def compared_differences(sweep: Sweep, dataset: str, a: str, b: str) -> str:
+    """How two algorithms' runs on ``dataset`` differ in protocol beyond the ``hparams`` override (which
+    differs between algorithms by design): 'steps 2000 vs 5001' for a grid beside baselines of another
+    budget, '' when they agree or one has no runs. Each row is one protocol (:func:`check_not_mixed`), so
+    its first run stands for it."""
+    found: dict[str, dict[str, Any]] = {}
+    for record in sweep.first_records().values():
+        args = record["args"]
+        if args["dataset"] == dataset and args["algorithm"] in (a, b):
+            found.setdefault(args["algorithm"], {k: v for k, v in protocol(record).items() if k != "hparams"})
+    return describe(found[a], found[b]) if len(found) == 2 else ""
+
+
 def mixed_protocols(sweep: Sweep, grid: frozenset[str] = frozenset()) -> list[str]:
     """One sentence per (dataset, algorithm) whose runs differ in protocol or resolved hyperparameters
     (``grid``: ``hparams`` override fields a grid varies, see the module docstring)."""
