@@ -5,6 +5,7 @@ and scipy's paired t-test."""
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -377,3 +378,24 @@ def test_compare_of_grid_sweeps_selects_over_the_grid_only_when_named(tmp_path):
             assert level["mean"] == pytest.approx(pooled, abs=0.051)
         alone = _avg([r for r in records["b"] if r["args"]["hparams_seed"] == 0], algorithm)
         assert abs(row["other"]["mean"] - alone) > 0.1  # the grid was used, not one point of it
+
+
+
+def test_a_baseline_of_another_budget_is_refused_not_paired(tmp_path):
+    """ERM at 200 steps in one folder, LatentDR at 5001 in another: no row mixes protocols, but the spec's
+    Δ vs ERM column would pair two budgets; refused, naming them (the same sweeps at one budget build)."""
+    a, b = _sweep(tmp_path / "a", 0, 200), _sweep(tmp_path / "b", 1, 5001)
+    for root, drop in ((a, "LatentDR"), (b, "ERM")):
+        for path in root.glob("*/results.jsonl"):
+            if json.loads(path.read_text().splitlines()[0])["args"]["algorithm"] == drop:
+                shutil.rmtree(path.parent)
+    spec = tmp_path / "spec.toml"
+    spec.write_text('[leaderboard]\nid = "t"\ntitle = "t"\nkind = "domainbed"\nselection = ["iid"]\nbaseline = "ERM"\n')
+    refused = CliRunner().invoke(leaderboard, ["build", str(spec), "--results", str(a), "--results", str(b),
+                                               "--out", str(tmp_path / "o1")])
+    assert refused.exit_code != 0 and "VLCS / LatentDR vs ERM: steps 200 vs 5001" in str(refused.exception)
+    assert not (tmp_path / "o1").exists()
+    _sweep(tmp_path / "b2", 1, 200)
+    built = CliRunner().invoke(leaderboard, ["build", str(spec), "--results", str(a), "--results", str(tmp_path / "b2"),
+                                             "--out", str(tmp_path / "o2")])
+    assert built.exit_code == 0, built.output

@@ -16,7 +16,7 @@ from pathlib import Path
 from ldr_plugin.domainbed import names
 from ldr_plugin.domainbed.extras import LABELS, add_extra_columns
 from ldr_plugin.domainbed.paired import average_trial_means, incomplete_trials, paired_difference
-from ldr_plugin.domainbed.protocols import check_not_mixed, grid_values
+from ldr_plugin.domainbed.protocols import check_not_mixed, compared_differences, grid_values
 from ldr_plugin.domainbed.runs import read_sweep
 from ldr_plugin.domainbed.tables import SweepSelection, domainbed_tables, render_domainbed_text, sweep_names
 from ldr_plugin.errors import LdrError
@@ -138,6 +138,14 @@ def domainbed_board(spec: LeaderboardSpec, inputs: BuildInputs, out_dir: Path) -
                        f"{inputs.results_dirs}")
     check_not_mixed(sel.sweep, spec_argument(spec.path), frozenset(spec.hparams_grid))
     _check_names(spec, sel, inputs)
+    if spec.baseline:  # each row one protocol, but the Δ column pairs a row with the baseline's row
+        algorithms, datasets = sweep_names(sel.sweep)
+        differ = [f"{d} / {a} vs {spec.baseline}: {x}" for d in datasets for a in algorithms
+                  if (x := compared_differences(sel.sweep, d, spec.baseline, a))]
+        if differ:
+            raise LdrError(f"{spec_argument(spec.path)}: the Δ vs {spec.baseline} column would pair runs trained under "
+                           "different protocols:\n  " + "\n  ".join(differ[:10]) + "\nbuild each budget from its own "
+                           "folders, or compare them with `ldr leaderboard compare LABEL=DIR LABEL=DIR`")
     text = f"reproduced by ldr-plugin from DomainBed sweep records in {', '.join(inputs.results_dirs)}"
     tables = domainbed_tables(sel, tuple(spec.selection), source_text=text, env_names=spec.env_names,
                               datasets=spec.datasets or None, algorithms=spec.algorithms or None,
