@@ -12,6 +12,8 @@ Usage:
   python benchmarks/dg_trial_sets.py WORK/sweep --dataset CorruptedDigitsFlat --method LatentDR --baseline ERM
   python benchmarks/dg_trial_sets.py GRID/sweep CONTROLS/sweep --dataset RotatedDigitsFlat --method LatentDRDelayed
       # several folders are read as one sweep (the algorithms must not overlap with different protocols)
+  python benchmarks/dg_trial_sets.py WORK/cnn --method LatentDRDelayed --baseline ERM --test_envs 0,5
+      # a study holding out only some domains: a trial is complete, and averaged, over these
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ def main() -> None:
     parser.add_argument("--method", default="LatentDR")
     parser.add_argument("--baseline", default="ERM")
     parser.add_argument("--dataset", default=None, help="the dataset, when the sweep holds several")
+    parser.add_argument("--test_envs", default=None, help="comma-separated held-out domains a study holds out "
+                        "(default: every domain of the dataset); runs with other test domains are left out")
     args = parser.parse_args()
     where = ", ".join(args.sweep_dirs)
     sweep = read_sweep(args.sweep_dirs, progress=False)
@@ -78,7 +82,14 @@ def main() -> None:
     for name, values in grid_values(sweep, GRID).items():  # a grid point never launched has no expected runs
         print(f"note: a grid over {name} in {{{', '.join(map(str, values))}}} (its runs' --hparams), selected over "
               "as among hparams seeds")
-    sel = SweepSelection.build(sweep, ("iid",))
+    held_out = {dataset: [int(e) for e in args.test_envs.split(",")]} if args.test_envs else None
+    try:
+        sel = SweepSelection.build(sweep, ("iid",), held_out=held_out)
+    except LdrError as exc:
+        raise SystemExit(f"--test_envs: {exc}") from None
+    if held_out:
+        print(f"note: held-out domains {', '.join(map(str, sel.test_domains(dataset)))} of {dataset} only "
+              f"(--test_envs): {len(sel.sweep.runs)} of {len(sweep.runs)} runs")
     for text in args.sets:
         trials = {int(t) for t in text.split(",")}
         means = trial_means(sel, trials, dataset)

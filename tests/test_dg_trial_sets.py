@@ -68,3 +68,34 @@ def test_two_folders_grid_values_and_pooling(tmp_path):
     _edit(base, steps=5001)  # the baseline of another budget: the row would pool two budgets
     refused = _run(str(grid), str(base), "--method", "LatentDRDelayed", "--baseline", "LatentDR")
     assert refused.returncode != 0 and "different protocols (steps 5001 vs 200)" in refused.stderr
+
+
+def test_test_envs_pairs_trials_over_the_domains_a_study_holds_out(tmp_path):
+    """`--test_envs 0,3`: runs of other test domains are left out, and a trial is complete over 0 and 3
+    (without it, a sweep holding out only those has no complete trial and prints no difference)."""
+    sweep = tmp_path / "s"
+    write_synthetic_sweep(sweep, n_records=2 * 3 * 10 * 5, seed=0, datasets={"VLCS": 4},
+                          algorithms=("ERM", "LatentDR"), n_trials=3)
+    _edit(sweep, steps=200)
+    for path in sweep.glob("*/results.jsonl"):
+        args = json.loads(path.read_text().splitlines()[0])["args"]
+        if args["test_envs"] not in ([0], [3]) and (len(args["test_envs"]) > 1 or args["algorithm"] == "LatentDR"):
+            shutil.rmtree(path.parent)  # ERM keeps domains 1 and 2, which --test_envs leaves out
+    kept = [r for r in read_sweep(str(sweep), progress=False).records if r["args"]["test_envs"] in ([0], [3])]
+
+    def avg(trial: int, algorithm: str) -> float:
+        one = [r for r in kept if r["args"]["trial_seed"] == trial]
+        table = next(t for t in domainbed_tables(SweepSelection.build(Sweep(records=one)))
+                     if t.table_id == "averages__iid")
+        return next(r.cells[-1].value for r in table.rows if r.label == algorithm)
+
+    done = _run(str(sweep), "--test_envs", "0,3")
+    assert done.returncode == 0, done.stderr
+    line = next(x for x in done.stdout.splitlines() if "LatentDR - ERM" in x)
+    per_trial = [float(v) for v in line.split("per trial ")[1].rstrip(")").split(", ")]
+    assert per_trial == pytest.approx([avg(t, "LatentDR") - avg(t, "ERM") for t in range(3)], abs=0.0051)
+    assert "held-out domains 0, 3 of VLCS only" in done.stdout
+    without = _run(str(sweep))
+    assert without.returncode == 0 and "LatentDR - ERM" not in without.stdout
+    bad = _run(str(sweep), "--test_envs", "0,9")
+    assert bad.returncode != 0 and "0..3" in bad.stderr

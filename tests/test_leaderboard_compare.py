@@ -399,3 +399,60 @@ def test_a_baseline_of_another_budget_is_refused_not_paired(tmp_path):
     built = CliRunner().invoke(leaderboard, ["build", str(spec), "--results", str(a), "--results", str(tmp_path / "b2"),
                                              "--out", str(tmp_path / "o2")])
     assert built.exit_code == 0, built.output
+
+
+def test_spec_test_envs_holds_out_those_domains_only(tmp_path):
+    """A study holding out only domains 0 and 3 of VLCS (as the CNN extremes study does with two
+    rotations): with `test_envs = { VLCS = [0, 3] }` the table shows those columns, runs with other test
+    domains are left out, and the Δ column pairs trials complete over those two domains, equal to
+    DomainBed's formula on those runs' records; a trial missing one of them is left out. Without the
+    option no LatentDR trial is complete (DomainBed's Avg is X), so no Δ; ERM's runs holding out
+    domains 1 and 2 count there, and not with the option."""
+    import csv
+
+    a = _sweep(tmp_path / "s", 0, 200)
+    runs = {p.parent: json.loads(p.read_text().splitlines()[0])["args"] for p in a.glob("*/results.jsonl")}
+    for run, args in runs.items():  # singles only; LatentDR holds out 0 and 3 only, and misses 3 in trial 2
+        latentdr = args["algorithm"] == "LatentDR"
+        if (len(args["test_envs"]) > 1 or (latentdr and args["test_envs"] in ([1], [2]))
+                or (latentdr, args["trial_seed"], args["test_envs"]) == (True, 2, [3])):
+            shutil.rmtree(run)
+    kept = [r for r in read_sweep(str(a), progress=False).records if r["args"]["test_envs"] in ([0], [3])]
+
+    def trial_avg(trial: int, algorithm: str) -> float:
+        return _avg([r for r in kept if r["args"]["trial_seed"] == trial], algorithm)
+
+    spec = tmp_path / "spec.toml"
+    head = '[leaderboard]\nid = "t"\ntitle = "t"\nkind = "domainbed"\nselection = ["iid"]\nbaseline = "ERM"\n'
+    spec.write_text(head + "test_envs = { VLCS = [3, 0] }\n")
+    out = tmp_path / "out"
+    result = CliRunner().invoke(leaderboard, ["build", str(spec), "--results", str(a), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    with (out / "t.csv").open() as handle:
+        rows = list(csv.DictReader(handle))
+    assert sorted({r["column"] for r in rows if r["table"] == "VLCS__iid"} - {"Avg", "Δ vs ERM (paired over trials)"}) \
+        == ["C", "V"]  # VLCS's domains 0 and 3 (Caltech101, VOC2007), and no others
+    avg = {r["row"]: float(r["value"]) for r in rows if r["table"] == "averages__iid" and r["column"] == "Avg"}
+    assert avg["ERM"] == pytest.approx(_avg(kept, "ERM"), abs=0.051)
+    delta = next(r for r in rows if r["table"] == "averages__iid" and r["row"] == "LatentDR"
+                 and r["column"].startswith("Δ vs ERM"))
+    d = np.array([trial_avg(t, "LatentDR") - trial_avg(t, "ERM") for t in (0, 1)])  # trial 2 incomplete
+    assert delta["n"] == "2" and float(delta["value"]) == pytest.approx(d.mean())
+    assert float(delta["err"]) == pytest.approx(d.std(ddof=1) / np.sqrt(2))
+    readme = (out / "README.md").read_text()
+    assert "VLCS: held-out domains 0 (C), 3 (V) only (the spec's `test_envs`)" in readme
+    text = (out / "t.domainbed.txt").read_text()  # collect_results's text: every run and domain, as DomainBed
+    header = next(line for line in text.splitlines() if line.startswith("Algorithm"))
+    assert header.split()[1:] == ["C", "L", "S", "V", "Avg"]
+    assert text.startswith(f"Total records: {len(read_sweep(str(a), progress=False).records)}\n")
+
+    spec.write_text(head)  # without the option: no LatentDR trial has every domain of VLCS
+    without = tmp_path / "without"
+    assert CliRunner().invoke(leaderboard, ["build", str(spec), "--results", str(a), "--out", str(without)]).exit_code == 0
+    with (without / "t.csv").open() as handle:
+        assert all(r["value"] == "" for r in csv.DictReader(handle) if r["column"].startswith("Δ vs ERM"))
+
+    spec.write_text(head + "test_envs = { VLCS = [0, 7] }\n")
+    bad = CliRunner().invoke(leaderboard, ["build", str(spec), "--results", str(a), "--out", str(tmp_path / "bad")])
+    assert bad.exit_code != 0 and "'test_envs'" in str(bad.exception) and "0..3" in str(bad.exception)
+    assert not (tmp_path / "bad").exists()

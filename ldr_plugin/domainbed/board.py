@@ -18,7 +18,13 @@ from ldr_plugin.domainbed.extras import LABELS, add_extra_columns
 from ldr_plugin.domainbed.paired import average_trial_means, incomplete_trials, paired_difference
 from ldr_plugin.domainbed.protocols import check_not_mixed, compared_differences, grid_values
 from ldr_plugin.domainbed.runs import read_sweep
-from ldr_plugin.domainbed.tables import SweepSelection, domainbed_tables, render_domainbed_text, sweep_names
+from ldr_plugin.domainbed.tables import (
+    SweepSelection,
+    _n_envs,
+    domainbed_tables,
+    render_domainbed_text,
+    sweep_names,
+)
 from ldr_plugin.errors import LdrError
 from ldr_plugin.leaderboard.inputs import BuildInputs
 from ldr_plugin.leaderboard.plots import plot_dataset_bars, plot_paired_differences
@@ -31,15 +37,18 @@ from ldr_plugin.registry_files import spec_argument
 REPRODUCED_METRICS = "reproduced-metrics"
 
 
-def sweep_selection(inputs: BuildInputs, order: str = "sorted", trials: tuple[int, ...] = ()) -> SweepSelection:
-    """Every sweep record of the build's result folders (of ``trials`` only, if given), grouped and
-    selected (once per read order and trial list)."""
+def sweep_selection(inputs: BuildInputs, order: str = "sorted", trials: tuple[int, ...] = (),
+                    test_envs: tuple[tuple[str, tuple[int, ...]], ...] = ()) -> SweepSelection:
+    """Every sweep record of the build's result folders (of ``trials`` only, if given; of the held-out
+    domains ``test_envs`` names, for its datasets), grouped and selected (once per read order, trial
+    list and held-out domains)."""
     def load() -> SweepSelection:
         sweep = read_sweep(inputs.results_dirs, order=order, progress=inputs.progress)
         inputs.report(sweep.problems)
-        return SweepSelection.build(sweep.only_trials(set(trials)) if trials else sweep)
+        return SweepSelection.build(sweep.only_trials(set(trials)) if trials else sweep,
+                                    held_out={d: list(envs) for d, envs in test_envs})
 
-    return inputs.cached(("domainbed sweep", order, trials), load)
+    return inputs.cached(("domainbed sweep", order, trials, test_envs), load)
 
 
 def _add_published_rows(table: Table, published: dict[str, Table]) -> None:
@@ -132,7 +141,11 @@ def _check_names(spec: LeaderboardSpec, sel: SweepSelection, inputs: BuildInputs
 
 def domainbed_board(spec: LeaderboardSpec, inputs: BuildInputs, out_dir: Path) -> Board:
     """DomainBed tables of the sweeps under --results (+ extra metric columns, published rows, plots)."""
-    sel = sweep_selection(inputs, spec.order, tuple(sorted(spec.trials)))
+    held_out = tuple(sorted((d, tuple(sorted(set(e)))) for d, e in spec.test_envs.items()))
+    try:
+        sel = sweep_selection(inputs, spec.order, tuple(sorted(spec.trials)), held_out)
+    except LdrError as exc:  # held-out domains out of range
+        raise LdrError(f"{spec_argument(spec.path)}: 'test_envs': {exc}") from None
     if not len(sel.sweep):
         raise LdrError(f"{spec.path}: no DomainBed sweep records (<dir>/<run>/results.jsonl) under "
                        f"{inputs.results_dirs}")
@@ -180,11 +193,25 @@ def domainbed_board(spec: LeaderboardSpec, inputs: BuildInputs, out_dir: Path) -
            f"of {len(sel.sweep.runs)} runs; {len(sel.sweep.incomplete_runs())} runs without `done`"
            + (f", {len(sel.sweep.missing)} expected runs without results." if sel.sweep.missing else ".")
            + (f" Trials {', '.join(map(str, sorted(spec.trials)))} only (the spec's `trials`)." if spec.trials else "")
+           + "".join(f" {d}: held-out domains {_domain_text(sel, d, spec.env_names)} only (the spec's `test_envs`); "
+                     "a trial is complete, and averaged, over these." for d, _ in held_out)
            + (f" A grid over {_grid_text(sel, spec.hparams_grid)} (set per hparams seed with "
               "`--hparams`): the selection method chooses among its points as among hparams seeds."
               if spec.hparams_grid else ""))]
     ours = [replace(t, rows=[r for r in t.rows if not r.published]) for t in tables]
+    if held_out:  # collect_results's text shows every domain (X where a trial has none), whatever the spec keeps
+        every = sweep_selection(inputs, spec.order, tuple(sorted(spec.trials)))
+        ours = domainbed_tables(every, tuple(spec.selection), source_text=text, env_names=spec.env_names,
+                                datasets=spec.datasets or None, algorithms=spec.algorithms or None,
+                                domainbed_only=spec.domainbed_only)
+        sel = every
     return Board(spec, tables, how, files={f"{spec.id}.domainbed.txt": render_domainbed_text(ours, len(sel.sweep))})
+
+
+def _domain_text(sel: SweepSelection, dataset: str, env_names: dict[str, list[str]]) -> str:
+    """'0 (0°), 5 (75°)': the held-out domains' indices with their column names."""
+    every = names.environment_names(dataset, _n_envs(sel.sweep, dataset), env_names)
+    return ", ".join(f"{env} ({every[env]})" for env in sel.test_domains(dataset))
 
 
 def _grid_text(sel: SweepSelection, grid: list[str]) -> str:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ldr_plugin.domainbed.selection import GroupKey
-from ldr_plugin.domainbed.tables import SweepSelection, _n_envs
+from ldr_plugin.domainbed.tables import SweepSelection
 
 
 @dataclass(frozen=True)
@@ -48,16 +48,17 @@ def incomplete_trials(sel: SweepSelection, dataset: str, algorithm: str) -> set[
 def complete_trial_means(sel: SweepSelection, dataset: str, algorithm: str,
                          by_group: dict[GroupKey, float | None]) -> dict[int, float]:
     """{trial: mean of ``by_group``'s values over the test domains} for one (dataset, algorithm), complete
-    trials only: every test domain of the dataset has a value (None: not measured) and no run of the
+    trials only: every test domain of the dataset (or every one the selection holds out) has a value (None: not measured) and no run of the
     trial is unfinished or missing. ``by_group`` is keyed like a selection's choices (other keys are
     ignored), so one rule serves accuracies and metrics of the selected checkpoints alike."""
-    n_envs = _n_envs(sel.sweep, dataset)
+    envs = set(sel.test_domains(dataset))
     left_out = incomplete_trials(sel, dataset, algorithm)
-    by_trial: dict[int, list[float | None]] = {}
-    for (trial, ds, alg, _env), value in by_group.items():
-        if (ds, alg) == (dataset, algorithm) and trial not in left_out:
-            by_trial.setdefault(trial, []).append(value)
-    return {t: float(np.mean(v)) for t, v in sorted(by_trial.items()) if len(v) == n_envs and None not in v}
+    by_trial: dict[int, dict[int, float | None]] = {}
+    for (trial, ds, alg, env), value in by_group.items():
+        if (ds, alg) == (dataset, algorithm) and trial not in left_out and env in envs:
+            by_trial.setdefault(trial, {})[env] = value
+    return {t: float(np.mean(list(v.values()))) for t, v in sorted(by_trial.items())
+            if set(v) == envs and None not in v.values()}
 
 
 def trial_means(sel: SweepSelection, method: str, dataset: str, algorithm: str) -> dict[int, float]:

@@ -18,6 +18,7 @@ import numpy as np
 from ldr_plugin.domainbed import names
 from ldr_plugin.domainbed.runs import Sweep
 from ldr_plugin.domainbed.selection import METHOD_NAMES, METHODS, Choice, GroupKey, Groups
+from ldr_plugin.errors import LdrError
 from ldr_plugin.leaderboard.tables import Cell, Column, Row, Table
 
 FLAG_INCOMPLETE = "incomplete"
@@ -39,12 +40,27 @@ class SweepSelection:
     groups: Groups
     choices: dict[str, dict[GroupKey, Choice]] = field(default_factory=dict)
     incomplete_groups: set[GroupKey] = field(default_factory=set)
+    # {dataset: the test domains a study holds out}; a dataset not listed: every domain, as DomainBed
+    held_out: dict[str, tuple[int, ...]] = field(default_factory=dict)
 
     @classmethod
-    def build(cls, sweep: Sweep, methods: tuple[str, ...] = ("iid", "loo", "oracle")) -> SweepSelection:
-        """Group the records and run every selection method."""
+    def build(cls, sweep: Sweep, methods: tuple[str, ...] = ("iid", "loo", "oracle"),
+              held_out: dict[str, list[int]] | None = None) -> SweepSelection:
+        """Group the records and run every selection method.
+
+        ``held_out`` ({dataset: [env, ...]}) is for a study that holds out only some domains of a
+        dataset: that dataset's runs with another test domain are left out, its tables show those
+        domains only, and a trial is complete when each of them has a choice (without it, a trial
+        lacking the other domains never is, and DomainBed's Avg is X)."""
+        held = {d: tuple(sorted(set(envs))) for d, envs in (held_out or {}).items()}
+        for dataset, envs in held.items():
+            n_envs = _n_envs(sweep, dataset)
+            if not envs or envs[0] < 0 or envs[-1] >= n_envs:
+                raise LdrError(f"held-out domains {list(envs)} of {dataset}: expected indices in 0..{n_envs - 1}")
+        if held:
+            sweep = sweep.only(lambda key: key[1] not in held or set(key[4]) <= set(held[key[1]]))
         groups = Groups.of(sweep.columns)
-        out = cls(sweep, groups)
+        out = cls(sweep, groups, held_out=held)
         for method in methods:
             out.choices[method] = METHODS[method].select(sweep.columns, groups)
         incomplete_runs = set(sweep.incomplete_runs())
@@ -55,6 +71,11 @@ class SweepSelection:
         for trial, dataset, algorithm, _, envs in sweep.missing.values():  # a grid point or pair not yet run
             out.incomplete_groups.update((trial, dataset, algorithm, env) for env in envs)
         return out
+
+    def test_domains(self, dataset: str) -> tuple[int, ...]:
+        """The test domains of ``dataset`` its tables show and a complete trial has: every domain, or
+        the ones ``held_out`` names."""
+        return self.held_out.get(dataset) or tuple(range(_n_envs(self.sweep, dataset)))
 
 
 def format_mean(values: list[float]) -> tuple[float | None, float | None]:
@@ -103,12 +124,12 @@ def _flag_fewer_trials(rows: list[Row], n_columns: int) -> None:
 def dataset_table(sel: SweepSelection, method: str, dataset: str, algorithms: list[str],
                   env_names: dict[str, list[str]] | None, source: str) -> tuple[Table, dict[str, float | None]]:
     """One dataset's table for one method; also returns each algorithm's Avg (for sorting/joins)."""
-    n_envs = _n_envs(sel.sweep, dataset)
+    envs = sel.test_domains(dataset)
     choices = sel.choices[method]
     rows, avgs = [], {}
     for algorithm in algorithms:
         cells, means = [], []
-        for env in range(n_envs):
+        for env in envs:
             keys = [k for k in choices if k[1:] == (dataset, algorithm, env)]
             cell = _mean_cell([choices[k].test_acc for k in keys], any(k in sel.incomplete_groups for k in keys))
             cells.append(cell)
@@ -116,8 +137,9 @@ def dataset_table(sel: SweepSelection, method: str, dataset: str, algorithms: li
         avg = _avg_cell(means)
         avgs[algorithm] = avg.value
         rows.append(Row(label=algorithm, cells=[*cells, avg], source=source))
-    _flag_fewer_trials(rows, n_envs)
-    columns = [Column(n) for n in names.environment_names(dataset, n_envs, env_names)] + [Column("Avg")]
+    _flag_fewer_trials(rows, len(envs))
+    every = names.environment_names(dataset, _n_envs(sel.sweep, dataset), env_names)
+    columns = [Column(every[env]) for env in envs] + [Column("Avg")]
     table = Table(
         table_id=f"{dataset}__{method}", title=f"Dataset: {dataset}, model selection method: {METHOD_NAMES[method]}",
         columns=columns, rows=rows, section=METHOD_NAMES[method], kind="domainbed_dataset",

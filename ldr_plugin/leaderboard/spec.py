@@ -17,6 +17,7 @@ A spec names its kind and what goes in it::
     baseline = "ERM"                      # domainbed: a "Δ vs ERM" column, paired over trials (± SE, n)
     hparams_grid = ["ldr_start_step"]     # domainbed: --hparams fields a grid sets per hparams seed
     env_names = { RotatedDigits = ["0", "30", "60"] }
+    test_envs = { RotatedDigits = [0, 5] }  # domainbed: a study holding out only these domains of a dataset
     stratify = "heldout_domain"           # cross_model: also correlate within each run's held-out domain
 
 Unknown keys, values of the wrong type (``limit = "ten"``, ``domainbed_only = "no"``) and values
@@ -68,6 +69,9 @@ class LeaderboardSpec(msgspec.Struct, kw_only=True):
     # are one row, model selection choosing among them (any other --hparams difference is still refused)
     hparams_grid: list[Name] = []
     env_names: dict[Name, list[Text]] = {}
+    # domainbed: a study that holds out only some domains of a dataset: its runs with other test domains are
+    # left out, its table shows these columns, and a trial is complete (Δ, Avg) when each has a choice
+    test_envs: dict[Name, Annotated[list[Annotated[int, msgspec.Meta(ge=0)]], msgspec.Meta(min_length=1)]] = {}
     domainbed_only: bool = False
     order: Literal["sorted", "listdir"] = "sorted"
     # cross-model tables
