@@ -19,8 +19,8 @@ def _keep(src: Path, dst: Path) -> subprocess.CompletedProcess:
 
 def test_finished_runs_round_trip_without_checkpoints(tmp_path):
     work = tmp_path / "work"
-    config = dict(algorithm="ERM", dataset="RotatedDigitsFlat", test_envs=[0], steps=3, checkpoint_freq=1,
-                  save_model_every_checkpoint=True)
+    config = {"algorithm": "ERM", "dataset": "RotatedDigitsFlat", "test_envs": [0], "steps": 3,
+              "checkpoint_freq": 1, "save_model_every_checkpoint": True}
     train(TrainConfig(**config, output_dir=work / "erm"))
     (work / "unfinished").mkdir()
     (work / "unfinished" / "results.jsonl").write_text("{}\n")

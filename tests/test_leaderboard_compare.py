@@ -456,3 +456,10 @@ def test_spec_test_envs_holds_out_those_domains_only(tmp_path):
     bad = CliRunner().invoke(leaderboard, ["build", str(spec), "--results", str(a), "--out", str(tmp_path / "bad")])
     assert bad.exit_code != 0 and "'test_envs'" in str(bad.exception) and "0..3" in str(bad.exception)
     assert not (tmp_path / "bad").exists()
+    for line, named in (("test_envs = { VLCX = [0] }", "dataset 'VLCX' has no runs here"),
+                        ("test_envs = { RotatedDigits = [0] }", "'test_envs' names dataset 'RotatedDigits', which has no runs"),
+                        ('env_names = { VLCS = ["C", "L", "V"] }', "'env_names.VLCS' has 3 names; VLCS has 4")):
+        spec.write_text(head + line + "\n")
+        bad = CliRunner().invoke(leaderboard, ["build", str(spec), "--results", str(a), "--out", str(tmp_path / "bad")])
+        assert bad.exit_code != 0 and named in str(bad.exception), str(bad.exception)
+        assert not (tmp_path / "bad").exists()

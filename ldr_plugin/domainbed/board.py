@@ -139,6 +139,21 @@ def _check_names(spec: LeaderboardSpec, sel: SweepSelection, inputs: BuildInputs
     inputs.report(problems)
 
 
+def _check_domains(spec: LeaderboardSpec, sel: SweepSelection) -> None:
+    """The spec's per-dataset domain fields fit the sweep: `test_envs` names datasets it has, and
+    `env_names` gives one name per domain (fewer would shift every column after the gap)."""
+    found = sweep_names(sel.sweep)[1]
+    for dataset in spec.test_envs:
+        if dataset not in found:
+            raise LdrError(f"{spec_argument(spec.path)}: 'test_envs' names dataset {dataset!r}, which has no runs "
+                           f"here (found: {', '.join(found)})")
+    for dataset, given in spec.env_names.items():
+        n_envs = _n_envs(sel.sweep, dataset) if dataset in found else 0
+        if n_envs and len(given) != n_envs:
+            raise LdrError(f"{spec_argument(spec.path)}: 'env_names.{dataset}' has {len(given)} names; "
+                           f"{dataset} has {n_envs} domains, one name each")
+
+
 def domainbed_board(spec: LeaderboardSpec, inputs: BuildInputs, out_dir: Path) -> Board:
     """DomainBed tables of the sweeps under --results (+ extra metric columns, published rows, plots)."""
     held_out = tuple(sorted((d, tuple(sorted(set(e)))) for d, e in spec.test_envs.items()))
@@ -151,6 +166,7 @@ def domainbed_board(spec: LeaderboardSpec, inputs: BuildInputs, out_dir: Path) -
                        f"{inputs.results_dirs}")
     check_not_mixed(sel.sweep, spec_argument(spec.path), frozenset(spec.hparams_grid))
     _check_names(spec, sel, inputs)
+    _check_domains(spec, sel)
     if spec.baseline:  # each row one protocol, but the Δ column pairs a row with the baseline's row
         algorithms, datasets = sweep_names(sel.sweep)
         differ = [f"{d} / {a} vs {spec.baseline}: {x}" for d in datasets for a in algorithms

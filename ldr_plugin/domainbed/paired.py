@@ -48,9 +48,10 @@ def incomplete_trials(sel: SweepSelection, dataset: str, algorithm: str) -> set[
 def complete_trial_means(sel: SweepSelection, dataset: str, algorithm: str,
                          by_group: dict[GroupKey, float | None]) -> dict[int, float]:
     """{trial: mean of ``by_group``'s values over the test domains} for one (dataset, algorithm), complete
-    trials only: every test domain of the dataset (or every one the selection holds out) has a value (None: not measured) and no run of the
-    trial is unfinished or missing. ``by_group`` is keyed like a selection's choices (other keys are
-    ignored), so one rule serves accuracies and metrics of the selected checkpoints alike."""
+    trials only: every test domain of the dataset (or every one the selection holds out) has a value
+    (None: not measured) and no run of the trial is unfinished or missing. ``by_group`` is keyed like a
+    selection's choices (other keys are ignored), so one rule serves accuracies and metrics of the
+    selected checkpoints alike."""
     envs = set(sel.test_domains(dataset))
     left_out = incomplete_trials(sel, dataset, algorithm)
     by_trial: dict[int, dict[int, float | None]] = {}

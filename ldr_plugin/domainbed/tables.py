@@ -55,6 +55,8 @@ class SweepSelection:
         held = {d: tuple(sorted(set(envs))) for d, envs in (held_out or {}).items()}
         for dataset, envs in held.items():
             n_envs = _n_envs(sweep, dataset)
+            if not n_envs:
+                raise LdrError(f"dataset {dataset!r} has no runs here, so no domains to hold out")
             if not envs or envs[0] < 0 or envs[-1] >= n_envs:
                 raise LdrError(f"held-out domains {list(envs)} of {dataset}: expected indices in 0..{n_envs - 1}")
         if held:
