@@ -10,12 +10,20 @@ sharing the cores does not count), median of ``--steps`` after one warm-up. A ru
 left out. Prints, per algorithm, the core-hours of the search, the longest run and how many runs
 take longer than ``--session`` hours on one core.
 
+``--calibrate N`` first trains one real run per algorithm (hparams seed 0, RotatedDigitsFlat, domain
+0 held out, N steps, checkpoints every 100 steps) and prints its wall seconds per step (data,
+update, evaluations, start-up) beside the update alone as timed here: the ratio to apply to the
+totals for what a sweep takes.
+
 Usage: python benchmarks/search_cost.py [--steps 3] [--session 2.5] [--algorithms ERM,Mixup,LatentDR]
+                                        [--calibrate 500]
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import statistics
 import time
 
@@ -44,6 +52,24 @@ def step_seconds(algorithm: str, input_shape: tuple, n_classes: int, n_domains: 
     return statistics.median(times)
 
 
+def calibrate(algorithm: str, steps: int, n_steps: int) -> tuple[float, float]:
+    """(wall seconds per step of a real ``train`` run of ``n_steps``, CPU seconds of its update alone)."""
+    import tempfile
+
+    from ldr_plugin.domainbed.loop import TrainConfig, train
+
+    name = DATASETS[0]
+    cls = resolve_dataset(name)
+    hp = run_hparams(algorithm, name, cls, 0, 0)
+    data = cls(None, [0], {"data_augmentation": False})
+    update = step_seconds(algorithm, data.input_shape, data.num_classes, len(cls.ENVIRONMENTS) - 1, hp, steps)
+    with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()):  # (its log is in tmp)
+        t0 = time.perf_counter()
+        train(TrainConfig(algorithm=algorithm, dataset=name, test_envs=[0], steps=n_steps, output_dir=tmp))
+        wall = (time.perf_counter() - t0) / n_steps
+    return wall, update
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=3, help="timed updates per draw (after one warm-up)")
@@ -51,8 +77,14 @@ def main() -> None:
     parser.add_argument("--algorithms", default="ERM,Mixup,LatentDR")
     parser.add_argument("--n_hparams", type=int, default=5)
     parser.add_argument("--n_trials", type=int, default=3)
+    parser.add_argument("--calibrate", type=int, default=0, metavar="N", help="train one real N-step run per "
+                        "algorithm first and print its wall time per step beside the update alone")
     args = parser.parse_args()
     torch.set_num_threads(1)
+    for algorithm in args.algorithms.split(",") if args.calibrate else []:
+        wall, update = calibrate(algorithm, args.steps, args.calibrate)
+        print(f"calibration {algorithm:<9} real run {wall * 1000:7.1f} ms/step (wall, {args.calibrate} steps) vs update "
+              f"{update * 1000:7.1f} ms (CPU): ratio {wall / update:.2f}")
     total_hours = 0.0
     for algorithm in args.algorithms.split(","):
         runs = []  # (hours, dataset, hparams seed, trial, width, bank, batch)
