@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Issue 16, part 3: DomainBed's random hyperparameter search at its default budget (plan:
-# leaderboards/dg_search_5001/STUDY.md). Not run on the project's 2-core build machine (about 27
-# hours of both cores, see the plan); meant for a machine with a GPU or a Slurm cluster
-# (--launcher slurm). Resumable. Usage: studies/random_search_5001.sh WORK_DIR [LAUNCHER_ARGS...]
+# leaderboards/dg_search_5001/STUDY.md). About 15-21 hours of both cores on the project's 2-core build
+# machine (measured per draw: benchmarks/search_cost.py), so there it runs session by session with
+# studies/keep_runs.sh (the plan's amendment 1); on a Slurm cluster --launcher slurm. Resumable.
+# Usage: studies/random_search_5001.sh WORK_DIR [LAUNCHER_ARGS...]
 set -euo pipefail
 work=${1:?usage: studies/random_search_5001.sh WORK_DIR [--launcher slurm | --workers N]}
 shift
