@@ -11,6 +11,8 @@ from=${1:?usage: studies/keep_runs.sh FROM_DIR TO_DIR}
 to=${2:?usage: studies/keep_runs.sh FROM_DIR TO_DIR}
 [ -d "$from" ] || { echo "keep_runs: $from is not a folder" >&2; exit 1; }
 mkdir -p "$to"
+shopt -s nullglob
+rm -rf "$to"/.keep.*  # a copy cut short by an earlier kill
 copied=0 present=0 unfinished=0
 for run in "$from"/*/; do
   run=${run%/}

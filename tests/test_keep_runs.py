@@ -43,3 +43,7 @@ def test_finished_runs_round_trip_without_checkpoints(tmp_path):
     again = _keep(work, kept)  # already kept: left as it is
     assert "0 copied, 1 already" in again.stdout
     assert _keep(tmp_path / "nowhere", kept).returncode != 0
+    (tmp_path / "empty").mkdir()  # nothing to keep: said so, not counted as one unfinished run
+    assert "0 copied, 0 already in" in _keep(tmp_path / "empty", kept).stdout
+    (kept / ".keep.erm.abc123").mkdir()  # a copy cut short by a kill: removed, never left to be committed
+    assert _keep(work, kept).returncode == 0 and not list(kept.glob(".keep*"))
