@@ -107,14 +107,19 @@ def test_a_grid_point_with_two_start_steps_is_refused(tmp_path):
     assert done.returncode != 0 and "resolved different hyperparameters (ldr_start_step" in done.stderr
 
 
+def _set_steps(folder: Path, steps: int) -> None:
+    """Every record of every run under ``folder`` made a run of ``steps`` steps (another budget)."""
+    for path in folder.glob("*/results.jsonl"):
+        records = [json.loads(line) for line in path.read_text().splitlines()]
+        for record in records:
+            record["args"]["steps"] = steps
+        path.write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
 def test_sweeps_of_two_budgets_are_refused_not_pooled(tmp_path):
     sweep = _sweep(tmp_path / "grid")
     longer = _sweep(tmp_path / "longer")
-    for path in longer.glob("*/results.jsonl"):
-        records = [json.loads(line) for line in path.read_text().splitlines()]
-        for record in records:
-            record["args"]["steps"] = 5001
-        path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    _set_steps(longer, 5001)
     done = subprocess.run([sys.executable, str(SCRIPT), str(sweep), str(longer)], check=False, capture_output=True,
                           text=True)
     assert done.returncode != 0 and "mix runs of different protocols" in done.stderr and "vs 5001" in done.stderr
@@ -175,11 +180,7 @@ def test_a_grid_beside_baselines_of_another_budget_is_refused(tmp_path):
         if run.is_dir():
             algorithm = json.loads((run / "results.jsonl").read_text().splitlines()[0])["args"]["algorithm"]
             shutil.copytree(run, (grid if algorithm == "LatentDRDelayed" else base) / run.name)
-    for path in base.glob("*/results.jsonl"):
-        records = [json.loads(line) for line in path.read_text().splitlines()]
-        for record in records:
-            record["args"]["steps"] = 5001
-        path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    _set_steps(base, 5001)
     done = subprocess.run([sys.executable, str(SCRIPT), str(grid), str(base)], check=False, capture_output=True,
                           text=True)
     assert done.returncode != 0 and "different protocols (steps 5001 vs" in done.stderr
