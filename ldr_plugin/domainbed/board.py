@@ -215,12 +215,11 @@ def domainbed_board(spec: LeaderboardSpec, inputs: BuildInputs, out_dir: Path) -
               "`--hparams`): the selection method chooses among its points as among hparams seeds."
               if spec.hparams_grid else ""))]
     ours = [replace(t, rows=[r for r in t.rows if not r.published]) for t in tables]
-    if held_out:  # collect_results's text shows every domain (X where a trial has none), whatever the spec keeps
-        every = sweep_selection(inputs, spec.order, tuple(sorted(spec.trials)))
-        ours = domainbed_tables(every, tuple(spec.selection), source_text=text, env_names=spec.env_names,
+    if held_out:  # collect_results's text shows every run and domain (X where a trial has none), whatever the spec keeps
+        sel = sweep_selection(inputs, spec.order, tuple(sorted(spec.trials)))
+        ours = domainbed_tables(sel, tuple(spec.selection), source_text=text, env_names=spec.env_names,
                                 datasets=spec.datasets or None, algorithms=spec.algorithms or None,
                                 domainbed_only=spec.domainbed_only)
-        sel = every
     return Board(spec, tables, how, files={f"{spec.id}.domainbed.txt": render_domainbed_text(ours, len(sel.sweep))})
 
 
