@@ -4,6 +4,8 @@
 # machine (measured per draw: benchmarks/search_cost.py), so there it runs session by session with
 # studies/keep_runs.sh (the plan's amendment 1); on a Slurm cluster --launcher slurm. Resumable.
 # Usage: studies/random_search_5001.sh WORK_DIR [LAUNCHER_ARGS...]
+# To end a session without losing the runs in flight: touch WORK_DIR/sweep/STOP (they finish, no new one starts,
+# the sweep exits with an error counting the jobs not started); delete it before the next session's run.
 set -euo pipefail
 work=${1:?usage: studies/random_search_5001.sh WORK_DIR [--launcher slurm | --workers N]}
 shift

@@ -64,6 +64,35 @@ def test_run_sweep_trains_unfinished_jobs_once(toy, tmp_path):
     assert run_sweep(config, tmp_path / "sweep")["already_done"] == 3
 
 
+def test_a_stop_file_lets_the_running_job_finish_and_starts_no_new_one(toy, tmp_path, monkeypatch, capsys):
+    from ldr_plugin.domainbed import loop
+
+    config = SweepConfig(datasets=["ToyDomains"], algorithms=["Toy"], n_trials=1, n_hparams=1, steps=1,
+                         single_test_envs=True, hparams='{"batch_size": 16}')
+    sweep_dir = tmp_path / "sweep"
+    real_train = loop.train
+
+    def train_then_ask_to_stop(run_config):  # the stop is asked for while the first job runs
+        folder = real_train(run_config)
+        (sweep_dir / "STOP").touch()
+        return folder
+
+    monkeypatch.setattr(loop, "train", train_then_ask_to_stop)
+    with pytest.raises(LdrError, match=r"2 of 3 jobs not started: .*STOP asked to stop \(1 trained\)"):
+        run_sweep(config, sweep_dir)
+    runs = [p for p in sweep_dir.iterdir() if p.is_dir()]
+    assert len(runs) == 1 and (runs[0] / "done").exists()  # the running job finished; the others have no folder
+    cli = ["train", "--sweep", "--engine", "builtin", "--algorithm", "Toy", "--dataset", "ToyDomains", "--n_trials",
+           "1", "--n_hparams", "1", "--single_test_envs", "--steps", "1", "--hparams", '{"batch_size": 16}',
+           "--output_dir", str(sweep_dir)]
+    assert main(cli) == 2  # while the file is there, the sweep does not start
+    assert "STOP exists" in capsys.readouterr().err and [p for p in sweep_dir.iterdir() if p.is_dir()] == runs
+    monkeypatch.setattr(loop, "train", real_train)
+    (sweep_dir / "STOP").unlink()
+    assert run_sweep(config, sweep_dir) == {"jobs": 3, "already_done": 1, "trained": 2, "failed": 0}
+    assert len(list(sweep_dir.glob("*/done"))) == 3
+
+
 def test_failed_jobs_are_reported_not_hidden(toy, tmp_path):
     config = SweepConfig(datasets=["ToyDomains"], algorithms=["Toy"], n_trials=1, n_hparams=1, steps=1,
                          single_test_envs=True, hparams='{"batch_size": 100000}')

@@ -77,7 +77,8 @@ def _check_scope(is_sweep: bool, given: set[str]) -> None:
 @click.option("--checkpoint_freq", "--checkpoint-freq", type=int, default=None)
 @click.option("--holdout_fraction", "--holdout-fraction", type=float, default=0.2, show_default=True)
 @click.option("--data_dir", "--data-dir", default=None, help="Data root (the embedded digits need none).")
-@click.option("--sweep", is_flag=True, help="Run a sweep into --output_dir instead of one run.")
+@click.option("--sweep", is_flag=True, help="Run a sweep into --output_dir instead of one run (built-in engine: "
+              "create <output_dir>/STOP to let the running jobs finish and start no new one).")
 @click.option("--n_trials", "--n-trials", "--trials", type=int, default=3, show_default=True, help="Sweep: trials.")
 @click.option("--n_hparams", "--n-hparams", type=int, default=20, show_default=True, help="Sweep: hparams seeds.")
 @click.option("--n_hparams_from", "--n-hparams-from", type=int, default=0, show_default=True)

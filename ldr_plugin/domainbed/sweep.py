@@ -37,6 +37,7 @@ from ldr_plugin.progress import progress
 from ldr_plugin.tomlfile import dataclass_from_table
 
 ENGINES = ("auto", "builtin", "domainbed")
+STOP_FILE = "STOP"  # <sweep>/STOP: the built-in engine's running jobs finish, no new one starts
 
 
 def all_test_env_combinations(n: int) -> Iterator[list[int]]:
@@ -127,9 +128,12 @@ def job_dir(sweep_dir: str | Path, train_args: dict[str, Any]) -> Path:
 
 
 def train_job(job: tuple[dict[str, Any], Path], overrides: dict | None = None, save_every: bool = False,
-              threads: int | None = None) -> str:
-    """Train one sweep job ``(args, run folder)``; returns the folder. ``threads`` sets torch's CPU
+              threads: int | None = None, stop_file: str | None = None) -> str | None:
+    """Train one sweep job ``(args, run folder)``; returns the folder, or ``None`` without starting it
+    when ``stop_file`` exists (a stop asked for while the sweep runs). ``threads`` sets torch's CPU
     thread count first (the parallel sweep's one thread per job, see :func:`run_sweep`)."""
+    if stop_file is not None and os.path.exists(stop_file):
+        return None
     import torch  # torch and the loop: only in the process that trains (not the one launching DomainBed)
 
     from ldr_plugin.domainbed.loop import TrainConfig, train  # (torch, as above)
@@ -174,9 +178,18 @@ def run_sweep(config: SweepConfig, sweep_dir: str | Path, launcher: str = "inlin
     are checked first; a job that fails (or whose worker dies) is reported and the others go on;
     if any failed, :class:`LdrError` lists them at the end (DomainBed's local launcher would
     ignore them).
+
+    To stop a sweep without losing the runs in flight (a session or an allocation ending), create
+    ``<sweep_dir>/STOP``: every job checks for it before it starts, so the running ones finish and
+    the others are not started; :class:`LdrError` then counts them. A sweep does not start while
+    the file is there (delete it, then run the same command to train the rest).
     """
     if launcher not in LAUNCHERS:
         raise LdrError(f"unknown launcher '{launcher}'; expected one of {', '.join(LAUNCHERS)}")
+    stop = Path(sweep_dir) / STOP_FILE
+    if stop.exists():
+        raise LdrError(f"{stop} exists: it asked an earlier run of this sweep to stop after its running jobs; "
+                       "delete it, then run the same command to train the jobs not done")
     overrides = check_sweep_config(config)
     args_list = make_args_list(config)
     write_expected(sweep_dir, args_list)  # so a reader can tell this grid from a part of it
@@ -191,16 +204,22 @@ def run_sweep(config: SweepConfig, sweep_dir: str | Path, launcher: str = "inlin
         todo = [todo[i] for k in range(w) for i in range(k, len(todo), w)]
         resources = resources.with_(local_workers=w)
     fn = functools.partial(train_job, overrides=overrides, save_every=config.save_model_every_checkpoint,
-                           threads=1 if launcher == "local" else None)
+                           threads=1 if launcher == "local" else None, stop_file=str(stop))
     summary = launch(todo, fn, launcher, resources, names=_job_name, job_name="ldr-train",
                      desc=f"sweep ({launcher})" if echo_runs() else "train", folder=sweep_dir,
                      progress=progress if progress is not None else _show_progress(launcher, len(todo)),
                      finished=lambda: _n_done([path for _, path in todo]))  # a worker runs many
     failed = [f"{o.name}: {o.reason}" + (f" (log: {o.log})" if o.log else "") for o in summary.failed]
-    counts = {"jobs": len(jobs), "already_done": len(jobs) - len(todo), "trained": len(todo) - len(failed),
-              "failed": len(failed)}
+    not_started = sum(o.ok and o.result is None for o in summary.outcomes)
+    counts = {"jobs": len(jobs), "already_done": len(jobs) - len(todo),
+              "trained": len(todo) - len(failed) - not_started, "failed": len(failed)}
+    stopped = (f"{not_started} of {len(todo)} jobs not started: {stop} asked to stop ({counts['trained']} trained); "
+               "delete it, then run the same command to train them") if not_started else ""
     if failed:
-        raise LdrError(f"{len(failed)} of {len(todo)} sweep jobs failed:\n  " + "\n  ".join(sorted(failed)))
+        raise LdrError(f"{len(failed)} of {len(todo)} sweep jobs failed:\n  " + "\n  ".join(sorted(failed))
+                       + (f"\n{stopped}" if stopped else ""))
+    if stopped:
+        raise LdrError(stopped)
     return counts
 
 
