@@ -4,7 +4,9 @@
 # than a session keeps its finished runs in the repository with this and puts them back in the next
 # session (`ldr train` skips a folder holding its run finished). A run already there is left as it is
 # (`ldr train` refuses a folder that holds a different run); an unfinished run is not copied (it is
-# retrained). Each run appears whole or not at all (copied to a hidden folder, then renamed).
+# retrained). Each run appears whole or not at all (copied to a hidden folder, then renamed). A sweep's lists of
+# the runs it expects (expected_runs-<md5>.json, named by their content) are copied too, so a reader of the kept
+# runs can tell a finished grid from a part of it.
 # Usage: studies/keep_runs.sh FROM_DIR TO_DIR
 set -euo pipefail
 from=${1:?usage: studies/keep_runs.sh FROM_DIR TO_DIR}
@@ -26,5 +28,8 @@ for run in "$from"/*/; do
   done
   mv "$tmp" "$to/$name"
   copied=$((copied + 1))
+done
+for list in "$from"/expected_runs-*.json; do
+  [ -e "$to/$(basename "$list")" ] || { cp "$list" "$to/.keep.list" && mv "$to/.keep.list" "$to/$(basename "$list")"; }
 done
 echo "keep_runs: $copied copied, $present already in $to, $unfinished unfinished left out"

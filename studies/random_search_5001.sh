@@ -13,4 +13,4 @@ launcher=("$@")
 [ ${#launcher[@]} -gt 0 ] || launcher=(--workers 2)
 ldr train --sweep --engine builtin "${launcher[@]}" --algorithms ERM,Mixup,LatentDR \
     --datasets RotatedDigitsFlat,CorruptedDigitsFlat --n_trials 3 --n_hparams 5 --steps 5001 \
-    --single_test_envs --save_model_every_checkpoint --output_dir "$work/sweep"
+    --single_test_envs --output_dir "$work/sweep"

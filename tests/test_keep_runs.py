@@ -23,12 +23,14 @@ def test_finished_runs_round_trip_without_checkpoints(tmp_path):
               "checkpoint_freq": 1, "save_model_every_checkpoint": True}
     train(TrainConfig(**config, output_dir=work / "erm"))
     (work / "unfinished").mkdir()
+    (work / "expected_runs-0123abcd.json").write_text('{"runs": {}}\n')  # a sweep's list of expected runs
     (work / "unfinished" / "results.jsonl").write_text("{}\n")
     kept = tmp_path / "repo" / "runs"
     done = _keep(work, kept)
     assert done.returncode == 0, done.stderr
     assert "1 copied, 0 already" in done.stdout and "1 unfinished left out" in done.stdout
     assert sorted(p.name for p in (kept / "erm").iterdir()) == ["done", "err.txt", "out.txt", "results.jsonl"]
+    assert (kept / "expected_runs-0123abcd.json").read_text() == '{"runs": {}}\n'
     assert not (kept / "unfinished").exists() and not list(kept.glob(".keep*"))
     assert (kept / "erm" / "results.jsonl").read_bytes() == (work / "erm" / "results.jsonl").read_bytes()
 
