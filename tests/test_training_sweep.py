@@ -162,6 +162,29 @@ def test_local_workers_train_what_a_serial_one_thread_sweep_trains(tmp_path):
 
 
 @pytest.mark.slow
+def test_local_workers_see_a_stop_asked_for_after_the_sweep_started(tmp_path, monkeypatch):
+    """The stop file is looked for in each worker process, before each job: a stop asked for once the
+    sweep has started (here: as it writes its list of expected runs) leaves every job not started."""
+    from ldr_plugin.domainbed import sweep as sweep_module
+    from ldr_plugin.launchers.resources import Resources
+
+    config = SweepConfig(datasets=["RotatedDigitsFlat"], algorithms=["ERM"], n_trials=1, n_hparams=1, steps=1,
+                         single_test_envs=True)
+    write_expected = sweep_module.write_expected
+
+    def write_then_ask_to_stop(sweep_dir, args_list):
+        path = write_expected(sweep_dir, args_list)
+        (tmp_path / "sweep" / "STOP").touch()
+        return path
+
+    monkeypatch.setattr(sweep_module, "write_expected", write_then_ask_to_stop)
+    resources = Resources(folder=str(tmp_path / "logs"), local_workers=2)
+    with pytest.raises(LdrError, match=r"^6 of 6 jobs not started: .*STOP asked to stop \(0 trained\)"):
+        run_sweep(config, tmp_path / "sweep", "local", resources, progress=False)
+    assert not [p for p in (tmp_path / "sweep").iterdir() if p.is_dir() and not p.name.startswith(".")]
+
+
+@pytest.mark.slow
 def test_local_workers_report_failed_jobs_with_their_logs(tmp_path):
     from ldr_plugin.launchers.resources import Resources
 

@@ -204,7 +204,7 @@ def run_sweep(config: SweepConfig, sweep_dir: str | Path, launcher: str = "inlin
         todo = [todo[i] for k in range(w) for i in range(k, len(todo), w)]
         resources = resources.with_(local_workers=w)
     fn = functools.partial(train_job, overrides=overrides, save_every=config.save_model_every_checkpoint,
-                           threads=1 if launcher == "local" else None, stop_file=str(stop))
+                           threads=1 if launcher == "local" else None, stop_file=os.path.abspath(stop))
     summary = launch(todo, fn, launcher, resources, names=_job_name, job_name="ldr-train",
                      desc=f"sweep ({launcher})" if echo_runs() else "train", folder=sweep_dir,
                      progress=progress if progress is not None else _show_progress(launcher, len(todo)),
