@@ -108,6 +108,31 @@ def test_progress_moves_while_one_local_worker_runs_many_items(tmp_path, monkeyp
     assert counts[-1] == 8 and any(0 < c < 8 for c in counts), counts
 
 
+def mark_even(item: tuple[str, int]) -> int | None:
+    """Does its work (a done file) for even items only; odd ones return at once, like sweep jobs a
+    stop file kept from starting."""
+    folder, i = item
+    if i % 2:
+        return None
+    Path(folder, f"done{i}").touch()
+    return i
+
+
+@pytest.mark.parametrize("launcher", ["inline", "local"])
+def test_the_bar_ends_at_the_items_done_not_at_the_items_returned(tmp_path, monkeypatch, capsys, launcher):
+    """A sweep stopped by its STOP file ended with its bar at 100% (every job had returned); with
+    ``finished`` the bar ends at what that count says is done (here 4 of 8)."""
+    monkeypatch.setenv("LDR_PROGRESS_SECONDS", "0")
+    out = tmp_path / "out"
+    out.mkdir()
+    items = [(str(out), i) for i in range(8)]
+    summary = launch(items, mark_even, launcher, Resources(local_workers=2), progress=None, desc="runs",
+                     folder=tmp_path, finished=lambda: len(list(out.glob("done*"))))
+    assert summary.results == [0, None, 2, None, 4, None, 6, None]
+    counts = [line.split()[1] for line in capsys.readouterr().err.splitlines() if line.startswith("runs:")]
+    assert counts and counts[-1] == "4/8", counts
+
+
 def test_local_executor_matches_inline_and_names_the_log_of_each_failure(tmp_path):
     items = list(range(12))
     resources = Resources(folder=str(tmp_path / "logs"), local_workers=2)

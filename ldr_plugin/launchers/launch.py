@@ -67,12 +67,20 @@ def _names(items: Sequence[Any], names: Callable[[Any], str] | Sequence[str] | N
     return list(names)
 
 
-def _run_inline(fn, items, names, progress, desc: str = "inline") -> Summary:
+def _run_inline(fn, items, names, progress, desc: str = "inline",
+                finished: Callable[[], int] | None = None) -> Summary:
     summary = Summary(launcher="inline", n_jobs=0)
-    for item, name in progress_bar(list(zip(items, names)), desc=desc, enabled=progress):
-        ok, value = _call(fn, item)
-        summary.outcomes.append(Outcome(name, ok, None if ok else value, result=value if ok else None))
+    with progress_bar(total=len(names), desc=desc, enabled=progress) as bar:
+        for item, name in zip(items, names):
+            ok, value = _call(fn, item)
+            summary.outcomes.append(Outcome(name, ok, None if ok else value, result=value if ok else None))
+            _move(bar, min(finished(), len(names)) if finished is not None else len(summary.outcomes))
     return summary
+
+
+def _move(bar: Any, count: int) -> None:
+    if count > bar.n:
+        bar.update(count - bar.n)
 
 
 def make_executor(launcher: str, resources: Resources, job_name: str = "ldr") -> Any:
@@ -144,9 +152,11 @@ def wait(jobs: list[Any], chunks: list[range], names: list[str], launcher: str, 
          finished: Callable[[], int] | None = None) -> Summary:
     """Wait for every job, collecting one outcome per item (in item order); Ctrl-C cancels the jobs.
 
-    The progress bar counts the items of finished jobs; ``finished`` (the number of items done so
-    far, e.g. from their output folders; called at most every ``FINISHED_POLL_S``) lets it move
-    while a job that holds many items is still running (a local worker runs a whole chunk).
+    The progress bar counts the items of finished jobs, or, given ``finished`` (the number of items
+    done so far, e.g. from their output folders; called at most every ``FINISHED_POLL_S`` and once
+    at the end), the items that count says are done: it moves while a job that holds many items is
+    still running (a local worker runs a whole chunk), and ends short of 100% when items ended
+    without doing their work (failed, or skipped by a sweep's stop file).
     """
     poll_s = poll_s if poll_s is not None else (0.1 if launcher == "local" else 5.0)
     outcomes: dict[int, Outcome] = {}
@@ -164,11 +174,11 @@ def wait(jobs: list[Any], chunks: list[range], names: list[str], launcher: str, 
                     else:
                         still.append(j)
                 pending = still
-                count = in_done_jobs
-                if pending and finished is not None and time.monotonic() - counted_at >= FINISHED_POLL_S:
-                    count, counted_at = max(count, min(finished(), len(names))), time.monotonic()
-                if count > bar.n:
-                    bar.update(count - bar.n)
+                if finished is None:
+                    _move(bar, in_done_jobs)
+                elif not pending or time.monotonic() - counted_at >= FINISHED_POLL_S:
+                    _move(bar, min(finished(), len(names)))
+                    counted_at = time.monotonic()
                 if pending:
                     time.sleep(poll_s)
         except KeyboardInterrupt:
@@ -212,7 +222,7 @@ def launch(
     ``folder`` (where the items write), a launch first waits for workers a killed earlier launch
     left running there (:mod:`ldr_plugin.launchers.guard`), and submitit's files go to
     ``<folder>/.submitit`` unless a submitit folder was asked for (:func:`log_folder`). ``finished``
-    counts the items done so far for the progress bar while jobs run (see :func:`wait`).
+    counts the items done so far for the progress bar (see :func:`wait`).
     """
     if launcher not in LAUNCHERS:
         raise LdrError(f"unknown launcher '{launcher}'; expected one of {', '.join(LAUNCHERS)}")
@@ -220,7 +230,7 @@ def launch(
     labels = _names(items, names)
     start = time.perf_counter()
     if launcher == "inline":
-        summary = _run_inline(fn, items, labels, progress, desc or "inline")
+        summary = _run_inline(fn, items, labels, progress, desc or "inline", finished)
     else:
         resources = log_folder(resources or Resources.from_env(), folder)
         chunks = plan_chunks(len(items), launcher, resources)
