@@ -26,12 +26,16 @@ ENVS = (0, 5)
 NAMES = {0: "0", 5: "75"}
 
 
+def _records(run: Path) -> list[dict]:
+    return [json.loads(line) for line in (run / "results.jsonl").read_text().splitlines()]
+
+
 def _held_out(select: str) -> dict[tuple[str, int, int], float]:
     """{(algorithm, trial, test env): held-out in-split accuracy (%)} of the checkpoint `select` picks:
     "iid" the first record with the highest mean training-domain out-split accuracy, "oracle" the last."""
     picked = {}
-    for path in sorted(RUNS.glob("*/results.jsonl")):
-        records = [json.loads(line) for line in path.read_text().splitlines()]
+    for run in sorted(p.parent for p in RUNS.glob("*/results.jsonl")):
+        records = _records(run)
         args = records[0]["args"]
         (env,) = args["test_envs"]
         if select == "iid":
@@ -44,9 +48,10 @@ def _held_out(select: str) -> dict[tuple[str, int, int], float]:
     return picked
 
 
-def _table(select: str) -> dict[tuple[str, str], tuple[float, float]]:
+def _table(table_id: str) -> dict[tuple[str, str], tuple[float, float]]:
+    """{(row, column): (value, err)} of one table of the checked-in csv (cells shown as — left out)."""
     with open(BOARD / "dg_delayed_start_cnn.csv", newline="", encoding="utf-8") as f:
-        rows = [r for r in csv.DictReader(f) if r["table"] == f"RotatedDigits__{select}" and r["value"]]
+        rows = [r for r in csv.DictReader(f) if r["table"] == table_id and r["value"]]
     return {(r["row"], r["column"]): (float(r["value"]), float(r["err"]) if r["err"] else float("nan")) for r in rows}
 
 
@@ -55,7 +60,7 @@ def test_every_run_is_there_and_matches_its_folder_name():
     assert names == sorted(f"{a}_env{e}_trial{t}" for a in ALGORITHMS for e in ENVS for t in range(3))
     for name in names:
         assert (RUNS / name / "done").exists(), name
-        records = [json.loads(line) for line in (RUNS / name / "results.jsonl").read_text().splitlines()]
+        records = _records(RUNS / name)
         args, hparams = records[0]["args"], records[0]["hparams"]
         assert f"{args['algorithm']}_env{args['test_envs'][0]}_trial{args['trial_seed']}" == name
         assert (len(records), records[-1]["step"], args["steps"], args["seed"]) == (21, 1999, 2000, args["trial_seed"])
@@ -65,16 +70,23 @@ def test_every_run_is_there_and_matches_its_folder_name():
 
 @pytest.mark.parametrize("select", ["iid", "oracle"])
 def test_checked_in_table_equals_a_brute_force_reading_of_the_records(select):
-    acc, table = _held_out(select), _table(select)
+    acc = _held_out(select)
+    table, averages = _table(f"RotatedDigits__{select}"), _table(f"averages__{select}")
     trial_mean = {(a, t): np.mean([acc[(a, t, e)] for e in ENVS]) for a in ALGORITHMS for t in range(3)}
     for a in ALGORITHMS:
         for e in ENVS:  # DomainBed's cell: mean and population std / sqrt(n) over trials
             x = np.array([acc[(a, t, e)] for t in range(3)])
             assert table[(a, NAMES[e])] == pytest.approx((x.mean(), x.std() / np.sqrt(3)), abs=1e-6)
+        # the headline: per trial the mean over the two held-out domains, then mean and population SE
+        m = np.array([trial_mean[(a, t)] for t in range(3)])
+        assert averages[(a, "RotatedDigits")] == pytest.approx((m.mean(), m.std() / np.sqrt(3)), abs=1e-6)
+        for t in (table, averages):
+            assert t[(a, "Avg")][0] == pytest.approx(m.mean(), abs=1e-6)
         if a != "LatentDR":  # the paired difference against the spec's baseline, sample SE
             d = np.array([trial_mean[(a, t)] - trial_mean[("LatentDR", t)] for t in range(3)])
-            got = table[(a, "Δ vs LatentDR (paired over trials)")]
-            assert got == pytest.approx((d.mean(), d.std(ddof=1) / np.sqrt(3)), abs=1e-6)
+            for t in (table, averages):
+                got = t[(a, "Δ vs LatentDR (paired over trials)")]
+                assert got == pytest.approx((d.mean(), d.std(ddof=1) / np.sqrt(3)), abs=1e-6)
 
 
 def test_checked_in_table_is_not_stale(tmp_path, monkeypatch):
