@@ -80,12 +80,12 @@ def test_checked_in_table_equals_a_brute_force_reading_of_the_records(select):
         # the headline: per trial the mean over the two held-out domains, then mean and population SE
         m = np.array([trial_mean[(a, t)] for t in range(3)])
         assert averages[(a, "RotatedDigits")] == pytest.approx((m.mean(), m.std() / np.sqrt(3)), abs=1e-6)
-        for t in (table, averages):
-            assert t[(a, "Avg")][0] == pytest.approx(m.mean(), abs=1e-6)
+        for board in (table, averages):
+            assert board[(a, "Avg")][0] == pytest.approx(m.mean(), abs=1e-6)
         if a != "LatentDR":  # the paired difference against the spec's baseline, sample SE
             d = np.array([trial_mean[(a, t)] - trial_mean[("LatentDR", t)] for t in range(3)])
-            for t in (table, averages):
-                got = t[(a, "Δ vs LatentDR (paired over trials)")]
+            for board in (table, averages):
+                got = board[(a, "Δ vs LatentDR (paired over trials)")]
                 assert got == pytest.approx((d.mean(), d.std(ddof=1) / np.sqrt(3)), abs=1e-6)
 
 
