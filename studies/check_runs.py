@@ -33,7 +33,13 @@ def expected_runs(kept: Path) -> dict[str, dict]:
     """{folder name: listed arguments} over every list of expected runs in ``kept``."""
     runs: dict[str, dict] = {}
     for path in sorted(kept.glob(f"{PREFIX}*.json")):
-        runs.update(json.loads(path.read_text())["runs"])
+        try:
+            runs.update(json.loads(path.read_text())["runs"])
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise SystemExit(
+                f"check_runs: {path} is not a list of expected runs ({error!r}); expected the JSON "
+                "object {'schema_version': 1, 'runs': {folder name: arguments}} ldr train --sweep writes"
+            )
     return runs
 
 
@@ -59,7 +65,7 @@ def problems(run: Path, listed: dict | None, against: Path | None) -> list[str]:
     steps = [record.get("step") for record in records]
     if any(not isinstance(s, int) for s in steps) or any(b <= a for a, b in itertools.pairwise(steps)):
         found.append(f"steps do not rise strictly: {steps}")
-    elif "steps" in listed and steps[-1] != listed["steps"] - 1:
+    elif isinstance(listed.get("steps"), int) and steps[-1] != listed["steps"] - 1:
         found.append(f"last step {steps[-1]}, expected {listed['steps'] - 1}")
     for index, record in enumerate(records):
         args = record.get("args", {})

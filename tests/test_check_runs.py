@@ -90,6 +90,12 @@ def test_each_wrong_run_is_named(kept_sweep):
     out = _check(kept).stdout
     assert f"{second.name}: record 0: args seed, test_envs differ from the listed ones" in out
 
+    (listed,) = kept.glob("expected_runs-*.json")
+    listed.write_text(listed.read_text()[:50])  # a list cut short: named, no traceback
+    result = _check(kept)
+    assert result.returncode == 1 and f"{listed} is not a list of expected runs" in result.stderr
+    assert "Traceback" not in result.stderr
+
 
 def test_a_folder_without_a_list_is_refused(tmp_path):
     (tmp_path / "runs").mkdir()
