@@ -5,9 +5,13 @@ another run's records would be read as if it were right. Every run folder of KEP
 against the sweep's own list of the runs it expects (``expected_runs-*.json``, written by
 ``ldr train --sweep`` before it trains; kept beside the runs):
 
-- the folder is listed, and its name is DomainBed's name of the listed arguments (their md5);
+- the lists themselves, as the leaderboard's reader reads them (``read_expected``: schema, every name the md5
+  of its arguments); a list that cannot be read stops the check (exit 1);
+- the folder is listed (a hidden folder, such as a copy ``keep_runs.sh`` left cut short, is not);
+- its results.jsonl is read by the leaderboard's reader (``read_run_file``): a line it would skip is named;
 - every record's ``args`` agree with the listed arguments, and its ``output_dir`` ends in the folder's name;
-- ``done`` is there, no checkpoint (``*.pkl``) is kept, the steps rise strictly and the last is ``steps - 1``;
+- ``done`` is there, no checkpoint (``*.pkl``) is kept, the steps rise strictly and the last is
+  ``steps - 1`` (when the list gives ``steps``);
 - with ``--against SWEEP_DIR``: every kept file is byte for byte the sweep's.
 
 Prints how many runs were checked, each bad one and why, and the runs kept per dataset, algorithm
@@ -22,53 +26,35 @@ import argparse
 import collections
 import filecmp
 import itertools
-import json
 import sys
 from pathlib import Path
 
-from ldr_plugin.domainbed.manifest import PREFIX, run_folder_name
-
-
-def expected_runs(kept: Path) -> dict[str, dict]:
-    """{folder name: listed arguments} over every list of expected runs in ``kept``."""
-    runs: dict[str, dict] = {}
-    for path in sorted(kept.glob(f"{PREFIX}*.json")):
-        try:
-            runs.update(json.loads(path.read_text())["runs"])
-        except (OSError, ValueError, KeyError, TypeError) as error:
-            raise SystemExit(
-                f"check_runs: {path} is not a list of expected runs ({error!r}); expected the JSON "
-                "object {'schema_version': 1, 'runs': {folder name: arguments}} ldr train --sweep writes"
-            )
-    return runs
+from ldr_plugin.domainbed.manifest import PREFIX, read_expected
+from ldr_plugin.domainbed.runs import read_run_file
+from ldr_plugin.results.problems import Problem
 
 
 def problems(run: Path, listed: dict | None, against: Path | None) -> list[str]:
     """What is wrong with the kept run folder ``run`` (empty: nothing)."""
     if listed is None:
         return ["not in the kept lists of expected runs"]
-    found = []
-    if run_folder_name(listed) != run.name:
-        found.append(f"the listed arguments' md5 is {run_folder_name(listed)}, not the folder's name")
     files = sorted(p.name for p in run.iterdir())
-    found += [f"holds a checkpoint {name}" for name in files if name.endswith(".pkl")]
+    found = [f"holds a checkpoint {name}" for name in files if name.endswith(".pkl")]
     if "done" not in files:
         found.append("no 'done' file: the run did not finish")
-    try:
-        records = [
-            json.loads(line) for line in (run / "results.jsonl").read_text().splitlines() if line.strip()
-        ]
-    except (OSError, ValueError) as error:
-        return found + [f"results.jsonl unreadable: {error}"]
+    file_problems: list[Problem] = []
+    read = read_run_file(run, file_problems)  # the leaderboard's reader: bad lines are named, not read
+    found += [f"results.jsonl line {p.line}: {p.message}" if p.line else p.message for p in file_problems]
+    records = [record for _, record in read[1]] if read else []
     if not records:
-        return found + ["results.jsonl holds no record"]
-    steps = [record.get("step") for record in records]
-    if any(not isinstance(s, int) for s in steps) or any(b <= a for a, b in itertools.pairwise(steps)):
+        return [*found, "results.jsonl holds no valid record"]
+    steps = [record["step"] for record in records]
+    if any(b <= a for a, b in itertools.pairwise(steps)):
         found.append(f"steps do not rise strictly: {steps}")
     elif isinstance(listed.get("steps"), int) and steps[-1] != listed["steps"] - 1:
         found.append(f"last step {steps[-1]}, expected {listed['steps'] - 1}")
     for index, record in enumerate(records):
-        args = record.get("args", {})
+        args = record["args"]
         wrong = [key for key, value in listed.items() if args.get(key) != value]
         if wrong:
             found.append(f"record {index}: args {', '.join(wrong)} differ from the listed ones")
@@ -84,16 +70,20 @@ def problems(run: Path, listed: dict | None, against: Path | None) -> list[str]:
     return found
 
 
-def check(kept: Path, against: Path | None = None) -> tuple[int, list[str], list[str]]:
-    """(number of runs checked, one line per bad run, one line of counts per dataset/algorithm/trial)."""
-    expected = expected_runs(kept)
-    bad, kept_counts, listed_counts = [], collections.Counter(), collections.Counter()
+def check(
+    kept: Path, expected: dict[str, dict], against: Path | None = None
+) -> tuple[int, dict[str, list[str]], list[str]]:
+    """(number of run folders checked, {bad folder: its problems}, one line of counts per dataset/algorithm/trial).
+    Every folder is checked, hidden ones too (a copy ``keep_runs.sh`` left cut short is not a listed run)."""
+    bad, kept_counts, listed_counts = {}, collections.Counter(), collections.Counter()
     for args in expected.values():
         listed_counts[(args["dataset"], args["algorithm"], args["trial_seed"])] += 1
-    runs = sorted(p for p in kept.iterdir() if p.is_dir() and not p.name.startswith("."))
+    runs = sorted(p for p in kept.iterdir() if p.is_dir())
     for run in runs:
         listed = expected.get(run.name)
-        bad += [f"{run.name}: {problem}" for problem in problems(run, listed, against)]
+        found = problems(run, listed, against)
+        if found:
+            bad[run.name] = found
         if listed is not None:
             kept_counts[(listed["dataset"], listed["algorithm"], listed["trial_seed"])] += 1
     counts = [
@@ -112,10 +102,17 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"{args.kept} is not a folder")
     if not list(args.kept.glob(f"{PREFIX}*.json")):
         parser.error(f"{args.kept} holds no {PREFIX}*.json: nothing says which runs belong there")
-    n, bad, counts = check(args.kept, args.against)
-    print(f"{n} runs, {len({line.split(':')[0] for line in bad})} bad")
-    for line in bad:
-        print("  BAD", line)
+    list_problems: list[Problem] = []
+    expected = read_expected(args.kept, list_problems)  # the reader's own checks: schema, md5 names, fields
+    if list_problems:
+        for problem in list_problems:
+            print(f"check_runs: {problem.path} is {problem.message}", file=sys.stderr)
+        return 1
+    n, bad, counts = check(args.kept, expected, args.against)
+    print(f"{n} runs, {len(bad)} bad")
+    for name, found in bad.items():
+        for problem in found:
+            print(f"  BAD {name}: {problem}")
     for line in counts:
         print("  ", line)
     return 1 if bad else 0

@@ -90,6 +90,14 @@ def test_each_wrong_run_is_named(kept_sweep):
     out = _check(kept).stdout
     assert f"{second.name}: record 0: args seed, test_envs differ from the listed ones" in out
 
+    (kept / ".keep.abc123").mkdir()  # a copy keep_runs.sh left cut short: never committed unnoticed
+    with (third / "results.jsonl").open("a") as handle:
+        handle.write("{not json\n")  # a line the leaderboard's reader would skip
+    out = _check(kept).stdout
+    assert out.splitlines()[0] == "4 runs, 4 bad"  # first, second, third and the hidden copy
+    assert ".keep.abc123: not in the kept lists of expected runs" in out
+    assert f"{third.name}: results.jsonl line 4: not JSON" in out
+
     (listed,) = kept.glob("expected_runs-*.json")
     listed.write_text(listed.read_text()[:50])  # a list cut short: named, no traceback
     result = _check(kept)
