@@ -10,8 +10,8 @@ against the sweep's own list of the runs it expects (``expected_runs-*.json``, w
 - the folder is listed (a hidden folder, such as a copy ``keep_runs.sh`` left cut short, is not);
 - its results.jsonl is read by the leaderboard's reader (``read_run_file``): a line it would skip is named;
 - every record's ``args`` agree with the listed arguments, and its ``output_dir`` ends in the folder's name;
-- ``done`` is there, no checkpoint (``*.pkl``) is kept, the steps rise strictly and the last is
-  ``steps - 1`` (when the list gives ``steps``);
+- ``done`` is there, no checkpoint (``*.pkl``) is kept, the steps are 0, f, 2f, ... (one record every
+  checkpoint_freq steps, none lost) and the last is ``steps - 1`` (when the list gives ``steps``);
 - with ``--against SWEEP_DIR``: every kept file is byte for byte the sweep's.
 
 Prints how many runs were checked, each bad one and why, and the runs kept per dataset, algorithm
@@ -49,10 +49,16 @@ def problems(run: Path, listed: dict | None, against: Path | None) -> list[str]:
     if not records:
         return [*found, "results.jsonl holds no valid record"]
     steps = [record["step"] for record in records]
-    if any(b <= a for a, b in itertools.pairwise(steps)):
+    gaps = [b - a for a, b in itertools.pairwise(steps)]
+    if any(gap <= 0 for gap in gaps):
         found.append(f"steps do not rise strictly: {steps}")
-    elif isinstance(listed.get("steps"), int) and steps[-1] != listed["steps"] - 1:
-        found.append(f"last step {steps[-1]}, expected {listed['steps'] - 1}")
+    else:
+        # a record every checkpoint_freq steps from step 0, and one at the last step: a record lost
+        # at the start or in the middle shows here (the last one lost shows below)
+        if steps[0] != 0 or any(gap != gaps[0] for gap in gaps[1:-1]) or (gaps and gaps[-1] > gaps[0]):
+            found.append(f"steps are not 0, f, 2f, ... and the last (a record missing?): {steps}")
+        if isinstance(listed.get("steps"), int) and steps[-1] != listed["steps"] - 1:
+            found.append(f"last step {steps[-1]}, expected {listed['steps'] - 1}")
     for index, record in enumerate(records):
         args = record["args"]
         wrong = [key for key, value in listed.items() if args.get(key) != value]

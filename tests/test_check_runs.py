@@ -105,6 +105,17 @@ def test_each_wrong_run_is_named(kept_sweep):
     assert "Traceback" not in result.stderr
 
 
+def test_a_record_lost_at_the_start_is_named(kept_sweep):
+    _, kept, args_list = kept_sweep
+    first = job_dir(kept, args_list[0])
+    lines = (first / "results.jsonl").read_text().splitlines(keepends=True)
+    (first / "results.jsonl").write_text("".join(lines[1:]))  # step 0 lost, the last step still there
+    result = _check(kept)  # without --against: the steps themselves show it
+    assert result.returncode == 1
+    assert result.stdout.splitlines()[0] == "3 runs, 1 bad"
+    assert f"{first.name}: steps are not 0, f, 2f, ... and the last (a record missing?): [2, 4]" in result.stdout
+
+
 def test_a_folder_without_a_list_is_refused(tmp_path):
     (tmp_path / "runs").mkdir()
     result = _check(tmp_path / "runs")
